@@ -1,0 +1,24 @@
+"""Transformer-base on WMT14 EN->DE with the paper's hyperparameters (Vaswani et al. 2017, Table 3 'base').
+
+  python -m transformer_jax.main --config=configs/wmt14_ende_base.py --workdir=runs/wmt14_ende_base
+
+The model and optimiser settings are final; the WMT input pipeline is completed by the WMT data issue.
+"""
+
+from transformer_jax import config_base
+
+
+def get_config(arg: str | None = None):
+  del arg
+  config = config_base.base_config()  # The defaults are the paper's base model.
+  config.vocab_size = 37_000
+  config.tokens_per_batch = 25_000
+  config.num_train_steps = 100_000
+  config.warmup_steps = 4000
+  config.dropout_rate = 0.1
+  config.label_smoothing = 0.1
+  config.beam_size = 4
+  config.length_penalty_alpha = 0.6
+  config.checkpoint_every_steps = 2000  # ~every 13 min at the paper's 0.4 s/step (the paper: every 10 min).
+  config.max_checkpoints_to_keep = 5  # the paper averages the last 5.
+  return config

@@ -1,0 +1,145 @@
+"""Beam search against exhaustive search, greedy against beam 1, and decoding of padded batches."""
+
+import itertools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from transformer_jax import decode
+from transformer_jax.model import ModelConfig, Transformer
+
+EOS = 1
+
+
+def toy_logits_fn(table):
+  """A language model whose next-token logits depend on (position, previous token): table [T, V, V]."""
+  table = jnp.asarray(table)
+
+  def logits_fn(tokens, position, cache):
+    return table[position][tokens], cache
+
+  return logits_fn
+
+
+def brute_force(table, limit, alpha):
+  """All sequences of at most `limit` tokens that end in EOS (and only there), with their normalised scores."""
+  logprobs = np.asarray(jax.nn.log_softmax(jnp.asarray(table), axis=-1))
+  vocab = table.shape[-1]
+  non_eos = [t for t in range(vocab) if t != EOS]
+  results = []
+  for length in range(1, limit + 1):
+    for prefix in itertools.product(non_eos, repeat=length - 1):
+      sequence = list(prefix) + [EOS]
+      previous, total = EOS, 0.0
+      for position, token in enumerate(sequence):
+        total += logprobs[position, previous, token]
+        previous = token
+      results.append((total / ((5 + length) / 6) ** alpha, sequence))
+  return sorted(results, key=lambda r: -r[0])
+
+
+@pytest.mark.parametrize("alpha", [0.0, 0.6, 1.5])
+def test_beam_search_equals_exhaustive_search(alpha):
+  vocab, limit = 4, 4  # 3 non-EOS tokens: 27 live prefixes at most, so beam 27 keeps every one of them
+  rng = np.random.default_rng(int(alpha * 10))
+  tables = rng.normal(scale=2.0, size=(2, limit, vocab, vocab)).astype(np.float32)
+  beam = 27
+  for batch_row in range(2):
+    table = tables[batch_row]
+    expected = brute_force(table, limit, alpha)
+    tokens, scores = decode.beam_search(toy_logits_fn(table), {"per_beam": {}, "shared": None},
+                                        jnp.array([limit]), beam_size=beam, alpha=alpha, max_length=limit)
+    tokens, scores = np.asarray(tokens[0]), np.asarray(scores[0])
+    for rank in range(beam):
+      expected_score, expected_sequence = expected[rank]
+      got = [int(t) for t in tokens[rank][:len(expected_sequence)]]
+      assert scores[rank] == pytest.approx(expected_score, rel=1e-5, abs=1e-5)
+      if rank == 0 or abs(expected[rank][0] - expected[rank - 1][0]) > 1e-5:
+        assert got == expected_sequence, (rank, got, expected_sequence)
+
+
+def test_small_beam_best_is_exhaustive_on_peaked_model():
+  """With a peaked model, beam 4 finds the exhaustive optimum too (and its score)."""
+  vocab, limit = 5, 5
+  rng = np.random.default_rng(7)
+  table = rng.normal(scale=4.0, size=(limit, vocab, vocab)).astype(np.float32)
+  expected_score, expected_sequence = brute_force(table, limit, 0.6)[0]
+  tokens, scores = decode.beam_search(toy_logits_fn(table), {"per_beam": {}, "shared": None}, jnp.array([limit]),
+                                      beam_size=4, alpha=0.6, max_length=limit)
+  assert float(scores[0, 0]) == pytest.approx(expected_score, rel=1e-5)
+  assert [int(t) for t in tokens[0, 0, :len(expected_sequence)]] == expected_sequence
+
+
+def test_output_never_exceeds_its_limit():
+  vocab, max_length = 6, 9
+  table = np.zeros((max_length, vocab, vocab), np.float32)
+  table[:, :, EOS] = -30.0  # the model never wants to stop: only the limit ends each hypothesis
+  limits = jnp.array([3, 7])
+  tokens, _ = decode.beam_search(toy_logits_fn(table), {"per_beam": {}, "shared": None}, limits, beam_size=2,
+                                 alpha=0.6, max_length=max_length)
+  tokens = np.asarray(tokens)
+  for row, limit in enumerate([3, 7]):
+    for hypothesis in tokens[row]:
+      eos_at = list(hypothesis).index(EOS)
+      assert eos_at == limit - 1 and not hypothesis[eos_at + 1:].any()
+
+
+# ---- With the real model ----
+
+CFG = ModelConfig(vocab_size=30, num_layers=2, d_model=16, d_ff=32, num_heads=2, d_k=8, d_v=8, max_position=64)
+MODEL = Transformer(CFG)
+SOURCES = [[5, 6, 7, 8, 9, 10, 1], [11, 12, 1], [13, 14, 15, 16, 1]]
+
+
+def padded(sources, length):
+  out = np.zeros((len(sources), length), np.int32)
+  for row, s in enumerate(sources):
+    out[row, :len(s)] = s
+  return out
+
+
+@pytest.fixture(scope="module")
+def params():
+  source = padded(SOURCES, 8)
+  # Scale the weights up so the random model is confident and its outputs vary by source.
+  params = MODEL.init(jax.random.PRNGKey(3), source, source, source)["params"]
+  return jax.tree_util.tree_map(lambda p: p * 3.0, params)
+
+
+def test_beam_one_equals_greedy(params):
+  source = padded(SOURCES, 8)
+  greedy_tokens, greedy_logprob = decode.translate_greedy(MODEL, params, source, extra_length=6)
+  beam_tokens, beam_scores = decode.translate_beam(MODEL, params, source, beam_size=1, alpha=0.0, extra_length=6)
+  np.testing.assert_array_equal(np.asarray(beam_tokens[:, 0]), np.asarray(greedy_tokens))
+  np.testing.assert_allclose(np.asarray(beam_scores[:, 0]), np.asarray(greedy_logprob), rtol=1e-5)
+
+
+def test_padded_batch_decodes_like_single_sentences(params):
+  batch_tokens, batch_scores = decode.translate_beam(MODEL, params, padded(SOURCES, 12), beam_size=3,
+                                                     extra_length=5)
+  for row, source in enumerate(SOURCES):
+    # Alone, padded differently: the same hypotheses and scores.
+    tokens, scores = decode.translate_beam(MODEL, params, padded([source], len(source)), beam_size=3,
+                                           extra_length=5)
+    length = tokens.shape[-1]
+    np.testing.assert_array_equal(np.asarray(batch_tokens[row, :, :length]), np.asarray(tokens[0]))
+    assert not np.asarray(batch_tokens[row, :, length:]).any()
+    np.testing.assert_allclose(np.asarray(batch_scores[row]), np.asarray(scores[0]), rtol=1e-4, atol=1e-4)
+
+
+def test_scores_are_sorted_and_match_rescoring(params):
+  """n-best scores are in order, and each equals the model's own log-probability / length penalty."""
+  source = padded(SOURCES[:1], 8)
+  tokens, scores = decode.translate_beam(MODEL, params, source, beam_size=4, alpha=0.6, extra_length=4)
+  tokens, scores = np.asarray(tokens[0]), np.asarray(scores[0])
+  assert np.all(np.diff(scores) <= 1e-6)
+  for hypothesis, score in zip(tokens, scores):
+    length = list(hypothesis).index(EOS) + 1
+    target = hypothesis[:length][None]
+    inputs = np.concatenate([[[EOS]], target[:, :-1]], axis=1)
+    logits = MODEL.apply({"params": params}, source, inputs, target)
+    logprobs = np.asarray(jax.nn.log_softmax(logits[0]))
+    total = sum(logprobs[i, t] for i, t in enumerate(target[0]))
+    assert score == pytest.approx(total / ((5 + length) / 6) ** 0.6, rel=1e-4, abs=1e-4)

@@ -1,0 +1,121 @@
+"""The Transformer against the paper: parameter counts, positional encodings, post-norm, shared embeddings,
+padding invariance, and cached incremental decoding equal to the full forward pass."""
+
+import dataclasses
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from configs import default, wmt14_ende_base, wmt14_ende_big
+from transformer_jax.model import (ModelConfig, Transformer, closed_form_parameter_count, count_parameters,
+                                   sinusoidal_table)
+
+TINY = ModelConfig(vocab_size=40, num_layers=2, d_model=16, d_ff=32, num_heads=2, d_k=8, d_v=8, dropout_rate=0.1,
+                   max_position=64)
+SOURCE = np.array([[5, 6, 7, 8, 1, 0, 0], [9, 10, 1, 0, 0, 0, 0], [11, 12, 13, 14, 15, 16, 1]])
+TARGETS = np.array([[20, 21, 22, 1, 0], [23, 1, 0, 0, 0], [24, 25, 26, 27, 1]])
+DECODER_INPUTS = np.array([[1, 20, 21, 22, 0], [1, 23, 0, 0, 0], [1, 24, 25, 26, 27]])
+
+
+def init(cfg):
+  return Transformer(cfg).init(jax.random.PRNGKey(0), SOURCE, DECODER_INPUTS, TARGETS)["params"]
+
+
+def abstract_count(cfg):
+  shapes = jax.eval_shape(lambda: init(cfg))
+  return count_parameters(shapes)
+
+
+@pytest.mark.parametrize("config_module,paper_millions", [(wmt14_ende_base, 65), (wmt14_ende_big, 213)])
+def test_paper_parameter_counts(config_module, paper_millions):
+  cfg = ModelConfig.from_config(config_module.get_config())
+  assert cfg.vocab_size == 37_000
+  assert abstract_count(cfg) == closed_form_parameter_count(cfg)
+  assert abs(closed_form_parameter_count(cfg) / 1e6 - paper_millions) / paper_millions < 0.03
+
+
+@pytest.mark.parametrize("changes", [{}, {"positional_encoding": "learned"}, {"attention_bias": False},
+                                     {"d_k": 4, "d_v": 12, "num_heads": 3}])
+def test_parameter_count_formula_on_variants(changes):
+  cfg = dataclasses.replace(TINY, **changes)
+  assert abstract_count(cfg) == closed_form_parameter_count(cfg)
+
+
+def test_sinusoidal_table_is_the_papers_formula():
+  table = sinusoidal_table(50, 10)
+  for pos in (0, 1, 7, 49):
+    for i in range(5):
+      assert table[pos, 2 * i] == pytest.approx(math.sin(pos / 10000 ** (2 * i / 10)), abs=1e-6)
+      assert table[pos, 2 * i + 1] == pytest.approx(math.cos(pos / 10000 ** (2 * i / 10)), abs=1e-6)
+
+
+def test_one_embedding_matrix_serves_both_stacks_and_the_softmax():
+  params = init(TINY)
+  matrices = [p for p in jax.tree_util.tree_leaves(params) if p.shape == (TINY.vocab_size, TINY.d_model)]
+  assert len(matrices) == 1
+  # Logits are the decoder output times the transposed embedding matrix (no separate output layer).
+  model = Transformer(TINY)
+  logits = model.apply({"params": params}, SOURCE, DECODER_INPUTS, TARGETS)
+  assert logits.shape == TARGETS.shape + (TINY.vocab_size,)
+  embedding = np.asarray(params["embedder"]["token_embedding"]["embedding"])
+  decoder_out = model.apply({"params": params}, SOURCE, DECODER_INPUTS, TARGETS,
+                            capture_intermediates=lambda mdl, name: mdl.name == "decoder_1" and name == "__call__",
+                            mutable=["intermediates"])[1]["intermediates"]["decoder_1"]["__call__"][0]
+  np.testing.assert_allclose(np.asarray(logits), np.asarray(decoder_out) @ embedding.T, rtol=1e-4, atol=1e-4)
+
+
+def test_layers_end_in_layer_norm_post_norm():
+  """Post-norm: each encoder position leaves the stack normalised (mean 0, variance 1 before the gain/bias)."""
+  params = init(TINY)
+  encoded = np.asarray(Transformer(TINY).apply({"params": params}, SOURCE, method=Transformer.encode))
+  np.testing.assert_allclose(encoded.mean(-1), 0.0, atol=1e-5)
+  np.testing.assert_allclose(encoded.var(-1), 1.0, atol=1e-3)
+
+
+def test_padding_never_changes_valid_outputs():
+  params = init(TINY)
+  model = Transformer(TINY)
+  logits = model.apply({"params": params}, SOURCE, DECODER_INPUTS, TARGETS)
+  source2, inputs2 = SOURCE.copy(), DECODER_INPUTS.copy()
+  source2[SOURCE == 0] = 33  # garbage where padding was; the segments still say padding
+  inputs2[TARGETS == 0] = 34
+  logits2 = model.apply({"params": params}, source2, inputs2, TARGETS,
+                        source_segments=(SOURCE > 0).astype(np.int32), target_segments=(TARGETS > 0).astype(np.int32))
+  valid = TARGETS > 0
+  np.testing.assert_allclose(np.asarray(logits2)[valid], np.asarray(logits)[valid], rtol=1e-5, atol=1e-5)
+
+
+def test_dropout_only_in_training():
+  params = init(TINY)
+  model = Transformer(TINY)
+  run = lambda det, seed: np.asarray(model.apply({"params": params}, SOURCE, DECODER_INPUTS, TARGETS,
+                                                 deterministic=det, rngs={"dropout": jax.random.PRNGKey(seed)}))
+  np.testing.assert_array_equal(run(True, 0), run(True, 1))
+  assert not np.allclose(run(False, 0), run(False, 1))
+
+
+@pytest.mark.parametrize("positional_encoding", ["sinusoidal", "learned"])
+def test_cached_decoding_equals_full_forward(positional_encoding):
+  cfg = dataclasses.replace(TINY, positional_encoding=positional_encoding)
+  params = init(cfg)
+  model = Transformer(cfg)
+  variables = {"params": params}
+  full = np.asarray(model.apply(variables, SOURCE, DECODER_INPUTS, TARGETS))
+  encoded = model.apply(variables, SOURCE, method=Transformer.encode)
+  cache = model.apply(variables, encoded, 1, TARGETS.shape[1], method=Transformer.init_decode_cache)
+  steps = []
+  for position in range(TARGETS.shape[1]):
+    logits, cache = model.apply(variables, jnp.asarray(DECODER_INPUTS[:, position:position + 1]), position, cache,
+                                SOURCE > 0, method=Transformer.decode_step)
+    steps.append(np.asarray(logits[:, 0]))
+  incremental = np.stack(steps, axis=1)
+  valid = TARGETS > 0
+  np.testing.assert_allclose(incremental[valid], full[valid], rtol=1e-4, atol=1e-4)
+
+
+def test_default_config_builds():
+  cfg = ModelConfig.from_config(default.get_config())
+  assert abstract_count(dataclasses.replace(cfg, vocab_size=100)) > 0

@@ -1,0 +1,88 @@
+"""Multi-head scaled dot-product attention (Vaswani et al. 2017, section 3.2) and the masks it obeys.
+
+Masks come from segment ids: 0 marks padding, 1, 2, ... mark the sentences packed into one row (a row holding one
+sentence has ids 0/1). A query may look at a key only if both belong to the same segment, the key is not padding,
+and (for decoder self-attention) the key is not in the query's future.
+"""
+
+from __future__ import annotations
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+Array = jax.Array
+
+
+def attention_mask(query_segments: Array, key_segments: Array, causal: bool = False) -> Array:
+  """Boolean [batch, 1, q_len, k_len]: True where the query may attend to the key."""
+  allowed = (query_segments[:, :, None] == key_segments[:, None, :]) & (key_segments[:, None, :] > 0)
+  if causal:
+    q_len, k_len = query_segments.shape[1], key_segments.shape[1]
+    allowed &= jnp.arange(q_len)[:, None] >= jnp.arange(k_len)[None, :]
+  return allowed[:, None]
+
+
+def _masked_softmax(scores: Array, mask: Array) -> Array:
+  # A finite fill (not -inf) keeps rows with no allowed key (padding queries) finite; their output is never used.
+  scores = jnp.where(mask, scores.astype(jnp.float32), jnp.finfo(jnp.float32).min)
+  return jax.nn.softmax(scores, axis=-1)
+
+
+def dot_product_attention(query: Array, key: Array, value: Array, mask: Array, *, dropout_rate: float = 0.0,
+                          dropout_rng: Array | None = None, deterministic: bool = True) -> Array:
+  """softmax(Q K^T / sqrt(d_k)) V over [batch, length, heads, dim] inputs; mask [batch, 1, q_len, k_len]."""
+  scores = jnp.einsum("bqhd,bkhd->bhqk", query, key) / jnp.sqrt(query.shape[-1]).astype(query.dtype)
+  weights = _masked_softmax(scores, mask)
+  if dropout_rate > 0.0 and not deterministic:
+    keep = jax.random.bernoulli(dropout_rng, 1.0 - dropout_rate, weights.shape)
+    weights = jnp.where(keep, weights / (1.0 - dropout_rate), 0.0)
+  return jnp.einsum("bhqk,bkhd->bqhd", weights.astype(value.dtype), value)
+
+
+class MultiHeadAttention(nn.Module):
+  """h heads of attention, concatenated and projected by W^O back to d_model."""
+  num_heads: int
+  d_k: int
+  d_v: int
+  d_model: int
+  use_bias: bool = True
+  dropout_rate: float = 0.0
+  dtype: jnp.dtype = jnp.float32
+
+  def setup(self):
+    dense = lambda features, name: nn.DenseGeneral(features, use_bias=self.use_bias, dtype=self.dtype, name=name)
+    self.query = dense((self.num_heads, self.d_k), "query")
+    self.key = dense((self.num_heads, self.d_k), "key")
+    self.value = dense((self.num_heads, self.d_v), "value")
+    self.out = nn.DenseGeneral(self.d_model, axis=(-2, -1), use_bias=self.use_bias, dtype=self.dtype, name="out")
+
+  def __call__(self, query_inputs: Array, key_value_inputs: Array, mask: Array, deterministic: bool) -> Array:
+    query, key, value = self.query(query_inputs), self.key(key_value_inputs), self.value(key_value_inputs)
+    dropout_rng = None
+    if self.dropout_rate > 0.0 and not deterministic:
+      dropout_rng = self.make_rng("dropout")
+    context = dot_product_attention(query, key, value, mask, dropout_rate=self.dropout_rate,
+                                    dropout_rng=dropout_rng, deterministic=deterministic)
+    return self.out(context)
+
+  # ---- Incremental decoding: one new query position per call, keys/values kept in an explicit cache ----
+
+  def project_key_value(self, key_value_inputs: Array) -> tuple[Array, Array]:
+    """Keys and values [batch, length, heads, dim]; for cross-attention these are computed once per batch."""
+    return self.key(key_value_inputs), self.value(key_value_inputs)
+
+  def attend_cached(self, query_inputs: Array, keys: Array, values: Array, key_valid: Array) -> Array:
+    """Attention of queries [batch, beams, d_model] over cached keys/values.
+
+    keys/values are either [batch, beams, length, heads, dim] (self-attention: each beam has its own history) or
+    [batch, length, heads, dim] (cross-attention: all beams of a sentence share the encoder output).
+    key_valid is a boolean mask broadcastable to [batch, beams, heads, length].
+    """
+    query = self.query(query_inputs)
+    per_beam = keys.ndim == 5
+    scores = jnp.einsum("bkhd,bkthd->bkht" if per_beam else "bkhd,bthd->bkht", query, keys)
+    scores = scores / jnp.sqrt(self.d_k).astype(scores.dtype)
+    weights = _masked_softmax(scores, key_valid).astype(values.dtype)
+    context = jnp.einsum("bkht,bkthd->bkhd" if per_beam else "bkht,bthd->bkhd", weights, values)
+    return self.out(context)

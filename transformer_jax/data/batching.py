@@ -1,0 +1,125 @@
+"""Token-budget batches of length-bucketed sentence pairs, as a pure function of (seed, step).
+
+Pairs are grouped by length into a few padded lengths (one jit compile each), and each batch holds about
+`tokens_per_batch` padded tokens (the paper's batching by approximate length). Batch k of a run is computed from the
+seed and k alone, so a run resumed at step k sees exactly the batches the uninterrupted run saw: the data position
+is the step, and nothing else needs saving. Pure numpy: no TensorFlow.
+"""
+
+from __future__ import annotations
+
+import bisect
+import dataclasses
+
+import numpy as np
+
+from transformer_jax.tokenizer import EOS_ID
+
+
+@dataclasses.dataclass
+class FilterCounts:
+  kept: int = 0
+  too_long: int = 0
+  empty: int = 0
+
+
+def with_eos(sequences: list[list[int]]) -> list[list[int]]:
+  return [list(s) + [EOS_ID] for s in sequences]
+
+
+def filter_pairs(sources: list[list[int]], targets: list[list[int]], max_source_length: int,
+                 max_target_length: int) -> tuple[list, list, FilterCounts]:
+  """Drops pairs with an empty side or a side longer than its maximum (lengths include EOS); counts both."""
+  counts = FilterCounts()
+  kept_sources, kept_targets = [], []
+  for source, target in zip(sources, targets):
+    if len(source) <= 1 or len(target) <= 1:
+      counts.empty += 1
+    elif len(source) > max_source_length or len(target) > max_target_length:
+      counts.too_long += 1
+    else:
+      kept_sources.append(source)
+      kept_targets.append(target)
+  counts.kept = len(kept_sources)
+  return kept_sources, kept_targets, counts
+
+
+def make_batch(sources: list[list[int]], targets: list[list[int]], rows: int, length: int) -> dict:
+  """Pads pairs into [rows, length] arrays; rows beyond the pairs are all padding (segment 0)."""
+  batch = {k: np.zeros((rows, length), np.int32) for k in ("source", "source_segments", "decoder_inputs",
+                                                         "targets", "target_segments")}
+  for row, (source, target) in enumerate(zip(sources, targets)):
+    batch["source"][row, :len(source)] = source
+    batch["source_segments"][row, :len(source)] = 1
+    batch["targets"][row, :len(target)] = target
+    batch["decoder_inputs"][row, 0] = EOS_ID  # EOS doubles as the start symbol; padding stays distinct.
+    batch["decoder_inputs"][row, 1:len(target)] = target[:-1]
+    batch["target_segments"][row, :len(target)] = 1
+  positions = np.broadcast_to(np.arange(length, dtype=np.int32), (rows, length))
+  batch["source_positions"] = positions.copy()
+  batch["target_positions"] = positions.copy()
+  return batch
+
+
+class BucketedBatcher:
+  """Batch k = f(seed, k): epochs are shuffled permutations of fixed-size batches within length buckets."""
+
+  def __init__(self, sources: list[list[int]], targets: list[list[int]], *, bucket_lengths, tokens_per_batch: int,
+               seed: int, row_multiple: int = 1, process_index: int = 0, process_count: int = 1):
+    if len(sources) != len(targets):
+      raise ValueError(f"{len(sources)} sources but {len(targets)} targets")
+    if not sources:
+      raise ValueError("no training pairs left after filtering: check the data and the maximum lengths")
+    self.sources, self.targets = sources, targets
+    self.bucket_lengths = tuple(bucket_lengths)
+    self.seed = seed
+    self.process_index, self.process_count = process_index, process_count
+    # Every row count is a multiple of the data-parallel size (and of the process count) so batches split evenly.
+    multiple = int(np.lcm(row_multiple, process_count))
+    self.rows = {length: max(multiple, tokens_per_batch // length // multiple * multiple)
+                 for length in self.bucket_lengths}
+    self.members: dict[int, np.ndarray] = {}
+    lengths = [max(len(s), len(t)) for s, t in zip(sources, targets)]
+    buckets = [self.bucket_lengths[bisect.bisect_left(self.bucket_lengths, n)] for n in lengths]
+    for length in self.bucket_lengths:
+      members = np.array([i for i, b in enumerate(buckets) if b == length], np.int64)
+      if len(members):
+        self.members[length] = members
+    self.batches_per_epoch = sum(-(-len(m) // self.rows[b]) for b, m in self.members.items())
+    self._plan_epoch, self._plan = None, None
+
+  def _epoch_plan(self, epoch: int) -> list[tuple[int, np.ndarray]]:
+    if self._plan_epoch != epoch:
+      rng = np.random.default_rng([self.seed, epoch])
+      plan = []
+      for length, members in self.members.items():
+        shuffled = rng.permutation(members)
+        rows = self.rows[length]
+        plan += [(length, shuffled[i:i + rows]) for i in range(0, len(shuffled), rows)]
+      order = rng.permutation(len(plan))
+      self._plan_epoch, self._plan = epoch, [plan[i] for i in order]
+    return self._plan
+
+  def batch_at(self, step: int) -> dict:
+    """This process's rows of global batch `step`."""
+    epoch, index = divmod(step, self.batches_per_epoch)
+    length, members = self._epoch_plan(epoch)[index]
+    rows = self.rows[length]
+    local_rows = rows // self.process_count
+    mine = members[self.process_index * local_rows:(self.process_index + 1) * local_rows]
+    return make_batch([self.sources[i] for i in mine], [self.targets[i] for i in mine], local_rows, length)
+
+  def shapes(self) -> list[tuple[int, int]]:
+    return [(self.rows[length], length) for length in self.members]
+
+
+def eval_batches(sources: list[list[int]], targets: list[list[int]], *, bucket_lengths, tokens_per_batch: int,
+                 row_multiple: int = 1):
+  """One ordered pass over a (small) evaluation set in bucketed batches."""
+  batcher = BucketedBatcher(sources, targets, bucket_lengths=bucket_lengths, tokens_per_batch=tokens_per_batch,
+                            seed=0, row_multiple=row_multiple)
+  for length, members in batcher.members.items():
+    rows = batcher.rows[length]
+    for i in range(0, len(members), rows):
+      chunk = members[i:i + rows]
+      yield make_batch([sources[j] for j in chunk], [targets[j] for j in chunk], rows, length)

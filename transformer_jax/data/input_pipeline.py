@@ -1,0 +1,78 @@
+"""Sentence pairs from tfds, tokenized with the shared SentencePiece model, batched for training and evaluation.
+
+This package is the only part of the project that imports TensorFlow; it hands out numpy arrays and python lists.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+
+import tensorflow as tf
+import tensorflow_datasets as tfds
+
+from transformer_jax import tokenizer as tokenizer_lib
+from transformer_jax.data import batching, embedded
+
+# TensorFlow only reads files here; keep it off any accelerator so it never takes memory JAX needs.
+tf.config.set_visible_devices([], "GPU")
+
+TOKENIZER_FILENAME = "sentencepiece.model"
+
+
+@dataclasses.dataclass
+class TextSplit:
+  sources: list[str]
+  targets: list[str]
+
+
+@dataclasses.dataclass
+class Datasets:
+  tokenizer: tokenizer_lib.Tokenizer
+  train: batching.BucketedBatcher
+  train_filter_counts: batching.FilterCounts
+  dev: TextSplit
+  test: TextSplit
+
+
+def _builder(config) -> tfds.core.DatasetBuilder:
+  if config.dataset == "embedded_ende":
+    return embedded.EmbeddedEnde(config=embedded.builder_config(config.embedded_seed, config.embedded_num_train),
+                                 data_dir=config.tfds_data_dir or None)
+  raise ValueError(f"dataset={config.dataset!r} is not supported; see config_base.DATASETS")
+
+
+def load_text_splits(config) -> dict[str, TextSplit]:
+  """train / validation / test as lists of strings, in the configured translation direction."""
+  builder = _builder(config)
+  builder.download_and_prepare()
+  splits = {}
+  for split in ("train", "validation", "test"):
+    sources, targets = [], []
+    for example in tfds.as_numpy(builder.as_dataset(split=split)):
+      sources.append(example[config.source_lang].decode("utf-8"))
+      targets.append(example[config.target_lang].decode("utf-8"))
+    splits[split] = TextSplit(sources, targets)
+  return splits
+
+
+def load_datasets(config, workdir: str, *, row_multiple: int = 1, process_index: int = 0,
+                  process_count: int = 1) -> Datasets:
+  splits = load_text_splits(config)
+  train = splits["train"]
+  tokenizer = tokenizer_lib.load_or_train(
+      os.path.join(workdir, TOKENIZER_FILENAME), lambda: train.sources + train.targets, config.vocab_size,
+      model_type=config.sentencepiece_model_type)
+  sources = batching.with_eos(tokenizer.encode_batch(train.sources))
+  targets = batching.with_eos(tokenizer.encode_batch(train.targets))
+  sources, targets, counts = batching.filter_pairs(sources, targets, config.max_source_length,
+                                                   config.max_target_length)
+  logging.info("Training pairs: %d kept, %d dropped as too long, %d dropped as empty.", counts.kept,
+               counts.too_long, counts.empty)
+  batcher = batching.BucketedBatcher(sources, targets, bucket_lengths=config.bucket_lengths,
+                                     tokens_per_batch=config.tokens_per_batch, seed=config.seed,
+                                     row_multiple=row_multiple, process_index=process_index,
+                                     process_count=process_count)
+  return Datasets(tokenizer=tokenizer, train=batcher, train_filter_counts=counts, dev=splits["validation"],
+                  test=splits["test"])

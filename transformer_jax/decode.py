@@ -1,0 +1,170 @@
+"""Beam search and greedy decoding, jit-compiled, with the paper's settings as defaults.
+
+The search is written against a step function `logits_fn(tokens [batch, beams], position, cache) -> (logits
+[batch, beams, vocab], cache)` whose cache is {"per_beam": leaves [batch, beams, ...], "shared": anything}, so it can
+be tested against brute force with a toy model, and it never re-runs the encoder.
+
+Scores follow Wu et al. 2016 as used by the paper: log P(y) / lp(|y|) with lp(n) = ((5 + n) / 6)^alpha, where |y|
+counts the tokens including the final EOS. Each sentence may produce at most its source length + `extra_length`
+tokens (EOS included), and never more than the cache length.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Callable
+
+import jax
+import jax.numpy as jnp
+
+from transformer_jax.model import Transformer
+from transformer_jax.tokenizer import EOS_ID
+
+Array = jax.Array
+# A large finite negative instead of -inf keeps arithmetic on dead hypotheses free of NaN.
+DEAD = -1.0e9
+
+
+def length_penalty(length: Array, alpha: float) -> Array:
+  return ((5.0 + length) / 6.0) ** alpha
+
+
+def _gather_beams(tree, beam_index: Array):
+  """Picks beams [batch, new_beams] from every leaf shaped [batch, beams, ...]."""
+  return jax.tree_util.tree_map(lambda x: jax.vmap(lambda leaf, idx: leaf[idx])(x, beam_index), tree)
+
+
+def beam_search(logits_fn: Callable, cache: dict, output_limits: Array, *, beam_size: int, alpha: float,
+                max_length: int, eos_id: int = EOS_ID) -> tuple[Array, Array]:
+  """Returns (tokens [batch, beam_size, max_length], scores [batch, beam_size]), best first.
+
+  output_limits [batch]: the most tokens (EOS included) each sentence may produce; at that length EOS is forced.
+  Finished hypotheses end with EOS and are padded with 0. The loop stops once, for every sentence, no live beam can
+  beat the worst of its beam_size finished ones (log-probabilities only fall, and the best a live beam can reach is
+  its current log-probability divided by the largest penalty it can still get).
+  """
+  batch = output_limits.shape[0]
+  output_limits = jnp.minimum(output_limits, max_length)
+  # Only the first beam is alive at the start; the others would duplicate it.
+  live_logprob = jnp.tile(jnp.array([0.0] + [DEAD] * (beam_size - 1)), (batch, 1))
+  state = dict(
+      position=jnp.array(0), cache=cache, live_logprob=live_logprob,
+      last_token=jnp.full((batch, beam_size), eos_id, jnp.int32),
+      live_tokens=jnp.zeros((batch, beam_size, max_length), jnp.int32),
+      finished_tokens=jnp.zeros((batch, beam_size, max_length), jnp.int32),
+      finished_score=jnp.full((batch, beam_size), DEAD),
+  )
+
+  def sentence_done(s):
+    best_possible = s["live_logprob"].max(axis=1) / length_penalty(output_limits.astype(jnp.float32), alpha)
+    cannot_improve = best_possible < s["finished_score"].min(axis=1)
+    return cannot_improve | (s["position"] >= output_limits)
+
+  def keep_going(s):
+    return (s["position"] < max_length) & ~jnp.all(sentence_done(s))
+
+  def step(s):
+    position = s["position"]
+    logits, cache = logits_fn(s["last_token"], position, s["cache"])
+    vocab = logits.shape[-1]
+    logprobs = jax.nn.log_softmax(logits.astype(jnp.float32))
+    at_limit = (position + 1 >= output_limits)[:, None, None]
+    logprobs = jnp.where(at_limit & (jnp.arange(vocab) != eos_id), DEAD, logprobs)
+    candidates = (s["live_logprob"][:, :, None] + logprobs).reshape(batch, -1)
+    candidates = jnp.where(sentence_done(s)[:, None], DEAD, candidates)
+    # 2k candidates guarantee k that do not end here, whatever the k EOS candidates do.
+    top_logprob, top_index = jax.lax.top_k(candidates, 2 * beam_size)
+    top_beam, top_token = top_index // vocab, top_index % vocab
+    top_tokens = jnp.take_along_axis(s["live_tokens"], top_beam[:, :, None], axis=1)
+    top_tokens = top_tokens.at[:, :, position].set(top_token)
+    alive = top_logprob > DEAD / 2
+    ends = (top_token == eos_id) & alive
+
+    new_score = jnp.where(ends, top_logprob / length_penalty(position + 1.0, alpha), DEAD)
+    pool_score = jnp.concatenate([s["finished_score"], new_score], axis=1)
+    pool_tokens = jnp.concatenate([s["finished_tokens"], top_tokens], axis=1)
+    finished_score, keep = jax.lax.top_k(pool_score, beam_size)
+    finished_tokens = jnp.take_along_axis(pool_tokens, keep[:, :, None], axis=1)
+
+    continuing = jnp.where(ends | ~alive, DEAD, top_logprob)
+    live_logprob, keep = jax.lax.top_k(continuing, beam_size)
+    source_beam = jnp.take_along_axis(top_beam, keep, axis=1)
+    cache = dict(cache, per_beam=_gather_beams(cache["per_beam"], source_beam))
+    return dict(
+        position=position + 1, cache=cache, live_logprob=live_logprob,
+        last_token=jnp.take_along_axis(top_token, keep, axis=1),
+        live_tokens=jnp.take_along_axis(top_tokens, keep[:, :, None], axis=1),
+        finished_tokens=finished_tokens, finished_score=finished_score,
+    )
+
+  state = jax.lax.while_loop(keep_going, step, state)
+  return state["finished_tokens"], state["finished_score"]
+
+
+def greedy_search(logits_fn: Callable, cache: dict, output_limits: Array, *, max_length: int,
+                  eos_id: int = EOS_ID) -> tuple[Array, Array]:
+  """Returns (tokens [batch, max_length], log-probabilities [batch]); tokens end with EOS, then 0."""
+  batch = output_limits.shape[0]
+  output_limits = jnp.minimum(output_limits, max_length)
+
+  def keep_going(s):
+    return (s["position"] < max_length) & ~jnp.all(s["done"])
+
+  def step(s):
+    position = s["position"]
+    logits, cache = logits_fn(s["last_token"][:, None], position, s["cache"])
+    logprobs = jax.nn.log_softmax(logits[:, 0].astype(jnp.float32))
+    at_limit = (position + 1 >= output_limits)[:, None]
+    logprobs = jnp.where(at_limit & (jnp.arange(logprobs.shape[-1]) != eos_id), DEAD, logprobs)
+    token = jnp.argmax(logprobs, axis=-1).astype(jnp.int32)
+    token_logprob = jnp.take_along_axis(logprobs, token[:, None], axis=1)[:, 0]
+    token = jnp.where(s["done"], 0, token)
+    return dict(position=position + 1, cache=cache, last_token=token,
+                tokens=s["tokens"].at[:, position].set(token),
+                logprob=s["logprob"] + jnp.where(s["done"], 0.0, token_logprob),
+                done=s["done"] | (token == eos_id))
+
+  state = dict(position=jnp.array(0), cache=cache, last_token=jnp.full((batch,), eos_id, jnp.int32),
+               tokens=jnp.zeros((batch, max_length), jnp.int32), logprob=jnp.zeros((batch,)),
+               done=jnp.zeros((batch,), bool))
+  state = jax.lax.while_loop(keep_going, step, state)
+  return state["tokens"], state["logprob"]
+
+
+def decode_length(source_length: int, extra_length: int, max_decode_length: int) -> int:
+  """Static cache length for sources padded to source_length."""
+  return min(source_length + extra_length, max_decode_length)
+
+
+@functools.partial(jax.jit, static_argnames=("model", "beam_size", "alpha", "extra_length", "max_decode_length"))
+def translate_beam(model: Transformer, params, source: Array, *, beam_size: int = 4, alpha: float = 0.6,
+                   extra_length: int = 50, max_decode_length: int = 256) -> tuple[Array, Array]:
+  """Beam-search translations of source [batch, length] (0 = padding): (tokens [batch, beams, T], scores)."""
+  max_length = decode_length(source.shape[1], extra_length, max_decode_length)
+  variables = {"params": params}
+  source_valid = source > 0
+  encoded = model.apply(variables, source, method=Transformer.encode)
+  cache = model.apply(variables, encoded, beam_size, max_length, method=Transformer.init_decode_cache)
+
+  def logits_fn(tokens, position, cache):
+    return model.apply(variables, tokens, position, cache, source_valid, method=Transformer.decode_step)
+
+  output_limits = source_valid.sum(axis=1) + extra_length
+  return beam_search(logits_fn, cache, output_limits, beam_size=beam_size, alpha=alpha, max_length=max_length)
+
+
+@functools.partial(jax.jit, static_argnames=("model", "extra_length", "max_decode_length"))
+def translate_greedy(model: Transformer, params, source: Array, *, extra_length: int = 50,
+                     max_decode_length: int = 256) -> tuple[Array, Array]:
+  """Greedy translations of source [batch, length]: (tokens [batch, T], log-probabilities [batch])."""
+  max_length = decode_length(source.shape[1], extra_length, max_decode_length)
+  variables = {"params": params}
+  source_valid = source > 0
+  encoded = model.apply(variables, source, method=Transformer.encode)
+  cache = model.apply(variables, encoded, 1, max_length, method=Transformer.init_decode_cache)
+
+  def logits_fn(tokens, position, cache):
+    return model.apply(variables, tokens, position, cache, source_valid, method=Transformer.decode_step)
+
+  output_limits = source_valid.sum(axis=1) + extra_length
+  return greedy_search(logits_fn, cache, output_limits, max_length=max_length)

@@ -1,0 +1,262 @@
+"""The Transformer encoder-decoder of Vaswani et al. 2017, as the paper describes it.
+
+- Post-norm residual blocks: LayerNorm(x + Dropout(Sublayer(x))).
+- Sinusoidal positional encodings (or learned ones, Table 3 row E), added to embeddings scaled by sqrt(d_model),
+  followed by dropout, in both stacks.
+- One embedding matrix shared by the encoder input, the decoder input and the pre-softmax projection.
+- FFN: max(0, x W1 + b1) W2 + b2.
+
+Incremental decoding keeps keys/values in an explicit cache pytree (see `init_decode_cache` / `decode_step`), so the
+beam search can reorder it with plain gathers and the encoder output is projected once per batch.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from transformer_jax import config_base
+from transformer_jax.attention import MultiHeadAttention, attention_mask
+
+Array = jax.Array
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+  vocab_size: int
+  num_layers: int = 6
+  d_model: int = 512
+  d_ff: int = 2048
+  num_heads: int = 8
+  d_k: int = 64
+  d_v: int = 64
+  dropout_rate: float = 0.1
+  attention_dropout_rate: float = 0.0
+  relu_dropout_rate: float = 0.0
+  positional_encoding: str = "sinusoidal"
+  max_position: int = 512
+  attention_bias: bool = True
+  dtype: str = "float32"
+
+  @classmethod
+  def from_config(cls, config) -> "ModelConfig":
+    d_k, d_v = config_base.head_dims(config)
+    names = {f.name for f in dataclasses.fields(cls)} - {"d_k", "d_v"}
+    return cls(d_k=d_k, d_v=d_v, **{name: config[name] for name in names})
+
+  @property
+  def jnp_dtype(self):
+    return jnp.dtype(self.dtype)
+
+
+def sinusoidal_table(max_position: int, d_model: int) -> np.ndarray:
+  """PE(pos, 2i) = sin(pos / 10000^(2i/d_model)), PE(pos, 2i+1) = cos(pos / 10000^(2i/d_model))."""
+  positions = np.arange(max_position, dtype=np.float64)[:, None]
+  two_i = np.arange(0, d_model, 2, dtype=np.float64)[None, :]
+  angles = positions / np.power(10000.0, two_i / d_model)
+  table = np.zeros((max_position, d_model), dtype=np.float32)
+  table[:, 0::2] = np.sin(angles)
+  table[:, 1::2] = np.cos(angles[:, : d_model // 2])
+  return table
+
+
+class Embedder(nn.Module):
+  """Token embedding * sqrt(d_model) + positional encoding, then dropout; also the pre-softmax projection."""
+  config: ModelConfig
+
+  def setup(self):
+    cfg = self.config
+    # Variance 1/d_model, so that after the sqrt(d_model) scaling the embeddings have unit variance.
+    self.token_embedding = nn.Embed(cfg.vocab_size, cfg.d_model, dtype=cfg.jnp_dtype,
+                                    embedding_init=nn.initializers.normal(stddev=cfg.d_model ** -0.5))
+    if cfg.positional_encoding == "learned":
+      self.position_embedding = self.param("position_embedding", nn.initializers.normal(stddev=0.02),
+                                           (cfg.max_position, cfg.d_model))
+    else:
+      self.position_embedding = jnp.asarray(sinusoidal_table(cfg.max_position, cfg.d_model))
+    self.dropout = nn.Dropout(cfg.dropout_rate)
+
+  def __call__(self, tokens: Array, positions: Array, deterministic: bool) -> Array:
+    cfg = self.config
+    x = self.token_embedding(tokens) * jnp.sqrt(cfg.d_model).astype(cfg.jnp_dtype)
+    x = x + jnp.take(self.position_embedding, positions, axis=0).astype(cfg.jnp_dtype)
+    return self.dropout(x, deterministic=deterministic)
+
+  def logits(self, x: Array) -> Array:
+    return self.token_embedding.attend(x)
+
+
+class FeedForward(nn.Module):
+  config: ModelConfig
+
+  @nn.compact
+  def __call__(self, x: Array, deterministic: bool) -> Array:
+    cfg = self.config
+    h = nn.relu(nn.Dense(cfg.d_ff, dtype=cfg.jnp_dtype, name="wi")(x))
+    h = nn.Dropout(cfg.relu_dropout_rate)(h, deterministic=deterministic)
+    return nn.Dense(cfg.d_model, dtype=cfg.jnp_dtype, name="wo")(h)
+
+
+def _attention(cfg: ModelConfig, name: str) -> MultiHeadAttention:
+  return MultiHeadAttention(num_heads=cfg.num_heads, d_k=cfg.d_k, d_v=cfg.d_v, d_model=cfg.d_model,
+                            use_bias=cfg.attention_bias, dropout_rate=cfg.attention_dropout_rate,
+                            dtype=cfg.jnp_dtype, name=name)
+
+
+class ResidualNorm(nn.Module):
+  """The paper's post-norm residual connection: LayerNorm(x + Dropout(sublayer_output))."""
+  config: ModelConfig
+
+  @nn.compact
+  def __call__(self, x: Array, sublayer_output: Array, deterministic: bool) -> Array:
+    y = nn.Dropout(self.config.dropout_rate)(sublayer_output, deterministic=deterministic)
+    return nn.LayerNorm(dtype=self.config.jnp_dtype, name="norm")(x + y)
+
+
+class EncoderLayer(nn.Module):
+  config: ModelConfig
+
+  def setup(self):
+    self.self_attention = _attention(self.config, "self_attention")
+    self.self_attention_norm = ResidualNorm(self.config)
+    self.ffn = FeedForward(self.config)
+    self.ffn_norm = ResidualNorm(self.config)
+
+  def __call__(self, x: Array, mask: Array, deterministic: bool) -> Array:
+    x = self.self_attention_norm(x, self.self_attention(x, x, mask, deterministic), deterministic)
+    return self.ffn_norm(x, self.ffn(x, deterministic), deterministic)
+
+
+class DecoderLayer(nn.Module):
+  config: ModelConfig
+
+  def setup(self):
+    self.self_attention = _attention(self.config, "self_attention")
+    self.self_attention_norm = ResidualNorm(self.config)
+    self.cross_attention = _attention(self.config, "cross_attention")
+    self.cross_attention_norm = ResidualNorm(self.config)
+    self.ffn = FeedForward(self.config)
+    self.ffn_norm = ResidualNorm(self.config)
+
+  def __call__(self, y: Array, encoded: Array, self_mask: Array, cross_mask: Array, deterministic: bool) -> Array:
+    y = self.self_attention_norm(y, self.self_attention(y, y, self_mask, deterministic), deterministic)
+    y = self.cross_attention_norm(y, self.cross_attention(y, encoded, cross_mask, deterministic), deterministic)
+    return self.ffn_norm(y, self.ffn(y, deterministic), deterministic)
+
+  def cross_key_value(self, encoded: Array) -> tuple[Array, Array]:
+    return self.cross_attention.project_key_value(encoded)
+
+  def step(self, y: Array, beam_cache: dict, shared_cache: dict, position: Array, source_valid: Array
+           ) -> tuple[Array, dict]:
+    """One decoding position for y [batch, beams, d_model]; returns the output and this beam's updated history."""
+    new_key, new_value = self.self_attention.project_key_value(y)  # [batch, beams, heads, dim]
+    keys = jax.lax.dynamic_update_slice_in_dim(beam_cache["key"], new_key[:, :, None], position, axis=2)
+    values = jax.lax.dynamic_update_slice_in_dim(beam_cache["value"], new_value[:, :, None], position, axis=2)
+    history_valid = (jnp.arange(keys.shape[2]) <= position)[None, None, None, :]
+    y = self.self_attention_norm(y, self.self_attention.attend_cached(y, keys, values, history_valid), True)
+    cross = self.cross_attention.attend_cached(y, shared_cache["key"], shared_cache["value"],
+                                               source_valid[:, None, None, :])
+    y = self.cross_attention_norm(y, cross, True)
+    y = self.ffn_norm(y, self.ffn(y, True), True)
+    return y, {"key": keys, "value": values}
+
+
+def default_positions(segments: Array) -> Array:
+  return jnp.broadcast_to(jnp.arange(segments.shape[-1]), segments.shape)
+
+
+class Transformer(nn.Module):
+  """Encoder-decoder. Inputs are int token ids [batch, length] with 0 = padding."""
+  config: ModelConfig
+
+  def setup(self):
+    self.embedder = Embedder(self.config)
+    self.encoder_layers = [EncoderLayer(self.config, name=f"encoder_{i}") for i in range(self.config.num_layers)]
+    self.decoder_layers = [DecoderLayer(self.config, name=f"decoder_{i}") for i in range(self.config.num_layers)]
+
+  def encode(self, source: Array, source_segments: Array | None = None, source_positions: Array | None = None,
+             deterministic: bool = True) -> Array:
+    if source_segments is None:
+      source_segments = (source > 0).astype(jnp.int32)
+    if source_positions is None:
+      source_positions = default_positions(source)
+    mask = attention_mask(source_segments, source_segments)
+    x = self.embedder(source, source_positions, deterministic)
+    for layer in self.encoder_layers:
+      x = layer(x, mask, deterministic)
+    return x
+
+  def decode(self, encoded: Array, source_segments: Array, decoder_inputs: Array, target_segments: Array,
+             target_positions: Array | None = None, deterministic: bool = True) -> Array:
+    """Teacher-forced logits [batch, target_length, vocab]. target_segments mark the target tokens (0 = padding);
+    decoder_inputs are the targets shifted right, starting with EOS."""
+    if target_positions is None:
+      target_positions = default_positions(decoder_inputs)
+    self_mask = attention_mask(target_segments, target_segments, causal=True)
+    cross_mask = attention_mask(target_segments, source_segments)
+    y = self.embedder(decoder_inputs, target_positions, deterministic)
+    for layer in self.decoder_layers:
+      y = layer(y, encoded, self_mask, cross_mask, deterministic)
+    return self.embedder.logits(y).astype(jnp.float32)
+
+  def __call__(self, source: Array, decoder_inputs: Array, targets: Array, source_segments: Array | None = None,
+               target_segments: Array | None = None, source_positions: Array | None = None,
+               target_positions: Array | None = None, deterministic: bool = True) -> Array:
+    if source_segments is None:
+      source_segments = (source > 0).astype(jnp.int32)
+    if target_segments is None:
+      target_segments = (targets > 0).astype(jnp.int32)
+    encoded = self.encode(source, source_segments, source_positions, deterministic)
+    return self.decode(encoded, source_segments, decoder_inputs, target_segments, target_positions, deterministic)
+
+  # ---- Incremental decoding ----
+
+  def init_decode_cache(self, encoded: Array, num_beams: int, max_length: int) -> dict:
+    """The decoding cache: {"shared": per layer, the cross-attention keys/values of the encoder output, computed
+    here once per batch; "per_beam": per layer, empty self-attention keys/values for max_length positions of each
+    beam [batch, beams, ...]}. Beam search reorders only "per_beam"."""
+    cfg = self.config
+    batch = encoded.shape[0]
+    shared, per_beam = [], []
+    for layer in self.decoder_layers:
+      cross_key, cross_value = layer.cross_key_value(encoded)
+      shared.append({"key": cross_key, "value": cross_value})
+      per_beam.append({
+          "key": jnp.zeros((batch, num_beams, max_length, cfg.num_heads, cfg.d_k), cfg.jnp_dtype),
+          "value": jnp.zeros((batch, num_beams, max_length, cfg.num_heads, cfg.d_v), cfg.jnp_dtype),
+      })
+    return {"shared": shared, "per_beam": per_beam}
+
+  def decode_step(self, tokens: Array, position: Array, cache: dict, source_valid: Array) -> tuple[Array, dict]:
+    """Logits [batch, beams, vocab] for the token after `tokens` [batch, beams], which sit at `position`."""
+    positions = jnp.full(tokens.shape, position, jnp.int32)
+    y = self.embedder(tokens, positions, True)
+    per_beam = []
+    for layer, beam_cache, shared_cache in zip(self.decoder_layers, cache["per_beam"], cache["shared"]):
+      y, beam_cache = layer.step(y, beam_cache, shared_cache, position, source_valid)
+      per_beam.append(beam_cache)
+    return self.embedder.logits(y).astype(jnp.float32), {"shared": cache["shared"], "per_beam": per_beam}
+
+
+def count_parameters(params) -> int:
+  return sum(int(np.prod(p.shape)) for p in jax.tree_util.tree_leaves(params))
+
+
+def closed_form_parameter_count(cfg: ModelConfig) -> int:
+  """Parameters of this architecture computed from the hyperparameters alone (shared embedding matrix)."""
+  d, h = cfg.d_model, cfg.num_heads
+  bias = 1 if cfg.attention_bias else 0
+
+  def attention():
+    return d * h * cfg.d_k * 2 + d * h * cfg.d_v + h * cfg.d_v * d + bias * (2 * h * cfg.d_k + h * cfg.d_v + d)
+
+  ffn = 2 * d * cfg.d_ff + cfg.d_ff + d
+  layer_norm = 2 * d
+  encoder_layer = attention() + ffn + 2 * layer_norm
+  decoder_layer = 2 * attention() + ffn + 3 * layer_norm
+  positions = cfg.max_position * d if cfg.positional_encoding == "learned" else 0
+  return cfg.vocab_size * d + positions + cfg.num_layers * (encoder_layer + decoder_layer)

@@ -1,0 +1,180 @@
+"""train_and_evaluate(config, workdir): the training loop, read top to bottom.
+
+Sections: workdir and config record · mesh · input · model, optimiser and state · checkpoint restore · steps ·
+loop (log, evaluate, checkpoint) · final test evaluation.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+
+import jax
+import numpy as np
+from absl import logging
+from clu import metric_writers
+
+from transformer_jax import bleu, checkpoint, config_base, optim, train_step
+from transformer_jax.data import batching, input_pipeline
+from transformer_jax.translate import CONFIG_FILENAME, translate_sentences
+
+
+def _format_duration(seconds: float) -> str:
+  seconds = int(max(seconds, 0))
+  hours, rest = divmod(seconds, 3600)
+  return f"{hours}h{rest // 60:02d}m" if hours else f"{rest // 60}m{rest % 60:02d}s"
+
+
+def summarize(sums: dict) -> dict:
+  """Token-weighted means from summed metrics."""
+  tokens = max(float(sums["tokens"]), 1.0)
+  nll = float(sums["nll_sum"]) / tokens
+  return {"loss": float(sums["loss_sum"]) / tokens, "nll": nll, "perplexity": float(np.exp(min(nll, 50.0))),
+          "accuracy": float(sums["correct_sum"]) / tokens}
+
+
+def evaluate_loss(eval_step, params, dev, tokenizer, config, mesh) -> dict:
+  sources = batching.with_eos(tokenizer.encode_batch(dev.sources))
+  targets = batching.with_eos(tokenizer.encode_batch(dev.targets))
+  longest = config.bucket_lengths[-1]
+  sources, targets = [s[:longest] for s in sources], [t[:longest] for t in targets]
+  totals = None
+  for batch in batching.eval_batches(sources, targets, bucket_lengths=config.bucket_lengths,
+                                     tokens_per_batch=config.tokens_per_batch, row_multiple=mesh.size):
+    sums = jax.device_get(eval_step(params, train_step.put_batch(batch, mesh)))
+    totals = sums if totals is None else {k: totals[k] + sums[k] for k in totals}
+  return summarize(totals)
+
+
+def evaluate_bleu(model, params, tokenizer, split, config, mesh, limit: int | None = None) -> dict:
+  sources, references = split.sources[:limit], split.targets[:limit]
+  rows = -(-config.decode_batch_size // mesh.size) * mesh.size
+  sharding = train_step.batch_sharding(mesh)
+  hypotheses = translate_sentences(
+      model, params, tokenizer, sources, beam_size=config.beam_size, alpha=config.length_penalty_alpha,
+      extra_length=config.decode_extra_length, max_decode_length=config.max_decode_length,
+      max_source_length=config.bucket_lengths[-1], batch_size=rows,
+      place_source=lambda source: jax.device_put(source, sharding))
+  report = bleu.bleu_report(hypotheses, references, lang=config.target_lang)
+  report["examples"] = list(zip(sources[:3], hypotheses[:3], references[:3]))
+  return report
+
+
+def train_and_evaluate(config, workdir: str) -> dict:
+  """Trains (resuming from the latest checkpoint in workdir), evaluates on dev, and finally scores the test set.
+  Returns the final metrics (also written to workdir/results.json)."""
+  config_base.validate(config)
+
+  # ---- Workdir and config record: everything needed to resume or decode lives in the workdir ----
+  os.makedirs(workdir, exist_ok=True)
+  if jax.process_index() == 0:
+    with open(os.path.join(workdir, CONFIG_FILENAME), "w") as f:
+      f.write(config.to_json_best_effort(indent=2))
+  writer = metric_writers.create_default_writer(workdir, just_logging=jax.process_index() > 0)
+  writer.write_hparams({k: v for k, v in config.items() if isinstance(v, (int, float, str, bool))})
+
+  # ---- Mesh: one data-parallel axis over all (or num_data_shards) devices ----
+  mesh = train_step.make_mesh(config.num_data_shards)
+  logging.info("Mesh: %s over %d devices (%s).", dict(mesh.shape), mesh.size, jax.devices()[0].platform)
+
+  # ---- Input ----
+  data = input_pipeline.load_datasets(config, workdir, row_multiple=mesh.size,
+                                      process_index=jax.process_index(), process_count=jax.process_count())
+  tokenizer = data.tokenizer
+  logging.info("Vocabulary %d; %d batches per epoch with shapes %s.", tokenizer.vocab_size,
+               data.train.batches_per_epoch, data.train.shapes())
+
+  # ---- Model, optimiser and state ----
+  model = train_step.model_from_config(config, vocab_size=tokenizer.vocab_size)
+  optimizer, learning_rate_fn = optim.make_optimizer(config)
+  rng = jax.random.PRNGKey(config.seed)
+  init_rng, dropout_rng = jax.random.split(rng)
+  state = train_step.create_train_state(model, optimizer, init_rng, mesh)
+  logging.info("Parameters: %d.", sum(x.size for x in jax.tree_util.tree_leaves(state.params)))
+
+  # ---- Checkpoint restore ----
+  checkpointer = checkpoint.Checkpointer(os.path.join(workdir, "checkpoints"), config.max_checkpoints_to_keep)
+  if checkpointer.latest_step() is not None:
+    state = checkpointer.restore(state)
+    logging.info("Resumed from the checkpoint at step %d.", int(state.step))
+  start_step = int(jax.device_get(state.step))
+
+  # ---- Steps ----
+  p_train_step = train_step.jit_train_step(model, mesh, config.label_smoothing, learning_rate_fn)
+  p_eval_step = train_step.jit_eval_step(model, mesh, config.label_smoothing)
+  dropout_rng = jax.device_put(dropout_rng, train_step.replicated(mesh))
+
+  # ---- Loop ----
+  total_steps = config.num_train_steps
+  train_seconds, pending, interval_start, interval_tokens = 0.0, [], None, 0.0
+  step = start_step
+  for step in range(start_step, total_steps):
+    batch = data.train.batch_at(step)
+    started = time.perf_counter()
+    state, metrics = p_train_step(state, train_step.put_batch(batch, mesh), dropout_rng)
+    pending.append(metrics)
+    done = step + 1
+    if interval_start is None:  # The first step includes compilation: time from its end.
+      jax.block_until_ready(metrics)
+      interval_start, pending = time.perf_counter(), []
+      train_seconds += interval_start - started
+    if done % config.log_every_steps == 0 or done == total_steps:
+      host = jax.device_get(pending)
+      now = time.perf_counter()
+      if host:
+        elapsed = now - interval_start
+        train_seconds += elapsed
+        sums = {k: sum(m[k] for m in host) for k in ("loss_sum", "nll_sum", "correct_sum", "tokens")}
+        steps_per_sec = len(host) / elapsed
+        summary = summarize(sums)
+        scalars = {f"train/{k}": v for k, v in summary.items()}
+        scalars.update({"train/learning_rate": float(host[-1]["learning_rate"]),
+                        "train/grad_norm": float(np.mean([m["grad_norm"] for m in host])),
+                        "train/tokens_per_sec": float(sums["tokens"]) / elapsed,
+                        "train/steps_per_sec": steps_per_sec})
+        writer.write_scalars(done, scalars)
+        logging.info("step %d/%d | loss %.3f | ppl %.2f | acc %.3f | %.0f target tok/s | %.2f steps/s | ETA %s",
+                     done, total_steps, summary["loss"], summary["perplexity"], summary["accuracy"],
+                     scalars["train/tokens_per_sec"], steps_per_sec,
+                     _format_duration((total_steps - done) / steps_per_sec))
+      pending, interval_start = [], time.perf_counter()
+    out_of_time = 0 < config.max_train_seconds <= train_seconds + (time.perf_counter() - interval_start)
+    if done % config.checkpoint_every_steps == 0 or done == total_steps or out_of_time:
+      checkpointer.save(state)
+    if config.eval_every_steps and (done % config.eval_every_steps == 0 or done == total_steps or out_of_time):
+      jax.block_until_ready(state)
+      train_seconds += time.perf_counter() - interval_start
+      dev = evaluate_loss(p_eval_step, state.params, data.dev, tokenizer, config, mesh)
+      dev_bleu = evaluate_bleu(model, state.params, tokenizer, data.dev, config, mesh,
+                               limit=config.num_dev_bleu_sentences)
+      writer.write_scalars(done, {"dev/loss": dev["loss"], "dev/nll": dev["nll"], "dev/perplexity": dev["perplexity"],
+                                  "dev/accuracy": dev["accuracy"], "dev/bleu": dev_bleu["sacrebleu"],
+                                  "dev/tokenized_bleu": dev_bleu["tokenized_bleu"],
+                                  "train/seconds": train_seconds})
+      source, hypothesis, reference = dev_bleu["examples"][0]
+      logging.info("dev at step %d (%.0f s of training): loss %.3f, ppl %.2f, sacreBLEU %.2f, tokenized BLEU %.2f\n"
+                   "  source:     %s\n  hypothesis: %s\n  reference:  %s", done, train_seconds, dev["loss"],
+                   dev["perplexity"], dev_bleu["sacrebleu"], dev_bleu["tokenized_bleu"], source, hypothesis,
+                   reference)
+      interval_start, pending = time.perf_counter(), []
+    if out_of_time:
+      logging.info("max_train_seconds=%s reached at step %d: stopping.", config.max_train_seconds, done)
+      break
+  checkpointer.wait()
+  writer.flush()
+
+  # ---- Final: the test set, decoded once ----
+  final_step = int(jax.device_get(state.step))
+  test = evaluate_bleu(model, state.params, tokenizer, data.test, config, mesh)
+  results = {"step": final_step, "train_seconds": round(train_seconds, 1), "test_sacrebleu": test["sacrebleu"],
+             "test_tokenized_bleu": test["tokenized_bleu"], "sacrebleu_signature": test["signature"]}
+  writer.write_scalars(final_step, {"test/bleu": test["sacrebleu"], "test/tokenized_bleu": test["tokenized_bleu"]})
+  writer.close()
+  checkpointer.close()
+  if jax.process_index() == 0:
+    with open(os.path.join(workdir, "results.json"), "w") as f:
+      json.dump(results, f, indent=2)
+  logging.info("Test (%d sentences) after %d steps: sacreBLEU %.2f  [%s]  |  tokenized BLEU %.2f",
+               len(data.test.sources), final_step, test["sacrebleu"], test["signature"], test["tokenized_bleu"])
+  return results
