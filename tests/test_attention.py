@@ -82,7 +82,7 @@ def test_multi_head_module_matches_naive_projections():
   params = module.init(jax.random.PRNGKey(0), x, x, mask, True)["params"]
   got = np.asarray(module.apply({"params": params}, x, x, mask, True))
   p = jax.tree_util.tree_map(np.asarray, params)
-  project = lambda name: np.einsum("bld,dhk->blhk", x, p[name]["kernel"]) + p[name]["bias"]
+  project = lambda name: np.einsum("bld,dhk->blhk", x, p[name]["kernel"]) + p[name].get("bias", 0.0)
   heads = naive_attention(project("query"), project("key"), project("value"), SEGMENTS, SEGMENTS, True)
   concat = heads.reshape(3, 7, 2 * 6)
   want = concat @ p["out"]["kernel"].reshape(12, 16) + p["out"]["bias"]

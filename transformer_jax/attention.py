@@ -51,10 +51,12 @@ class MultiHeadAttention(nn.Module):
   dtype: jnp.dtype = jnp.float32
 
   def setup(self):
-    dense = lambda features, name: nn.DenseGeneral(features, use_bias=self.use_bias, dtype=self.dtype, name=name)
-    self.query = dense((self.num_heads, self.d_k), "query")
-    self.key = dense((self.num_heads, self.d_k), "key")
-    self.value = dense((self.num_heads, self.d_v), "value")
+    dense = lambda features, name, bias: nn.DenseGeneral(features, use_bias=bias, dtype=self.dtype, name=name)
+    self.query = dense((self.num_heads, self.d_k), "query", self.use_bias)
+    # A key bias adds q.b to every score of a query alike, so the softmax cancels it: its gradient is pure
+    # rounding noise, which Adam (eps 1e-9) would turn into full-size random steps. It is left out.
+    self.key = dense((self.num_heads, self.d_k), "key", False)
+    self.value = dense((self.num_heads, self.d_v), "value", self.use_bias)
     self.out = nn.DenseGeneral(self.d_model, axis=(-2, -1), use_bias=self.use_bias, dtype=self.dtype, name="out")
 
   def __call__(self, query_inputs: Array, key_value_inputs: Array, mask: Array, deterministic: bool) -> Array:

@@ -45,7 +45,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.label_smoothing = 0.1  # eps_ls
   c.positional_encoding = "sinusoidal"  # "learned" is Table 3 row (E).
   c.max_position = 512  # Longest sequence the positional table (sinusoidal or learned) covers.
-  c.attention_bias = True  # Biases in the Q/K/V/O projections (the paper's equations show none; see docs).
+  c.attention_bias = True  # Biases in the Q/V/O projections (the paper's equations show none; keys never have one).
   c.dtype = "float32"  # Activation/matmul dtype; parameters stay float32.
 
   # ---- Optimiser (the paper: Adam 0.9/0.98/1e-9, inverse square root with warmup) ----

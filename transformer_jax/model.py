@@ -252,7 +252,7 @@ def closed_form_parameter_count(cfg: ModelConfig) -> int:
   bias = 1 if cfg.attention_bias else 0
 
   def attention():
-    return d * h * cfg.d_k * 2 + d * h * cfg.d_v + h * cfg.d_v * d + bias * (2 * h * cfg.d_k + h * cfg.d_v + d)
+    return d * h * cfg.d_k * 2 + d * h * cfg.d_v + h * cfg.d_v * d + bias * (h * cfg.d_k + h * cfg.d_v + d)  # no key bias
 
   ffn = 2 * d * cfg.d_ff + cfg.d_ff + d
   layer_norm = 2 * d

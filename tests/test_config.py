@@ -1,0 +1,70 @@
+"""Configs: command-line overrides, and bad keys, types and values refused before anything compiles."""
+
+import pytest
+from absl import flags
+from ml_collections import config_flags
+
+from configs import default, wmt14_ende_base, wmt14_ende_big
+from transformer_jax import config_base
+
+
+def parse(*overrides, config_file="configs/default.py"):
+  argv = ["prog", f"--config={config_file}", *overrides]
+  values = flags.FlagValues()
+  config_flags.DEFINE_config_file("config", None, "", flag_values=values, lock_config=True, sys_argv=argv)
+  values(argv)
+  return values.config
+
+
+def test_override_sets_typed_value():
+  config = parse("--config.d_model=128", "--config.dropout_rate=0.2", "--config.positional_encoding=learned")
+  assert (config.d_model, config.dropout_rate, config.positional_encoding) == (128, 0.2, "learned")
+  config_base.validate(config)
+
+
+def test_unknown_key_is_refused_naming_it():
+  with pytest.raises(Exception, match="d_modl"):
+    parse("--config.d_modl=128")
+
+
+def test_wrong_type_is_refused_naming_the_key():
+  with pytest.raises(Exception, match="d_model"):
+    parse("--config.d_model=big")
+
+
+@pytest.mark.parametrize("key,value,message", [
+    ("dropout_rate", 1.0, "dropout_rate"),
+    ("label_smoothing", -0.1, "label_smoothing"),
+    ("beam_size", 0, "beam_size"),
+    ("num_heads", 3, "not divisible by num_heads"),
+    ("positional_encoding", "rotary", "positional_encoding"),
+    ("max_source_length", 4096, "longest bucket"),
+])
+def test_validate_names_each_bad_value(key, value, message):
+  config = default.get_config()
+  config[key] = value
+  with pytest.raises(ValueError, match=message):
+    config_base.validate(config)
+
+
+def test_validate_reports_every_problem_at_once():
+  config = default.get_config()
+  config.dropout_rate, config.beam_size = 2.0, 0
+  with pytest.raises(ValueError) as error:
+    config_base.validate(config)
+  assert "dropout_rate" in str(error.value) and "beam_size" in str(error.value)
+
+
+@pytest.mark.parametrize("module", [default, wmt14_ende_base, wmt14_ende_big])
+def test_shipped_configs_are_valid(module):
+  config_base.validate(module.get_config())
+
+
+def test_paper_configs_have_the_papers_hyperparameters():
+  base, big = wmt14_ende_base.get_config(), wmt14_ende_big.get_config()
+  assert (base.num_layers, base.d_model, base.d_ff, base.num_heads, base.dropout_rate) == (6, 512, 2048, 8, 0.1)
+  assert (big.num_layers, big.d_model, big.d_ff, big.num_heads, big.dropout_rate) == (6, 1024, 4096, 16, 0.3)
+  for c in (base, big):
+    assert config_base.head_dims(c) == (64, 64)
+    assert (c.label_smoothing, c.warmup_steps, c.beam_size, c.length_penalty_alpha) == (0.1, 4000, 4, 0.6)
+    assert (c.adam_b1, c.adam_b2, c.adam_eps, c.decode_extra_length) == (0.9, 0.98, 1e-9, 50)
