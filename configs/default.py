@@ -12,7 +12,7 @@ from transformer_jax import config_base
 def get_config(arg: str | None = None):
   del arg
   config = config_base.base_config()
-  config.vocab_size = 2000
+  config.vocab_size = 1200
   config.max_source_length = 96
   config.max_target_length = 96
   config.bucket_lengths = (16, 24, 32, 48, 64, 96)

@@ -64,6 +64,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.decode_extra_length = 50  # Each output may be this many tokens longer than its source...
   c.max_decode_length = 256  # ...but never longer than this.
   c.decode_batch_size = 64  # Sentences per beam-search batch.
+  c.num_test_sentences = 0  # Test sentences decoded at the end; 0 = the whole test split (smoke tests use fewer).
 
   # ---- Loop, evaluation, checkpoints ----
   c.seed = 0

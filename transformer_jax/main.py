@@ -8,10 +8,19 @@ Rerunning the same command with the same --workdir resumes from the latest check
 The full list of keys, with their meaning, is in transformer_jax/config_base.py.
 """
 
-from absl import app, flags, logging
-from ml_collections import config_flags
+import logging as std_logging
+import os
 
-from transformer_jax import train
+# On CPU, one XLA device per core with the batch split over them ran 1.6x faster than one device using intra-op
+# threads (2 cores, d_model 128). Must be set before JAX starts its backends; accelerators are unaffected.
+if "xla_force_host_platform_device_count" not in os.environ.get("XLA_FLAGS", ""):
+  os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") +
+                             f" --xla_force_host_platform_device_count={len(os.sched_getaffinity(0))}").strip()
+
+from absl import app, flags, logging  # pylint: disable=g-import-not-at-top
+from ml_collections import config_flags  # pylint: disable=g-import-not-at-top
+
+from transformer_jax import train  # pylint: disable=g-import-not-at-top
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("workdir", None, "Directory for checkpoints, the tokenizer, the resolved config, TensorBoard "
@@ -21,10 +30,17 @@ config_flags.DEFINE_config_file("config", None, "Config file, e.g. configs/defau
 flags.mark_flags_as_required(["config"])
 
 
+class _QuietLibraries:
+  """Orbax logs every step of every save at INFO; keep only its warnings and errors on the console."""
+
+  def filter(self, record) -> bool:
+    return record.levelno >= std_logging.WARNING or "/orbax/" not in record.pathname
+
+
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
-  logging.get_absl_handler().python_handler.stream.reconfigure(line_buffering=True)
+  logging.get_absl_handler().addFilter(_QuietLibraries())
   train.train_and_evaluate(FLAGS.config, FLAGS.workdir)
 
 

@@ -17,7 +17,7 @@ from clu import metric_writers
 
 from transformer_jax import bleu, checkpoint, config_base, optim, train_step
 from transformer_jax.data import batching, input_pipeline
-from transformer_jax.translate import CONFIG_FILENAME, translate_sentences
+from transformer_jax.inference import CONFIG_FILENAME, TOKENIZER_FILENAME, translate_sentences
 
 
 def _format_duration(seconds: float) -> str:
@@ -79,7 +79,7 @@ def train_and_evaluate(config, workdir: str) -> dict:
   logging.info("Mesh: %s over %d devices (%s).", dict(mesh.shape), mesh.size, jax.devices()[0].platform)
 
   # ---- Input ----
-  data = input_pipeline.load_datasets(config, workdir, row_multiple=mesh.size,
+  data = input_pipeline.load_datasets(config, os.path.join(workdir, TOKENIZER_FILENAME), row_multiple=mesh.size,
                                       process_index=jax.process_index(), process_count=jax.process_count())
   tokenizer = data.tokenizer
   logging.info("Vocabulary %d; %d batches per epoch with shapes %s.", tokenizer.vocab_size,
@@ -107,6 +107,13 @@ def train_and_evaluate(config, workdir: str) -> dict:
 
   # ---- Loop ----
   total_steps = config.num_train_steps
+
+  def eta_seconds(done: int, steps_per_sec: float, seconds_so_far: float) -> float:
+    remaining = (total_steps - done) / steps_per_sec
+    if config.max_train_seconds > 0:
+      remaining = min(remaining, config.max_train_seconds - seconds_so_far)
+    return remaining
+
   train_seconds, pending, interval_start, interval_tokens = 0.0, [], None, 0.0
   step = start_step
   for step in range(start_step, total_steps):
@@ -137,7 +144,7 @@ def train_and_evaluate(config, workdir: str) -> dict:
         logging.info("step %d/%d | loss %.3f | ppl %.2f | acc %.3f | %.0f target tok/s | %.2f steps/s | ETA %s",
                      done, total_steps, summary["loss"], summary["perplexity"], summary["accuracy"],
                      scalars["train/tokens_per_sec"], steps_per_sec,
-                     _format_duration((total_steps - done) / steps_per_sec))
+                     _format_duration(eta_seconds(done, steps_per_sec, train_seconds)))
       pending, interval_start = [], time.perf_counter()
     out_of_time = 0 < config.max_train_seconds <= train_seconds + (time.perf_counter() - interval_start)
     if done % config.checkpoint_every_steps == 0 or done == total_steps or out_of_time:
@@ -166,7 +173,8 @@ def train_and_evaluate(config, workdir: str) -> dict:
 
   # ---- Final: the test set, decoded once ----
   final_step = int(jax.device_get(state.step))
-  test = evaluate_bleu(model, state.params, tokenizer, data.test, config, mesh)
+  test = evaluate_bleu(model, state.params, tokenizer, data.test, config, mesh,
+                       limit=config.num_test_sentences or None)
   results = {"step": final_step, "train_seconds": round(train_seconds, 1), "test_sacrebleu": test["sacrebleu"],
              "test_tokenized_bleu": test["tokenized_bleu"], "sacrebleu_signature": test["signature"]}
   writer.write_scalars(final_step, {"test/bleu": test["sacrebleu"], "test/tokenized_bleu": test["tokenized_bleu"]})
@@ -176,5 +184,5 @@ def train_and_evaluate(config, workdir: str) -> dict:
     with open(os.path.join(workdir, "results.json"), "w") as f:
       json.dump(results, f, indent=2)
   logging.info("Test (%d sentences) after %d steps: sacreBLEU %.2f  [%s]  |  tokenized BLEU %.2f",
-               len(data.test.sources), final_step, test["sacrebleu"], test["signature"], test["tokenized_bleu"])
+               len(data.test.sources[:config.num_test_sentences or None]), final_step, test["sacrebleu"], test["signature"], test["tokenized_bleu"])
   return results

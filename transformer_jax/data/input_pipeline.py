@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import os
 
 import tensorflow as tf
 import tensorflow_datasets as tfds
@@ -17,8 +16,6 @@ from transformer_jax.data import batching, embedded
 
 # TensorFlow only reads files here; keep it off any accelerator so it never takes memory JAX needs.
 tf.config.set_visible_devices([], "GPU")
-
-TOKENIZER_FILENAME = "sentencepiece.model"
 
 
 @dataclasses.dataclass
@@ -38,8 +35,11 @@ class Datasets:
 
 def _builder(config) -> tfds.core.DatasetBuilder:
   if config.dataset == "embedded_ende":
-    return embedded.EmbeddedEnde(config=embedded.builder_config(config.embedded_seed, config.embedded_num_train),
-                                 data_dir=config.tfds_data_dir or None)
+    builder_config = embedded.builder_config(config.embedded_seed, config.embedded_num_train)
+    # tfds wants a predefined config by name and refuses an equal object under the same name.
+    if builder_config.name in embedded.EmbeddedEnde.builder_configs:
+      builder_config = builder_config.name
+    return embedded.EmbeddedEnde(config=builder_config, data_dir=config.tfds_data_dir or None)
   raise ValueError(f"dataset={config.dataset!r} is not supported; see config_base.DATASETS")
 
 
@@ -57,12 +57,13 @@ def load_text_splits(config) -> dict[str, TextSplit]:
   return splits
 
 
-def load_datasets(config, workdir: str, *, row_multiple: int = 1, process_index: int = 0,
+def load_datasets(config, tokenizer_path: str, *, row_multiple: int = 1, process_index: int = 0,
                   process_count: int = 1) -> Datasets:
   splits = load_text_splits(config)
   train = splits["train"]
+  # The shared vocabulary is trained on the training split (both languages) once, then reloaded.
   tokenizer = tokenizer_lib.load_or_train(
-      os.path.join(workdir, TOKENIZER_FILENAME), lambda: train.sources + train.targets, config.vocab_size,
+      tokenizer_path, lambda: train.sources + train.targets, config.vocab_size,
       model_type=config.sentencepiece_model_type)
   sources = batching.with_eos(tokenizer.encode_batch(train.sources))
   targets = batching.with_eos(tokenizer.encode_batch(train.targets))

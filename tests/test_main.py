@@ -1,0 +1,72 @@
+"""End to end, as a user types it: train with `main` on tiny settings, then `translate` a file with the workdir."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def run(args, **kwargs):
+  env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=2", PYTHONPATH=ROOT)
+  return subprocess.run([sys.executable, "-m", *args], cwd=ROOT, env=env, capture_output=True, text=True,
+                        timeout=600, **kwargs)
+
+
+TINY = ["--config.embedded_num_train=2000", "--config.vocab_size=400", "--config.num_layers=1",
+        "--config.d_model=32", "--config.d_ff=64", "--config.num_heads=2", "--config.num_train_steps=12",
+        "--config.log_every_steps=4", "--config.eval_every_steps=12", "--config.num_dev_bleu_sentences=8",
+        "--config.checkpoint_every_steps=6", "--config.max_decode_length=24", "--config.decode_extra_length=4",
+        "--config.num_test_sentences=16", "--config.max_train_seconds=0"]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+  tmp = tmp_path_factory.mktemp("e2e")
+  workdir = str(tmp / "workdir")
+  result = run(["transformer_jax.main", "--config=configs/default.py", f"--workdir={workdir}",
+                f"--config.tfds_data_dir={tmp / 'tfds'}", *TINY])
+  assert result.returncode == 0, result.stderr[-3000:]
+  return workdir, result.stderr
+
+
+def test_main_trains_evaluates_and_reports_bleu(trained):
+  workdir, log = trained
+  assert "step 12/12" in log and "steps/s" in log and "ETA" in log
+  assert "Test (16 sentences) after 12 steps: sacreBLEU" in log and "tokenized BLEU" in log
+  results = json.load(open(os.path.join(workdir, "results.json")))
+  assert results["step"] == 12 and 0.0 <= results["test_sacrebleu"] <= 100.0
+  for name in ("config.json", "sentencepiece.model", "checkpoints"):
+    assert os.path.exists(os.path.join(workdir, name))
+  assert sorted(os.listdir(os.path.join(workdir, "checkpoints"))) == ["12", "6"]
+
+
+def test_translate_writes_one_line_per_input_line(trained, tmp_path):
+  workdir, _ = trained
+  source = tmp_path / "in.txt"
+  source.write_text("The dog sees the cat.\nToday the man has seen twenty-one houses.\nA woman laughs.\n")
+  output = tmp_path / "out.txt"
+  result = run(["transformer_jax.translate", f"--workdir={workdir}", f"--input={source}", f"--output={output}",
+                "--beam_size=2", "--alpha=0.6", "--batch_size=4"])
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert len(output.read_text().split("\n")) == 3 + 1  # three lines, each newline-terminated
+
+
+def test_help_describes_every_flag():
+  for module, flags in [("transformer_jax.main", ["--workdir", "--config"]),
+                        ("transformer_jax.translate", ["--workdir", "--input", "--output", "--beam_size",
+                                                       "--alpha"])]:
+    result = run([module, "--helpshort"])
+    assert result.returncode == 0
+    for flag in flags:
+      assert flag in result.stdout, (module, flag)
+
+
+def test_unknown_config_key_fails_before_training(tmp_path):
+  result = run(["transformer_jax.main", "--config=configs/default.py", f"--workdir={tmp_path}",
+                "--config.d_modle=64"])
+  assert result.returncode != 0 and "d_modle" in result.stderr and "d_model" in result.stderr
+  assert not os.path.exists(tmp_path / "checkpoints")

@@ -1,0 +1,75 @@
+"""Translation with a trained model: text in, text out, batched by length; and loading a run's workdir.
+
+Used by the training loop (dev and test BLEU) and by the translate command. No TensorFlow.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import jax
+import ml_collections
+import numpy as np
+
+from transformer_jax import checkpoint, decode, optim, tokenizer as tokenizer_lib, train_step
+
+TOKENIZER_FILENAME = "sentencepiece.model"
+CONFIG_FILENAME = "config.json"
+
+
+def _bucket(length: int, multiple: int = 16) -> int:
+  """Pads source lengths up to a multiple of 16, so a file compiles the decoder only a few times."""
+  return -(-length // multiple) * multiple
+
+
+def translate_sentences(model, params, tokenizer: tokenizer_lib.Tokenizer, sentences: list[str], *,
+                        beam_size: int, alpha: float, extra_length: int, max_decode_length: int,
+                        max_source_length: int, batch_size: int, place_source=None, progress=None) -> list[str]:
+  """Beam-search translations (best hypothesis each) of `sentences`, returned in input order.
+
+  Sources longer than max_source_length tokens (EOS included) are truncated. place_source, if given, puts the
+  [batch, length] numpy source on devices (e.g. sharded over a mesh); progress(n) is called after each batch.
+  """
+  encoded = tokenizer.encode_batch(sentences)
+  encoded = [ids[:max_source_length - 1] + [tokenizer_lib.EOS_ID] for ids in encoded]
+  order = np.argsort([len(ids) for ids in encoded], kind="stable")
+  translations = [""] * len(sentences)
+  for start in range(0, len(order), batch_size):
+    chunk = order[start:start + batch_size]
+    length = min(_bucket(max(len(encoded[i]) for i in chunk)), _bucket(max_source_length))
+    source = np.zeros((batch_size, length), np.int32)  # fixed row count: one compile per length
+    for row, i in enumerate(chunk):
+      source[row, :len(encoded[i])] = encoded[i]
+    source = place_source(source) if place_source else source
+    tokens, _ = decode.translate_beam(model, params, source, beam_size=beam_size, alpha=alpha,
+                                      extra_length=extra_length, max_decode_length=max_decode_length)
+    best = np.asarray(tokens[:, 0])
+    for row, i in enumerate(chunk):
+      translations[i] = tokenizer.decode(best[row].tolist())
+    if progress:
+      progress(len(chunk))
+  return translations
+
+
+def load_workdir(workdir: str, step: int | None = None):
+  """(config, tokenizer, model, params) of a training run's workdir."""
+  config_path = os.path.join(workdir, CONFIG_FILENAME)
+  if not os.path.exists(config_path):
+    raise FileNotFoundError(f"{config_path} not found: --workdir must be the workdir of a training run "
+                            "(python -m transformer_jax.main --workdir=...)")
+  with open(config_path) as f:
+    config = ml_collections.ConfigDict(json.load(f))
+  tokenizer = tokenizer_lib.Tokenizer.load(os.path.join(workdir, TOKENIZER_FILENAME))
+  model = train_step.model_from_config(config, vocab_size=tokenizer.vocab_size)
+  mesh = train_step.make_mesh(1)
+  optimizer, _ = optim.make_optimizer(config)
+  template = jax.eval_shape(lambda: train_step.create_train_state(model, optimizer, jax.random.PRNGKey(0), mesh))
+  template = jax.tree_util.tree_map(
+      lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=train_step.replicated(mesh)), template)
+  checkpointer = checkpoint.Checkpointer(os.path.join(workdir, "checkpoints"), max_to_keep=1, asynchronous=False)
+  if checkpointer.latest_step() is None:
+    raise FileNotFoundError(f"no checkpoint in {workdir}/checkpoints: train first, or check --workdir")
+  state = checkpointer.restore(template, step)
+  checkpointer.close()
+  return config, tokenizer, model, state.params
