@@ -3,7 +3,7 @@
   python -m transformer_jax.main --config=configs/default.py --workdir=runs/demo
 
 Same architecture as the paper (post-norm, sinusoidal positions, shared embeddings, label smoothing 0.1, Adam
-0.9/0.98/1e-9 with inverse-square-root warmup, beam 4 with alpha 0.6), scaled down to fit the CPU budget.
+0.9/0.98/1e-9 with inverse-square-root warmup, beam 4 with alpha 0.6), scaled down to fit 10 minutes of CPU.
 """
 
 from transformer_jax import config_base
@@ -12,25 +12,31 @@ from transformer_jax import config_base
 def get_config(arg: str | None = None):
   del arg
   config = config_base.base_config()
-  config.vocab_size = 1200
+  config.vocab_size = 1200  # near word level: the corpus supports at most ~1680 pieces
+  config.tokenizer_train_sentences = 100_000
   config.max_source_length = 96
   config.max_target_length = 96
-  config.bucket_lengths = (16, 24, 32, 48, 64, 96)
-  config.tokens_per_batch = 4096
+  config.bucket_lengths = (16, 24, 32, 48, 64, 96)  # dev-loss batches; packed training rows are 96 long
+  # Packed rows learned twice as fast per step as length buckets here (dev BLEU 58 vs 24 after 600 steps), and
+  # compile once instead of once per bucket.
+  config.pack_training_rows = True
+  config.tokens_per_batch = 2048
   config.num_layers = 3
-  config.d_model = 256
-  config.d_ff = 1024
+  config.d_model = 128
+  config.d_ff = 512
   config.num_heads = 4
-  config.dropout_rate = 0.1
-  config.warmup_steps = 1000
-  config.learning_rate_scale = 2.0
-  config.num_train_steps = 4000
-  config.max_train_seconds = 600.0  # The demo's budget: at most 10 minutes of training.
+  # Ten minutes see under half an epoch of the 200k pairs: there is nothing to overfit yet, and dropout only slowed
+  # learning. (The paper's 0.1 is for 100k steps over 4.5M pairs.)
+  config.dropout_rate = 0.0
+  config.warmup_steps = 400
+  config.learning_rate_scale = 1.0  # 2.0 stalled at 36% token accuracy for 700 steps
+  config.num_train_steps = 100_000  # the time budget below ends the run first
+  config.max_train_seconds = 600.0  # the demo's budget: 10 minutes of training (evaluation not counted)
   config.max_position = 256
   config.max_decode_length = 160
   config.log_every_steps = 100
-  config.eval_every_steps = 1000
+  config.eval_every_steps = 600
   config.num_dev_bleu_sentences = 200
-  config.checkpoint_every_steps = 500
+  config.checkpoint_every_steps = 600
   config.max_checkpoints_to_keep = 3
   return config

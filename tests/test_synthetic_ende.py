@@ -55,8 +55,7 @@ def test_same_seed_same_splits_and_different_seed_different_splits():
 
 
 def test_test_and_validation_do_not_depend_on_train_size():
-  small, large = make_splits(seed=2, **SMALL), make_splits(seed=2, num_train=6000, num_validation=200,
-                                                           num_test=300)
+  small, large = make_splits(seed=2, **SMALL), make_splits(seed=2, num_train=6000, num_validation=200, num_test=300)
   assert small["test"] == large["test"] and small["validation"] == large["validation"]
 
 
@@ -79,7 +78,11 @@ def test_identical_across_processes_with_different_hash_seeds():
   repo_root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
   for hash_seed in ("1", "2"):
     env = dict(os.environ, PYTHONHASHSEED=hash_seed, PYTHONPATH=repo_root)
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True,
+    out = subprocess.run([sys.executable, "-c", code],
+                         env=env,
+                         capture_output=True,
+                         text=True,
+                         check=True,
                          cwd=repo_root)
     assert out.stdout.strip() == here
 
@@ -105,17 +108,36 @@ def test_length_range(sample):
 
 
 @pytest.mark.parametrize("n, german", [
-    (2, "zwei"), (7, "sieben"), (11, "elf"), (12, "zwölf"), (16, "sechzehn"), (17, "siebzehn"), (20, "zwanzig"),
-    (21, "einundzwanzig"), (30, "dreißig"), (37, "siebenunddreißig"), (46, "sechsundvierzig"),
-    (60, "sechzig"), (70, "siebzig"), (77, "siebenundsiebzig"), (81, "einundachtzig"), (99, "neunundneunzig"),
+    (2, "zwei"),
+    (7, "sieben"),
+    (11, "elf"),
+    (12, "zwölf"),
+    (16, "sechzehn"),
+    (17, "siebzehn"),
+    (20, "zwanzig"),
+    (21, "einundzwanzig"),
+    (30, "dreißig"),
+    (37, "siebenunddreißig"),
+    (46, "sechsundvierzig"),
+    (60, "sechzig"),
+    (70, "siebzig"),
+    (77, "siebenundsiebzig"),
+    (81, "einundachtzig"),
+    (99, "neunundneunzig"),
 ])
 def test_german_number(n, german):
   assert german_number(n) == german
 
 
 @pytest.mark.parametrize("n, english", [
-    (2, "two"), (13, "thirteen"), (15, "fifteen"), (20, "twenty"), (21, "twenty-one"), (40, "forty"),
-    (58, "fifty-eight"), (99, "ninety-nine"),
+    (2, "two"),
+    (13, "thirteen"),
+    (15, "fifteen"),
+    (20, "twenty"),
+    (21, "twenty-one"),
+    (40, "forty"),
+    (58, "fifty-eight"),
+    (99, "ninety-nine"),
 ])
 def test_english_number(n, english):
   assert english_number(n) == english
@@ -206,12 +228,10 @@ def the(noun, **kwargs):
      ("The man sees the dog today.", "Der Mann sieht heute den Hund.")),
     (MainClause(clause(the("man"), "see", accusative=the("dog"), adverb="today"), adverb_first=True),
      ("Today the man sees the dog.", "Heute sieht der Mann den Hund.")),
-    (MainClause(clause(pronoun("we"), "see", accusative=the("dog"), adverb="now", tense="perfect"),
-                adverb_first=True),
+    (MainClause(clause(pronoun("we"), "see", accusative=the("dog"), adverb="now", tense="perfect"), adverb_first=True),
      ("Now we have seen the dog.", "Jetzt haben wir den Hund gesehen.")),
     (MainClause(clause(pronoun("they"), "visit", accusative=the("zoo"), adverb="tomorrow", tense="future"),
-                adverb_first=True),
-     ("Tomorrow they will visit the zoo.", "Morgen werden sie den Zoo besuchen.")),
+                adverb_first=True), ("Tomorrow they will visit the zoo.", "Morgen werden sie den Zoo besuchen.")),
     (clause(the("man"), "see", accusative=pronoun("he"), adverb="today"),
      ("The man sees him today.", "Der Mann sieht ihn heute.")),
     (clause(the("man"), "see", accusative=the("dog"), adverb="often"),
@@ -251,16 +271,22 @@ def the(noun, **kwargs):
      ("The child runs into the house.", "Das Kind läuft ins Haus.")),
     (clause(the("man"), "work", pps=[prep_phrase("for", the("woman"))]),
      ("The man works for the woman.", "Der Mann arbeitet für die Frau.")),
-    (clause(the("man"), "go", pps=[prep_phrase("to", the("station")), prep_phrase("with", the("dog")),
-                                   prep_phrase("after", the("concert"))]),
-     ("The man goes to the station with the dog after the concert.",
-      "Der Mann geht nach dem Konzert mit dem Hund zum Bahnhof.")),
-    (clause(the("girl"), "travel", pps=[prep_phrase("through", the("forest")), prep_phrase("without", the("dog"))]),
+    (clause(
+        the("man"),
+        "go",
+        pps=[prep_phrase("to", the("station")),
+             prep_phrase("with", the("dog")),
+             prep_phrase("after", the("concert"))]), ("The man goes to the station with the dog after the concert.",
+                                                      "Der Mann geht nach dem Konzert mit dem Hund zum Bahnhof.")),
+    (clause(the("girl"), "travel", pps=[prep_phrase("through", the("forest")),
+                                        prep_phrase("without", the("dog"))]),
      ("The girl travels through the forest without the dog.", "Das Mädchen reist ohne den Hund durch den Wald.")),
     (clause(pronoun("he"), "live", pps=[prep_phrase("near", the("church"))]),
      ("He lives near the church.", "Er lebt bei der Kirche.")),
-    (clause(the("man"), "say", tense="perfect", complement=clause(the("woman"), "see", accusative=the("dog"),
-                                                                  tense="perfect")),
+    (clause(the("man"),
+            "say",
+            tense="perfect",
+            complement=clause(the("woman"), "see", accusative=the("dog"), tense="perfect")),
      ("The man has said that the woman has seen the dog.", "Der Mann hat gesagt, dass die Frau den Hund gesehen hat.")),
 ])
 def test_main_clause(main, expected):
@@ -269,11 +295,11 @@ def test_main_clause(main, expected):
 
 def test_subordinate_clause_puts_the_finite_verb_last():
   perfect = clause(pronoun("he"), "see", accusative=the("dog"), tense="perfect")
-  assert render_subordinate_clause("because", perfect) == ("because he has seen the dog",
-                                                           "weil er den Hund gesehen hat")
+  assert render_subordinate_clause("because",
+                                   perfect) == ("because he has seen the dog", "weil er den Hund gesehen hat")
   modal = clause(the("man"), "see", accusative=the("dog"), tense="can")
-  assert render_subordinate_clause("although", modal) == ("although the man can see the dog",
-                                                          "obwohl der Mann den Hund sehen kann")
+  assert render_subordinate_clause("although",
+                                   modal) == ("although the man can see the dog", "obwohl der Mann den Hund sehen kann")
   present = clause(the("man"), "give", dative=the("child"), accusative=noun_phrase("apple", "a"))
   assert render_subordinate_clause("if", present) == ("if the man gives the child an apple",
                                                       "wenn der Mann dem Kind einen Apfel gibt")
@@ -289,8 +315,8 @@ def test_fronted_subordinate_clause_inverts_the_main_clause():
   assert render_sentence([main]) == ("Because the man sees the dog, the woman laughs.",
                                      "Weil der Mann den Hund sieht, lacht die Frau.")
   nested = MainClause(clause(the("man"), "laugh"),
-                      subordinate=SubordinateClause("because", clause(pronoun("he"), "know",
-                                                                      complement=clause(the("dog"), "sleep"))),
+                      subordinate=SubordinateClause(
+                          "because", clause(pronoun("he"), "know", complement=clause(the("dog"), "sleep"))),
                       subordinate_first=True)
   assert render_sentence([nested]) == ("Because he knows that the dog sleeps, the man laughs.",
                                        "Weil er weiß, dass der Hund schläft, lacht der Mann.")
@@ -298,37 +324,38 @@ def test_fronted_subordinate_clause_inverts_the_main_clause():
 
 def test_trailing_subordinate_clause_and_coordination_commas():
   laugh = MainClause(clause(the("woman"), "laugh", tense="perfect"),
-                     subordinate=SubordinateClause("because", clause(pronoun("he"), "see", accusative=the("dog"),
-                                                                     tense="perfect")))
+                     subordinate=SubordinateClause("because",
+                                                   clause(pronoun("he"), "see", accusative=the("dog"),
+                                                          tense="perfect")))
   assert render_sentence([laugh]) == ("The woman has laughed because he has seen the dog.",
                                       "Die Frau hat gelacht, weil er den Hund gesehen hat.")
   # German closes the subordinate clause with a comma before "und" but puts none between two plain main clauses.
-  assert render_sentence([laugh, clause(the("child"), "play")], ["and"]) == (
-      "The woman has laughed because he has seen the dog, and the child plays.",
-      "Die Frau hat gelacht, weil er den Hund gesehen hat, und das Kind spielt.")
-  assert render_sentence([clause(the("man"), "laugh"), clause(the("woman"), "sleep")], ["and"]) == (
-      "The man laughs, and the woman sleeps.", "Der Mann lacht und die Frau schläft.")
-  assert render_sentence([clause(pronoun("I"), "sleep"),
-                          clause(the("dog", plural=True), "play", pps=[prep_phrase("in", the("garden"))])],
-                         ["but"]) == ("I sleep, but the dogs play in the garden.",
-                                      "Ich schlafe, aber die Hunde spielen im Garten.")
+  assert render_sentence([laugh, clause(the("child"), "play")],
+                         ["and"]) == ("The woman has laughed because he has seen the dog, and the child plays.",
+                                      "Die Frau hat gelacht, weil er den Hund gesehen hat, und das Kind spielt.")
+  assert render_sentence([clause(the("man"), "laugh"), clause(the("woman"), "sleep")],
+                         ["and"]) == ("The man laughs, and the woman sleeps.", "Der Mann lacht und die Frau schläft.")
+  assert render_sentence(
+      [clause(pronoun("I"), "sleep"),
+       clause(the("dog", plural=True), "play", pps=[prep_phrase("in", the("garden"))])],
+      ["but"]) == ("I sleep, but the dogs play in the garden.", "Ich schlafe, aber die Hunde spielen im Garten.")
 
 
 def test_relative_clauses():
   sleeper = the("man", relative=RelativeClause("nom", clause(None, "sleep")))
-  assert render_sentence([clause(sleeper, "see", accusative=the("dog"))]) == (
-      "The man who sleeps sees the dog.", "Der Mann, der schläft, sieht den Hund.")
+  assert render_sentence([clause(sleeper, "see", accusative=the("dog"))]) == ("The man who sleeps sees the dog.",
+                                                                              "Der Mann, der schläft, sieht den Hund.")
   bought = the("dog", relative=RelativeClause("acc", clause(the("man"), "buy", tense="perfect", frame="acc")))
   # The object's relative clause moves behind the participle (extraposition).
-  assert render_sentence([clause(the("woman"), "see", accusative=bought, tense="perfect")]) == (
-      "The woman has seen the dog that the man has bought.",
-      "Die Frau hat den Hund gesehen, den der Mann gekauft hat.")
+  assert render_sentence([clause(the("woman"), "see", accusative=bought,
+                                 tense="perfect")]) == ("The woman has seen the dog that the man has bought.",
+                                                        "Die Frau hat den Hund gesehen, den der Mann gekauft hat.")
   helped = the("man", plural=True, relative=RelativeClause("dat", clause(the("woman"), "help", frame="dat")))
   assert render_sentence([clause(helped, "laugh")]) == ("The men who the woman helps laugh.",
                                                         "Die Männer, denen die Frau hilft, lachen.")
   cats = noun_phrase("cat", "bare", relative=RelativeClause("nom", clause(None, "be", predicate="hungry")))
-  assert render_sentence([MainClause(clause(cats, "sleep", adverb="today"), adverb_first=True)]) == (
-      "Today cats that are hungry sleep.", "Heute schlafen Katzen, die hungrig sind.")
+  assert render_sentence([MainClause(clause(cats, "sleep", adverb="today"), adverb_first=True)
+                         ]) == ("Today cats that are hungry sleep.", "Heute schlafen Katzen, die hungrig sind.")
 
 
 # ------------------------------------------------------------------------------------------------- the corpus
@@ -346,18 +373,21 @@ def matches(pattern, side=1):
 @pytest.mark.parametrize("name, predicate, minimum", [
     ("subordinate clause", matches(r"\b(weil|dass|obwohl|wenn|während|bevor)\b"), 0.2),
     ("fronted subordinate clause", matches(r"^(Weil|Obwohl|Wenn|Während|Bevor) "), 0.04),
-    ("number with und", matches(r"\b(ein|zwei|drei|vier|fünf|sechs|sieben|acht|neun)und"
-                                r"(zwanzig|dreißig|vierzig|fünfzig|sechzig|siebzig|achtzig|neunzig)\b"), 0.01),
-    ("fronted adverb", matches(r"^(Heute|Jetzt|Morgen|Bald|Später|Manchmal|Hier|Plötzlich|Endlich|"
-                               r"Leider|Glücklicherweise) \w+ "), 0.03),
-    ("perfect with sein", matches(r"\b(bin|ist|sind)\b.*\b(gegangen|gelaufen|gekommen|gefahren|geflogen|gereist|"
-                                  r"geschwommen|gefolgt|gewesen)\b"), 0.03),
+    ("number with und",
+     matches(r"\b(ein|zwei|drei|vier|fünf|sechs|sieben|acht|neun)und"
+             r"(zwanzig|dreißig|vierzig|fünfzig|sechzig|siebzig|achtzig|neunzig)\b"), 0.01),
+    ("fronted adverb",
+     matches(r"^(Heute|Jetzt|Morgen|Bald|Später|Manchmal|Hier|Plötzlich|Endlich|"
+             r"Leider|Glücklicherweise) \w+ "), 0.03),
+    ("perfect with sein",
+     matches(r"\b(bin|ist|sind)\b.*\b(gegangen|gelaufen|gekommen|gefahren|geflogen|gereist|"
+             r"geschwommen|gefolgt|gewesen)\b"), 0.03),
     ("perfect with haben", matches(r"\b(habe|hat|haben)\b.*\bge\w+t\b"), 0.1),
-    ("modal or future", matches(r"\b(kann|können|muss|müssen|will|wollen|sollte|sollten|werde|wird|werden)\b"),
-     0.15),
+    ("modal or future", matches(r"\b(kann|können|muss|müssen|will|wollen|sollte|sollten|werde|wird|werden)\b"), 0.15),
     ("dative article", matches(r"\b(dem|einem|einer|keinem|jedem)\b"), 0.2),
-    ("weak noun", matches(r"\b(Jungen|Studenten|Nachbarn|Bauern|Polizisten|Soldaten|Kunden|Bären|Löwen|Affen|"
-                          r"Elefanten)\b"), 0.03),
+    ("weak noun",
+     matches(r"\b(Jungen|Studenten|Nachbarn|Bauern|Polizisten|Soldaten|Kunden|Bären|Löwen|Affen|"
+             r"Elefanten)\b"), 0.03),
     ("genitive", matches(r"\b(des|eines|meines|seines|ihres|unseres)\b"), 0.01),
     ("relative clause", matches(r"\b(who|that)\b", side=0), 0.05),
     ("kein", matches(r"\b[Kk]ein(e|en|em|er|es)?\b"), 0.01),
@@ -365,8 +395,11 @@ def matches(pattern, side=1):
     ("aber", matches(r", aber "), 0.05),
     ("pronoun subject", matches(r"^(Ich|Wir|Er|Sie) "), 0.08),
     ("contraction", matches(r"\b(zum|zur|im|ins|vom|beim)\b"), 0.03),
-    ("plural number", matches(r"\b(two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|\w+teen|"
-                              r"twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety)(-\w+)? ", side=0), 0.03),
+    ("plural number",
+     matches(
+         r"\b(two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|\w+teen|"
+         r"twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety)(-\w+)? ",
+         side=0), 0.03),
 ])
 def test_phenomena_occur(sample, name, predicate, minimum):
   assert fraction(sample, predicate) > minimum, name

@@ -27,10 +27,12 @@ def base_config() -> ml_collections.ConfigDict:
   c.embedded_num_train = 200_000  # Sentence pairs in the embedded training split.
   c.vocab_size = 37_000  # Shared source/target SentencePiece vocabulary (the paper: ~37k BPE for EN-DE).
   c.sentencepiece_model_type = "unigram"  # "unigram" or "bpe".
+  c.tokenizer_train_sentences = 1_000_000  # Sentences sampled (from the whole training text) to train SentencePiece.
   c.max_source_length = 256  # Training pairs with a longer side (in tokens, EOS included) are dropped and counted.
   c.max_target_length = 256
   c.tokens_per_batch = 25_000  # Padded target tokens per global batch (the paper: ~25k source + 25k target).
   c.bucket_lengths = (16, 32, 64, 128, 256)  # Padded lengths a batch may have: one compile per length.
+  c.pack_training_rows = False  # Pack several pairs per row of bucket_lengths[-1] tokens instead of bucketing.
 
   # ---- Model (every Table 3 knob) ----
   c.num_layers = 6  # N: layers in the encoder and in the decoder.
@@ -107,6 +109,8 @@ def validate(config) -> None:
     check(config[key] >= 1, f"{key}={config[key]}: must be >= 1")
   for key in ("dropout_rate", "attention_dropout_rate", "relu_dropout_rate", "label_smoothing"):
     check(0.0 <= config[key] < 1.0, f"{key}={config[key]}: must be in [0, 1)")
+  check(config.tokenizer_train_sentences > 100, f"tokenizer_train_sentences={config.tokenizer_train_sentences}: "
+        "must be > 100 (SentencePiece refuses smaller samples)")
   check(config.eval_every_steps >= 0, f"eval_every_steps={config.eval_every_steps}: must be >= 0 (0 = off)")
   check(config.learning_rate_scale > 0, f"learning_rate_scale={config.learning_rate_scale}: must be > 0")
   check(config.length_penalty_alpha >= 0, f"length_penalty_alpha={config.length_penalty_alpha}: must be >= 0")

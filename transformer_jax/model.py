@@ -252,7 +252,8 @@ def closed_form_parameter_count(cfg: ModelConfig) -> int:
   bias = 1 if cfg.attention_bias else 0
 
   def attention():
-    return d * h * cfg.d_k * 2 + d * h * cfg.d_v + h * cfg.d_v * d + bias * (h * cfg.d_k + h * cfg.d_v + d)  # no key bias
+    weights = d * h * cfg.d_k * 2 + d * h * cfg.d_v + h * cfg.d_v * d
+    return weights + bias * (h * cfg.d_k + h * cfg.d_v + d)  # query, value and output biases; keys have none
 
   ffn = 2 * d * cfg.d_ff + cfg.d_ff + d
   layer_norm = 2 * d

@@ -26,6 +26,22 @@ def _format_duration(seconds: float) -> str:
   return f"{hours}h{rest // 60:02d}m" if hours else f"{rest // 60}m{rest % 60:02d}s"
 
 
+class Stopwatch:
+  """Accumulates time between start() and pause()."""
+
+  def __init__(self):
+    self._total, self._since = 0.0, None
+
+  def start(self) -> None:
+    self._since = time.perf_counter()
+
+  def pause(self) -> None:
+    self._total, self._since = self.seconds(), None
+
+  def seconds(self) -> float:
+    return self._total + (time.perf_counter() - self._since if self._since is not None else 0.0)
+
+
 def summarize(sums: dict) -> dict:
   """Token-weighted means from summed metrics."""
   tokens = max(float(sums["tokens"]), 1.0)
@@ -105,66 +121,63 @@ def train_and_evaluate(config, workdir: str) -> dict:
   p_eval_step = train_step.jit_eval_step(model, mesh, config.label_smoothing)
   dropout_rng = jax.device_put(dropout_rng, train_step.replicated(mesh))
 
+  def evaluate_dev(params, step: int, train_seconds: float) -> None:
+    dev = evaluate_loss(p_eval_step, params, data.dev, tokenizer, config, mesh)
+    dev_bleu = evaluate_bleu(model, params, tokenizer, data.dev, config, mesh,
+                             limit=config.num_dev_bleu_sentences)
+    writer.write_scalars(step, {"dev/loss": dev["loss"], "dev/nll": dev["nll"], "dev/perplexity": dev["perplexity"],
+                                "dev/accuracy": dev["accuracy"], "dev/bleu": dev_bleu["sacrebleu"],
+                                "dev/tokenized_bleu": dev_bleu["tokenized_bleu"], "train/seconds": train_seconds})
+    if jax.process_index() == 0:  # Appended, so a resumed run keeps the curve of the runs before it.
+      with open(os.path.join(workdir, "dev_curve.jsonl"), "a") as f:
+        f.write(json.dumps({"step": step, "train_seconds": round(train_seconds, 1),
+                            "dev_bleu": dev_bleu["sacrebleu"], "dev_tokenized_bleu": dev_bleu["tokenized_bleu"],
+                            "dev_loss": dev["loss"]}) + "\n")
+    source, hypothesis, reference = dev_bleu["examples"][0]
+    logging.info("dev at step %d (%.0f s of training): loss %.3f, ppl %.2f, sacreBLEU %.2f, tokenized BLEU %.2f\n"
+                 "  source:     %s\n  hypothesis: %s\n  reference:  %s", step, train_seconds, dev["loss"],
+                 dev["perplexity"], dev_bleu["sacrebleu"], dev_bleu["tokenized_bleu"], source, hypothesis, reference)
+
   # ---- Loop ----
   total_steps = config.num_train_steps
-
-  def eta_seconds(done: int, steps_per_sec: float, seconds_so_far: float) -> float:
-    remaining = (total_steps - done) / steps_per_sec
-    if config.max_train_seconds > 0:
-      remaining = min(remaining, config.max_train_seconds - seconds_so_far)
-    return remaining
-
-  train_seconds, pending, interval_start, interval_tokens = 0.0, [], None, 0.0
-  step = start_step
+  clock = Stopwatch()  # training time: runs during steps (compiles included), paused during evaluation
+  clock.start()
+  pending, interval_start, interval_steps = [], clock.seconds(), 0
   for step in range(start_step, total_steps):
-    batch = data.train.batch_at(step)
-    started = time.perf_counter()
-    state, metrics = p_train_step(state, train_step.put_batch(batch, mesh), dropout_rng)
+    state, metrics = p_train_step(state, train_step.put_batch(data.train.batch_at(step), mesh), dropout_rng)
     pending.append(metrics)
+    interval_steps += 1
     done = step + 1
-    if interval_start is None:  # The first step includes compilation: time from its end.
+    if step == start_step:  # Throughput is measured from the end of the step that compiled.
       jax.block_until_ready(metrics)
-      interval_start, pending = time.perf_counter(), []
-      train_seconds += interval_start - started
-    if done % config.log_every_steps == 0 or done == total_steps:
+      pending, interval_start, interval_steps = [], clock.seconds(), 0
+    if pending and (done % config.log_every_steps == 0 or done == total_steps):
       host = jax.device_get(pending)
-      now = time.perf_counter()
-      if host:
-        elapsed = now - interval_start
-        train_seconds += elapsed
-        sums = {k: sum(m[k] for m in host) for k in ("loss_sum", "nll_sum", "correct_sum", "tokens")}
-        steps_per_sec = len(host) / elapsed
-        summary = summarize(sums)
-        scalars = {f"train/{k}": v for k, v in summary.items()}
-        scalars.update({"train/learning_rate": float(host[-1]["learning_rate"]),
-                        "train/grad_norm": float(np.mean([m["grad_norm"] for m in host])),
-                        "train/tokens_per_sec": float(sums["tokens"]) / elapsed,
-                        "train/steps_per_sec": steps_per_sec})
-        writer.write_scalars(done, scalars)
-        logging.info("step %d/%d | loss %.3f | ppl %.2f | acc %.3f | %.0f target tok/s | %.2f steps/s | ETA %s",
-                     done, total_steps, summary["loss"], summary["perplexity"], summary["accuracy"],
-                     scalars["train/tokens_per_sec"], steps_per_sec,
-                     _format_duration(eta_seconds(done, steps_per_sec, train_seconds)))
-      pending, interval_start = [], time.perf_counter()
-    out_of_time = 0 < config.max_train_seconds <= train_seconds + (time.perf_counter() - interval_start)
+      elapsed = clock.seconds() - interval_start
+      steps_per_sec = interval_steps / elapsed
+      sums = {k: sum(m[k] for m in host) for k in ("loss_sum", "nll_sum", "correct_sum", "tokens")}
+      summary = summarize(sums)
+      scalars = {f"train/{k}": v for k, v in summary.items()}
+      scalars.update({"train/learning_rate": float(host[-1]["learning_rate"]),
+                      "train/grad_norm": float(np.mean([m["grad_norm"] for m in host])),
+                      "train/tokens_per_sec": float(sums["tokens"]) / elapsed,
+                      "train/steps_per_sec": steps_per_sec})
+      writer.write_scalars(done, scalars)
+      remaining = (total_steps - done) / steps_per_sec
+      if config.max_train_seconds > 0:
+        remaining = min(remaining, config.max_train_seconds - clock.seconds())
+      logging.info("step %d/%d | loss %.3f | ppl %.2f | acc %.3f | %.0f target tok/s | %.2f steps/s | ETA %s",
+                   done, total_steps, summary["loss"], summary["perplexity"], summary["accuracy"],
+                   scalars["train/tokens_per_sec"], steps_per_sec, _format_duration(remaining))
+      pending, interval_start, interval_steps = [], clock.seconds(), 0
+    out_of_time = 0 < config.max_train_seconds <= clock.seconds()
     if done % config.checkpoint_every_steps == 0 or done == total_steps or out_of_time:
       checkpointer.save(state)
     if config.eval_every_steps and (done % config.eval_every_steps == 0 or done == total_steps or out_of_time):
       jax.block_until_ready(state)
-      train_seconds += time.perf_counter() - interval_start
-      dev = evaluate_loss(p_eval_step, state.params, data.dev, tokenizer, config, mesh)
-      dev_bleu = evaluate_bleu(model, state.params, tokenizer, data.dev, config, mesh,
-                               limit=config.num_dev_bleu_sentences)
-      writer.write_scalars(done, {"dev/loss": dev["loss"], "dev/nll": dev["nll"], "dev/perplexity": dev["perplexity"],
-                                  "dev/accuracy": dev["accuracy"], "dev/bleu": dev_bleu["sacrebleu"],
-                                  "dev/tokenized_bleu": dev_bleu["tokenized_bleu"],
-                                  "train/seconds": train_seconds})
-      source, hypothesis, reference = dev_bleu["examples"][0]
-      logging.info("dev at step %d (%.0f s of training): loss %.3f, ppl %.2f, sacreBLEU %.2f, tokenized BLEU %.2f\n"
-                   "  source:     %s\n  hypothesis: %s\n  reference:  %s", done, train_seconds, dev["loss"],
-                   dev["perplexity"], dev_bleu["sacrebleu"], dev_bleu["tokenized_bleu"], source, hypothesis,
-                   reference)
-      interval_start, pending = time.perf_counter(), []
+      clock.pause()
+      evaluate_dev(state.params, done, clock.seconds())
+      clock.start()
     if out_of_time:
       logging.info("max_train_seconds=%s reached at step %d: stopping.", config.max_train_seconds, done)
       break
@@ -175,7 +188,7 @@ def train_and_evaluate(config, workdir: str) -> dict:
   final_step = int(jax.device_get(state.step))
   test = evaluate_bleu(model, state.params, tokenizer, data.test, config, mesh,
                        limit=config.num_test_sentences or None)
-  results = {"step": final_step, "train_seconds": round(train_seconds, 1), "test_sacrebleu": test["sacrebleu"],
+  results = {"step": final_step, "train_seconds": round(clock.seconds(), 1), "test_sacrebleu": test["sacrebleu"],
              "test_tokenized_bleu": test["tokenized_bleu"], "sacrebleu_signature": test["signature"]}
   writer.write_scalars(final_step, {"test/bleu": test["sacrebleu"], "test/tokenized_bleu": test["tokenized_bleu"]})
   writer.close()
@@ -184,5 +197,6 @@ def train_and_evaluate(config, workdir: str) -> dict:
     with open(os.path.join(workdir, "results.json"), "w") as f:
       json.dump(results, f, indent=2)
   logging.info("Test (%d sentences) after %d steps: sacreBLEU %.2f  [%s]  |  tokenized BLEU %.2f",
-               len(data.test.sources[:config.num_test_sentences or None]), final_step, test["sacrebleu"], test["signature"], test["tokenized_bleu"])
+               len(data.test.sources[:config.num_test_sentences or None]), final_step, test["sacrebleu"],
+               test["signature"], test["tokenized_bleu"])
   return results

@@ -7,6 +7,7 @@ token count, so 1 device and N devices compute the same update for the same glob
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 
 import jax
@@ -114,6 +115,5 @@ def jit_eval_step(model: Transformer, mesh: Mesh, label_smoothing: float):
 def model_from_config(config, vocab_size: int | None = None) -> Transformer:
   model_config = ModelConfig.from_config(config)
   if vocab_size is not None:
-    import dataclasses
     model_config = dataclasses.replace(model_config, vocab_size=vocab_size)
   return Transformer(model_config)

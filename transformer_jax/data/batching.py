@@ -123,3 +123,96 @@ def eval_batches(sources: list[list[int]], targets: list[list[int]], *, bucket_l
     for i in range(0, len(members), rows):
       chunk = members[i:i + rows]
       yield make_batch([sources[j] for j in chunk], [targets[j] for j in chunk], rows, length)
+
+
+def pack_rows(sources: list[list[int]], targets: list[list[int]], order: np.ndarray, length: int
+              ) -> list[list[int]]:
+  """Greedily fills rows of `length` source and `length` target tokens with whole pairs, in `order`."""
+  rows, current, source_used, target_used = [], [], 0, 0
+  for i in order:
+    source_length, target_length = len(sources[i]), len(targets[i])
+    if current and (source_used + source_length > length or target_used + target_length > length):
+      rows.append(current)
+      current, source_used, target_used = [], 0, 0
+    current.append(int(i))
+    source_used += source_length
+    target_used += target_length
+  if current:
+    rows.append(current)
+  return rows
+
+
+def make_packed_batch(sources: list[list[int]], targets: list[list[int]], rows: list[list[int]], num_rows: int,
+                      length: int) -> dict:
+  """[num_rows, length] arrays; the pairs of a row are segments 1, 2, ... with positions restarting at 0."""
+  batch = {k: np.zeros((num_rows, length), np.int32) for k in (
+      "source", "source_segments", "source_positions", "decoder_inputs", "targets", "target_segments",
+      "target_positions")}
+  for row, members in enumerate(rows):
+    source_at = target_at = 0
+    for segment, i in enumerate(members, start=1):
+      source, target = sources[i], targets[i]
+      s, t = slice(source_at, source_at + len(source)), slice(target_at, target_at + len(target))
+      batch["source"][row, s] = source
+      batch["source_segments"][row, s] = segment
+      batch["source_positions"][row, s] = np.arange(len(source))
+      batch["targets"][row, t] = target
+      batch["target_segments"][row, t] = segment
+      batch["target_positions"][row, t] = np.arange(len(target))
+      batch["decoder_inputs"][row, t] = [EOS_ID] + list(target[:-1])
+      source_at += len(source)
+      target_at += len(target)
+  return batch
+
+
+class PackedBatcher:
+  """Batch k = f(seed, k): each epoch shuffles the pairs and packs them into rows of `length` tokens a side.
+
+  One padded shape for the whole run (one compile) and little padding. Epochs may pack into slightly different
+  numbers of batches, so the epoch of step k is found by packing the epochs before it (cheap, and cached).
+  """
+
+  def __init__(self, sources: list[list[int]], targets: list[list[int]], *, length: int, tokens_per_batch: int,
+               seed: int, row_multiple: int = 1, process_index: int = 0, process_count: int = 1):
+    if len(sources) != len(targets):
+      raise ValueError(f"{len(sources)} sources but {len(targets)} targets")
+    if not sources:
+      raise ValueError("no training pairs left after filtering: check the data and the maximum lengths")
+    longest = max(max(len(s), len(t)) for s, t in zip(sources, targets))
+    if longest > length:
+      raise ValueError(f"a pair of {longest} tokens does not fit packed rows of {length}: raise the row length "
+                       "(the longest bucket_lengths entry) or lower max_source_length / max_target_length")
+    self.sources, self.targets, self.length, self.seed = sources, targets, length, seed
+    multiple = int(np.lcm(row_multiple, process_count))
+    self.rows = max(multiple, tokens_per_batch // length // multiple * multiple)
+    self.process_index, self.process_count = process_index, process_count
+    self._epoch_starts = [0]  # first step of each packed epoch
+    self._cached_epoch, self._cached_rows = None, None
+
+  def _epoch_rows(self, epoch: int) -> list[list[int]]:
+    if self._cached_epoch != epoch:
+      order = np.random.default_rng([self.seed, epoch]).permutation(len(self.sources))
+      self._cached_epoch, self._cached_rows = epoch, pack_rows(self.sources, self.targets, order, self.length)
+    return self._cached_rows
+
+  def _locate(self, step: int) -> tuple[int, int]:
+    while self._epoch_starts[-1] <= step:
+      epoch = len(self._epoch_starts) - 1
+      self._epoch_starts.append(self._epoch_starts[-1] + -(-len(self._epoch_rows(epoch)) // self.rows))
+    epoch = bisect.bisect_right(self._epoch_starts, step) - 1
+    return epoch, step - self._epoch_starts[epoch]
+
+  @property
+  def batches_per_epoch(self) -> int:
+    return -(-len(self._epoch_rows(0)) // self.rows)
+
+  def batch_at(self, step: int) -> dict:
+    """This process's rows of global batch `step`."""
+    epoch, index = self._locate(step)
+    rows = self._epoch_rows(epoch)[index * self.rows:(index + 1) * self.rows]
+    local_rows = self.rows // self.process_count
+    mine = rows[self.process_index * local_rows:(self.process_index + 1) * local_rows]
+    return make_packed_batch(self.sources, self.targets, mine, local_rows, self.length)
+
+  def shapes(self) -> list[tuple[int, int]]:
+    return [(self.rows, self.length)]

@@ -27,7 +27,7 @@ class TextSplit:
 @dataclasses.dataclass
 class Datasets:
   tokenizer: tokenizer_lib.Tokenizer
-  train: batching.BucketedBatcher
+  train: batching.BucketedBatcher | batching.PackedBatcher
   train_filter_counts: batching.FilterCounts
   dev: TextSplit
   test: TextSplit
@@ -64,16 +64,19 @@ def load_datasets(config, tokenizer_path: str, *, row_multiple: int = 1, process
   # The shared vocabulary is trained on the training split (both languages) once, then reloaded.
   tokenizer = tokenizer_lib.load_or_train(
       tokenizer_path, lambda: train.sources + train.targets, config.vocab_size,
-      model_type=config.sentencepiece_model_type)
+      model_type=config.sentencepiece_model_type, max_sentences=config.tokenizer_train_sentences)
   sources = batching.with_eos(tokenizer.encode_batch(train.sources))
   targets = batching.with_eos(tokenizer.encode_batch(train.targets))
   sources, targets, counts = batching.filter_pairs(sources, targets, config.max_source_length,
                                                    config.max_target_length)
   logging.info("Training pairs: %d kept, %d dropped as too long, %d dropped as empty.", counts.kept,
                counts.too_long, counts.empty)
-  batcher = batching.BucketedBatcher(sources, targets, bucket_lengths=config.bucket_lengths,
-                                     tokens_per_batch=config.tokens_per_batch, seed=config.seed,
-                                     row_multiple=row_multiple, process_index=process_index,
-                                     process_count=process_count)
+  shards = dict(row_multiple=row_multiple, process_index=process_index, process_count=process_count)
+  if config.pack_training_rows:
+    batcher = batching.PackedBatcher(sources, targets, length=config.bucket_lengths[-1],
+                                     tokens_per_batch=config.tokens_per_batch, seed=config.seed, **shards)
+  else:
+    batcher = batching.BucketedBatcher(sources, targets, bucket_lengths=config.bucket_lengths,
+                                       tokens_per_batch=config.tokens_per_batch, seed=config.seed, **shards)
   return Datasets(tokenizer=tokenizer, train=batcher, train_filter_counts=counts, dev=splits["validation"],
                   test=splits["test"])

@@ -305,27 +305,29 @@ class Adverb:
 _ALL_TENSES = ("present", "perfect", "future", "can", "must", "should", "want")
 # No "yesterday": English would need the simple past, which has no unambiguous German counterpart here.
 _LATER_TENSES = ("future", "can", "must", "should", "want")
-ADVERBS = {a.en: a for a in (
-    Adverb("suddenly", "plötzlich", "front", _ALL_TENSES),
-    Adverb("finally", "endlich", "front", _ALL_TENSES),
-    Adverb("unfortunately", "leider", "front", _ALL_TENSES),
-    Adverb("fortunately", "glücklicherweise", "front", _ALL_TENSES),
-    Adverb("today", "heute", "end", _ALL_TENSES),
-    Adverb("now", "jetzt", "end", _ALL_TENSES),
-    Adverb("here", "hier", "end", _ALL_TENSES),
-    Adverb("sometimes", "manchmal", "end", _ALL_TENSES),
-    Adverb("tomorrow", "morgen", "end", _LATER_TENSES),
-    Adverb("soon", "bald", "end", _LATER_TENSES),
-    Adverb("later", "später", "end", _LATER_TENSES),
-    Adverb("always", "immer", "frequency", _ALL_TENSES),
-    Adverb("often", "oft", "frequency", _ALL_TENSES),
-    Adverb("usually", "meistens", "frequency", _ALL_TENSES),
-    Adverb("rarely", "selten", "frequency", _ALL_TENSES),
-    Adverb("quickly", "schnell", "manner", _ALL_TENSES),
-    Adverb("slowly", "langsam", "manner", _ALL_TENSES),
-    Adverb("quietly", "leise", "manner", _ALL_TENSES),
-    Adverb("loudly", "laut", "manner", _ALL_TENSES),
-)}
+ADVERBS = {
+    a.en: a for a in (
+        Adverb("suddenly", "plötzlich", "front", _ALL_TENSES),
+        Adverb("finally", "endlich", "front", _ALL_TENSES),
+        Adverb("unfortunately", "leider", "front", _ALL_TENSES),
+        Adverb("fortunately", "glücklicherweise", "front", _ALL_TENSES),
+        Adverb("today", "heute", "end", _ALL_TENSES),
+        Adverb("now", "jetzt", "end", _ALL_TENSES),
+        Adverb("here", "hier", "end", _ALL_TENSES),
+        Adverb("sometimes", "manchmal", "end", _ALL_TENSES),
+        Adverb("tomorrow", "morgen", "end", _LATER_TENSES),
+        Adverb("soon", "bald", "end", _LATER_TENSES),
+        Adverb("later", "später", "end", _LATER_TENSES),
+        Adverb("always", "immer", "frequency", _ALL_TENSES),
+        Adverb("often", "oft", "frequency", _ALL_TENSES),
+        Adverb("usually", "meistens", "frequency", _ALL_TENSES),
+        Adverb("rarely", "selten", "frequency", _ALL_TENSES),
+        Adverb("quickly", "schnell", "manner", _ALL_TENSES),
+        Adverb("slowly", "langsam", "manner", _ALL_TENSES),
+        Adverb("quietly", "leise", "manner", _ALL_TENSES),
+        Adverb("loudly", "laut", "manner", _ALL_TENSES),
+    )
+}
 
 
 @dataclass(frozen=True)
@@ -337,25 +339,33 @@ class Preposition:
   object_tags: frozenset
 
 
-PREPOSITIONS = {p.en: p for p in (
-    Preposition("after", "nach", "dat", "time", frozenset({"event"})),
-    Preposition("with", "mit", "dat", "with", frozenset({"person", "animal"})),
-    Preposition("without", "ohne", "acc", "with", frozenset({"person", "animal"})),
-    Preposition("for", "für", "acc", "with", frozenset({"person", "animal"})),
-    Preposition("against", "gegen", "acc", "with", frozenset({"person", "animal"})),
-    Preposition("in", "in", "dat", "place", frozenset({"enterable"})),  # location: dative
-    Preposition("into", "in", "acc", "place", frozenset({"enterable"})),  # direction: accusative
-    Preposition("near", "bei", "dat", "place", frozenset({"place"})),
-    Preposition("to", "zu", "dat", "place", frozenset({"place", "person"})),
-    Preposition("out of", "aus", "dat", "place", frozenset({"enterable"})),
-    Preposition("from", "von", "dat", "place", frozenset({"place", "person"})),
-    Preposition("through", "durch", "acc", "place", frozenset({"passable"})),
-)}
+PREPOSITIONS = {
+    p.en: p for p in (
+        Preposition("after", "nach", "dat", "time", frozenset({"event"})),
+        Preposition("with", "mit", "dat", "with", frozenset({"person", "animal"})),
+        Preposition("without", "ohne", "acc", "with", frozenset({"person", "animal"})),
+        Preposition("for", "für", "acc", "with", frozenset({"person", "animal"})),
+        Preposition("against", "gegen", "acc", "with", frozenset({"person", "animal"})),
+        Preposition("in", "in", "dat", "place", frozenset({"enterable"})),  # location: dative
+        Preposition("into", "in", "acc", "place", frozenset({"enterable"})),  # direction: accusative
+        Preposition("near", "bei", "dat", "place", frozenset({"place"})),
+        Preposition("to", "zu", "dat", "place", frozenset({"place", "person"})),
+        Preposition("out of", "aus", "dat", "place", frozenset({"enterable"})),
+        Preposition("from", "von", "dat", "place", frozenset({"place", "person"})),
+        Preposition("through", "durch", "acc", "place", frozenset({"passable"})),
+    )
+}
 _ENGLISH_PP_ORDER = {"place": 0, "with": 1, "time": 2}  # "goes to the park with the dog after the game"
 _GERMAN_PP_ORDER = {"time": 0, "with": 1, "place": 2}  # "geht nach dem Spiel mit dem Hund zum Park"
 # Preposition + definite article always contracts, so the German stays deterministic.
-_CONTRACTIONS = {("zu", "dem"): "zum", ("zu", "der"): "zur", ("von", "dem"): "vom", ("bei", "dem"): "beim",
-                 ("in", "dem"): "im", ("in", "das"): "ins"}
+_CONTRACTIONS = {
+    ("zu", "dem"): "zum",
+    ("zu", "der"): "zur",
+    ("von", "dem"): "vom",
+    ("bei", "dem"): "beim",
+    ("in", "dem"): "im",
+    ("in", "das"): "ins"
+}
 
 CONJUNCTIONS = {"because": "weil", "although": "obwohl", "if": "wenn", "while": "während", "before": "bevor"}
 
@@ -382,142 +392,276 @@ _STATIC = "in near with without after"
 _MOTION = "to into out_of from through with without after"
 
 
-def _verb(frame, en, de, *, aux="haben", subject="person", objects="", second="", pps="", manner=False,
-          volitional=True, de_plural=None):
+def _verb(frame,
+          en,
+          de,
+          *,
+          aux="haben",
+          subject="person",
+          objects="",
+          second="",
+          pps="",
+          manner=False,
+          volitional=True,
+          de_plural=None):
   en_base, en_3sg, en_pp = en.split()
   de_inf, de_1sg, de_3sg, de_pp = de.split()
   return Verb(frame, en_base, en_3sg, en_pp, de_inf, (de_1sg, de_3sg, de_plural or de_inf), de_pp, aux,
-              frozenset(subject.split(",")), frozenset(objects.split(",")) - {""},
-              frozenset(second.split(",")) - {""}, tuple(p.replace("_", " ") for p in pps.split()), manner,
-              volitional)
+              frozenset(subject.split(",")),
+              frozenset(objects.split(",")) - {""},
+              frozenset(second.split(",")) - {""}, tuple(p.replace("_", " ") for p in pps.split()), manner, volitional)
 
 
 _ANY = "person,animal,thing,food,place,event,work"
 VERBS = (
     _verb("intr", "laugh laughs laughed", "lachen lache lacht gelacht", pps=_STATIC),
-    _verb("intr", "sleep sleeps slept", "schlafen schlafe schläft geschlafen", subject="person,animal",
-          pps=_STATIC),
-    _verb("intr", "work works worked", "arbeiten arbeite arbeitet gearbeitet", pps=_STATIC + " for",
-          manner=True),
+    _verb("intr", "sleep sleeps slept", "schlafen schlafe schläft geschlafen", subject="person,animal", pps=_STATIC),
+    _verb("intr", "work works worked", "arbeiten arbeite arbeitet gearbeitet", pps=_STATIC + " for", manner=True),
     _verb("intr", "sing sings sung", "singen singe singt gesungen", pps=_STATIC + " for", manner=True),
     _verb("intr", "dance dances danced", "tanzen tanze tanzt getanzt", pps=_STATIC + " for", manner=True),
-    _verb("intr", "swim swims swum", "schwimmen schwimme schwimmt geschwommen", aux="sein",
-          subject="person,animal", pps="to from with without after", manner=True),
-    _verb("intr", "run runs run", "laufen laufe läuft gelaufen", aux="sein", subject="person,animal", pps=_MOTION,
+    _verb("intr",
+          "swim swims swum",
+          "schwimmen schwimme schwimmt geschwommen",
+          aux="sein",
+          subject="person,animal",
+          pps="to from with without after",
           manner=True),
-    _verb("intr", "go goes gone", "gehen gehe geht gegangen", aux="sein", subject="person,animal", pps=_MOTION,
+    _verb("intr",
+          "run runs run",
+          "laufen laufe läuft gelaufen",
+          aux="sein",
+          subject="person,animal",
+          pps=_MOTION,
           manner=True),
-    _verb("intr", "come comes come", "kommen komme kommt gekommen", aux="sein", subject="person,animal",
-          pps=_MOTION, manner=True),
-    _verb("intr", "drive drives driven", "fahren fahre fährt gefahren", aux="sein",
-          pps="to from through with without after", manner=True),
+    _verb("intr",
+          "go goes gone",
+          "gehen gehe geht gegangen",
+          aux="sein",
+          subject="person,animal",
+          pps=_MOTION,
+          manner=True),
+    _verb("intr",
+          "come comes come",
+          "kommen komme kommt gekommen",
+          aux="sein",
+          subject="person,animal",
+          pps=_MOTION,
+          manner=True),
+    _verb("intr",
+          "drive drives driven",
+          "fahren fahre fährt gefahren",
+          aux="sein",
+          pps="to from through with without after",
+          manner=True),
     _verb("intr", "fly flies flown", "fliegen fliege fliegt geflogen", aux="sein", pps="to from with without after"),
-    _verb("intr", "travel travels traveled", "reisen reise reist gereist", aux="sein",
+    _verb("intr",
+          "travel travels traveled",
+          "reisen reise reist gereist",
+          aux="sein",
           pps="to from through with without after"),
     _verb("intr", "wait waits waited", "warten warte wartet gewartet", subject="person,animal", pps=_STATIC),
-    _verb("intr", "play plays played", "spielen spiele spielt gespielt", subject="person,animal",
+    _verb("intr",
+          "play plays played",
+          "spielen spiele spielt gespielt",
+          subject="person,animal",
           pps=_STATIC + " for against"),
     _verb("intr", "cry cries cried", "weinen weine weint geweint", pps=_STATIC, manner=True),
     _verb("intr", "live lives lived", "leben lebe lebt gelebt", subject="person,animal", pps="in near with without"),
     _verb("intr", "speak speaks spoken", "sprechen spreche spricht gesprochen", pps=_STATIC, manner=True),
     _verb("intr", "eat eats eaten", "essen esse isst gegessen", subject="person,animal", pps=_STATIC, manner=True),
     _verb("intr", "read reads read", "lesen lese liest gelesen", pps=_STATIC, manner=True),
-    _verb("intr", "write writes written", "schreiben schreibe schreibt geschrieben", pps=_STATIC + " for",
-          manner=True),
+    _verb("intr", "write writes written", "schreiben schreibe schreibt geschrieben", pps=_STATIC + " for", manner=True),
     _verb("intr", "cook cooks cooked", "kochen koche kocht gekocht", pps=_STATIC + " for"),
-    _verb("acc", "see sees seen", "sehen sehe sieht gesehen", subject="person,animal",
-          objects="person,animal,thing,food,place,event", pps=_STATIC),
-    _verb("acc", "hear hears heard", "hören höre hört gehört", subject="person,animal",
-          objects="person,animal,audible", pps="in near after"),
-    _verb("acc", "buy buys bought", "kaufen kaufe kauft gekauft", objects="thing,food,animal",
-          pps=_STATIC + " for"),
+    _verb("acc",
+          "see sees seen",
+          "sehen sehe sieht gesehen",
+          subject="person,animal",
+          objects="person,animal,thing,food,place,event",
+          pps=_STATIC),
+    _verb("acc",
+          "hear hears heard",
+          "hören höre hört gehört",
+          subject="person,animal",
+          objects="person,animal,audible",
+          pps="in near after"),
+    _verb("acc", "buy buys bought", "kaufen kaufe kauft gekauft", objects="thing,food,animal", pps=_STATIC + " for"),
     _verb("acc", "sell sells sold", "verkaufen verkaufe verkauft verkauft", objects="thing,food,animal",
           pps="in after"),
-    _verb("acc", "find finds found", "finden finde findet gefunden", subject="person,animal",
-          objects="person,animal,thing,food", pps="in near after"),
-    _verb("acc", "read reads read", "lesen lese liest gelesen", objects="readable", pps=_STATIC + " for",
+    _verb("acc",
+          "find finds found",
+          "finden finde findet gefunden",
+          subject="person,animal",
+          objects="person,animal,thing,food",
+          pps="in near after"),
+    _verb("acc", "read reads read", "lesen lese liest gelesen", objects="readable", pps=_STATIC + " for", manner=True),
+    _verb("acc",
+          "write writes written",
+          "schreiben schreibe schreibt geschrieben",
+          objects="writable",
+          pps=_STATIC + " for",
           manner=True),
-    _verb("acc", "write writes written", "schreiben schreibe schreibt geschrieben", objects="writable",
-          pps=_STATIC + " for", manner=True),
-    _verb("acc", "eat eats eaten", "essen esse isst gegessen", subject="person,animal", objects="food",
-          pps=_STATIC, manner=True),
-    _verb("acc", "love loves loved", "lieben liebe liebt geliebt", objects="person,animal,thing,food,place,work",
+    _verb("acc",
+          "eat eats eaten",
+          "essen esse isst gegessen",
+          subject="person,animal",
+          objects="food",
+          pps=_STATIC,
+          manner=True),
+    _verb("acc",
+          "love loves loved",
+          "lieben liebe liebt geliebt",
+          objects="person,animal,thing,food,place,work",
           volitional=False),
-    _verb("acc", "like likes liked", "mögen mag mag gemocht", subject="person,animal", objects=_ANY,
-          volitional=False),
-    _verb("acc", "visit visits visited", "besuchen besuche besucht besucht", objects="person,place",
+    _verb("acc", "like likes liked", "mögen mag mag gemocht", subject="person,animal", objects=_ANY, volitional=False),
+    _verb("acc",
+          "visit visits visited",
+          "besuchen besuche besucht besucht",
+          objects="person,place",
           pps="with without after"),
-    _verb("acc", "know knows known", "kennen kenne kennt gekannt", subject="person,animal",
+    _verb("acc",
+          "know knows known",
+          "kennen kenne kennt gekannt",
+          subject="person,animal",
           objects="person,animal,place"),
     _verb("acc", "meet meets met", "treffen treffe trifft getroffen", objects="person", pps="in near after"),
     _verb("acc", "ask asks asked", "fragen frage fragt gefragt", objects="person", pps="in after"),
-    _verb("acc", "carry carries carried", "tragen trage trägt getragen", subject="person,animal",
-          objects="thing,food", pps="to into out_of from through with after"),
+    _verb("acc",
+          "carry carries carried",
+          "tragen trage trägt getragen",
+          subject="person,animal",
+          objects="thing,food",
+          pps="to into out_of from through with after"),
     _verb("acc", "take takes taken", "nehmen nehme nimmt genommen", objects="thing,food", pps="out_of from after"),
-    _verb("acc", "catch catches caught", "fangen fange fängt gefangen", subject="person,animal",
-          objects="animal,catchable", pps="in near after"),
-    _verb("acc", "open opens opened", "öffnen öffne öffnet geöffnet", objects="openable", pps="in after",
-          manner=True),
-    _verb("acc", "wash washes washed", "waschen wasche wäscht gewaschen", objects="person,animal,washable",
+    _verb("acc",
+          "catch catches caught",
+          "fangen fange fängt gefangen",
+          subject="person,animal",
+          objects="animal,catchable",
+          pps="in near after"),
+    _verb("acc", "open opens opened", "öffnen öffne öffnet geöffnet", objects="openable", pps="in after", manner=True),
+    _verb("acc",
+          "wash washes washed",
+          "waschen wasche wäscht gewaschen",
+          objects="person,animal,washable",
           pps="in after for"),
-    _verb("acc", "paint paints painted", "malen male malt gemalt", objects="person,animal,thing,food,place",
+    _verb("acc",
+          "paint paints painted",
+          "malen male malt gemalt",
+          objects="person,animal,thing,food,place",
           pps=_STATIC + " for"),
     _verb("acc", "build builds built", "bauen baue baut gebaut", objects="buildable", pps="in near with after for"),
-    _verb("acc", "repair repairs repaired", "reparieren repariere repariert repariert", objects="machine",
+    _verb("acc",
+          "repair repairs repaired",
+          "reparieren repariere repariert repariert",
+          objects="machine",
           pps="in with after for"),
-    _verb("acc", "need needs needed", "brauchen brauche braucht gebraucht", subject="person,animal",
-          objects="person,animal,thing,food", volitional=False),
+    _verb("acc",
+          "need needs needed",
+          "brauchen brauche braucht gebraucht",
+          subject="person,animal",
+          objects="person,animal,thing,food",
+          volitional=False),
     _verb("acc", "have has had", "haben habe hat gehabt", subject="person,animal", objects="animal,thing,food"),
-    _verb("acc", "forget forgets forgotten", "vergessen vergesse vergisst vergessen",
-          objects="person,thing,event,work", pps="in after"),
-    _verb("acc", "feed feeds fed", "füttern füttere füttert gefüttert", objects="animal,feedable",
-          pps="in near after"),
+    _verb("acc",
+          "forget forgets forgotten",
+          "vergessen vergesse vergisst vergessen",
+          objects="person,thing,event,work",
+          pps="in after"),
+    _verb("acc", "feed feeds fed", "füttern füttere füttert gefüttert", objects="animal,feedable", pps="in near after"),
     _verb("acc", "cook cooks cooked", "kochen koche kocht gekocht", objects="food", pps="in with after for"),
     _verb("acc", "throw throws thrown", "werfen werfe wirft geworfen", objects="throwable", pps="into in after"),
-    _verb("acc", "chase chases chased", "jagen jage jagt gejagt", subject="person,animal", objects="person,animal",
+    _verb("acc",
+          "chase chases chased",
+          "jagen jage jagt gejagt",
+          subject="person,animal",
+          objects="person,animal",
           pps="into out_of through in after"),
-    _verb("dat", "help helps helped", "helfen helfe hilft geholfen", subject="person,animal",
-          objects="person,animal", pps="in after"),
-    _verb("dat", "thank thanks thanked", "danken danke dankt gedankt", objects="person", pps="after"),
-    _verb("dat", "follow follows followed", "folgen folge folgt gefolgt", aux="sein", subject="person,animal",
-          objects="person,animal", pps="to into through after"),
-    _verb("dat", "answer answers answered", "antworten antworte antwortet geantwortet", objects="person",
-          pps="after"),
-    _verb("dat", "trust trusts trusted", "vertrauen vertraue vertraut vertraut", subject="person,animal",
-          objects="person,animal"),
-    _verb("ditr", "give gives given", "geben gebe gibt gegeben", objects="person,animal", second="thing,food",
+    _verb("dat",
+          "help helps helped",
+          "helfen helfe hilft geholfen",
+          subject="person,animal",
+          objects="person,animal",
           pps="in after"),
-    _verb("ditr", "show shows shown", "zeigen zeige zeigt gezeigt", objects="person", second="thing,food,animal",
+    _verb("dat", "thank thanks thanked", "danken danke dankt gedankt", objects="person", pps="after"),
+    _verb("dat",
+          "follow follows followed",
+          "folgen folge folgt gefolgt",
+          aux="sein",
+          subject="person,animal",
+          objects="person,animal",
+          pps="to into through after"),
+    _verb("dat", "answer answers answered", "antworten antworte antwortet geantwortet", objects="person", pps="after"),
+    _verb("dat",
+          "trust trusts trusted",
+          "vertrauen vertraue vertraut vertraut",
+          subject="person,animal",
+          objects="person,animal"),
+    _verb("ditr",
+          "give gives given",
+          "geben gebe gibt gegeben",
+          objects="person,animal",
+          second="thing,food",
+          pps="in after"),
+    _verb("ditr",
+          "show shows shown",
+          "zeigen zeige zeigt gezeigt",
+          objects="person",
+          second="thing,food,animal",
           pps="in after"),
     _verb("ditr", "send sends sent", "schicken schicke schickt geschickt", objects="person", second="sendable"),
-    _verb("ditr", "bring brings brought", "bringen bringe bringt gebracht", subject="person,animal",
-          objects="person", second="thing,food", pps="after"),
-    _verb("ditr", "tell tells told", "erzählen erzähle erzählt erzählt", objects="person", second="tellable",
+    _verb("ditr",
+          "bring brings brought",
+          "bringen bringe bringt gebracht",
+          subject="person,animal",
+          objects="person",
+          second="thing,food",
           pps="after"),
-    _verb("ditr", "promise promises promised", "versprechen verspreche verspricht versprochen", objects="person",
+    _verb("ditr",
+          "tell tells told",
+          "erzählen erzähle erzählt erzählt",
+          objects="person",
+          second="tellable",
+          pps="after"),
+    _verb("ditr",
+          "promise promises promised",
+          "versprechen verspreche verspricht versprochen",
+          objects="person",
           second="thing,food,animal"),
-    _verb("ditr", "buy buys bought", "kaufen kaufe kauft gekauft", objects="person", second="thing,food,animal",
+    _verb("ditr",
+          "buy buys bought",
+          "kaufen kaufe kauft gekauft",
+          objects="person",
+          second="thing,food,animal",
           pps="after"),
-    _verb("ditr", "write writes written", "schreiben schreibe schreibt geschrieben", objects="person",
+    _verb("ditr",
+          "write writes written",
+          "schreiben schreibe schreibt geschrieben",
+          objects="person",
           second="writable"),
-    _verb("ditr", "sell sells sold", "verkaufen verkaufe verkauft verkauft", objects="person",
+    _verb("ditr",
+          "sell sells sold",
+          "verkaufen verkaufe verkauft verkauft",
+          objects="person",
           second="thing,food,animal"),
     _verb("that", "say says said", "sagen sage sagt gesagt"),
     _verb("that", "know knows known", "wissen weiß weiß gewusst", volitional=False),
     _verb("that", "believe believes believed", "glauben glaube glaubt geglaubt"),
     _verb("that", "think thinks thought", "denken denke denkt gedacht", volitional=False),
     _verb("that", "hope hopes hoped", "hoffen hoffe hofft gehofft", volitional=False),
-    _verb("cop", "be is been", "sein bin ist gewesen", aux="sein", subject=_ANY, volitional=False,
-          de_plural="sind"),
+    _verb("cop", "be is been", "sein bin ist gewesen", aux="sein", subject=_ANY, volitional=False, de_plural="sind"),
 )
 _VERBS_BY_KEY = {(v.en_base, v.frame): v for v in VERBS}
 
 # Finite forms (ich, er/sie, wir/sie) of the auxiliaries and modals; English modals do not inflect.
 _HABEN = ("habe", "hat", "haben")
 _SEIN = ("bin", "ist", "sind")
-_GERMAN_MODALS = {"future": ("werde", "wird", "werden"), "can": ("kann", "kann", "können"),
-                  "must": ("muss", "muss", "müssen"), "should": ("sollte", "sollte", "sollten"),
-                  "want": ("will", "will", "wollen")}
+_GERMAN_MODALS = {
+    "future": ("werde", "wird", "werden"),
+    "can": ("kann", "kann", "können"),
+    "must": ("muss", "muss", "müssen"),
+    "should": ("sollte", "sollte", "sollten"),
+    "want": ("will", "will", "wollen")
+}
 _ENGLISH_MODALS = {"future": "will", "can": "can", "must": "must", "should": "should"}
 TENSES = _ALL_TENSES
 
@@ -532,34 +676,63 @@ class Pronoun:
   agreement: str  # 1sg / 3sg / 1pl / 3pl
 
 
-PRONOUNS = {p.en_nom: p for p in (
-    Pronoun("I", "me", "ich", "mich", "mir", "1sg"),
-    Pronoun("he", "him", "er", "ihn", "ihm", "3sg"),
-    Pronoun("she", "her", "sie", "sie", "ihr", "3sg"),
-    Pronoun("we", "us", "wir", "uns", "uns", "1pl"),
-    Pronoun("they", "them", "sie", "sie", "ihnen", "3pl"),
-)}
+PRONOUNS = {
+    p.en_nom: p for p in (
+        Pronoun("I", "me", "ich", "mich", "mir", "1sg"),
+        Pronoun("he", "him", "er", "ihn", "ihm", "3sg"),
+        Pronoun("she", "her", "sie", "sie", "ihr", "3sg"),
+        Pronoun("we", "us", "wir", "uns", "uns", "1pl"),
+        Pronoun("they", "them", "sie", "sie", "ihnen", "3pl"),
+    )
+}
 _AGREEMENT_INDEX = {"1sg": 0, "3sg": 1, "1pl": 2, "3pl": 2}
 
 # ------------------------------------------------------------------------------------------- German inflection
 # Tables are indexed [case][slot], slot 0-3 = masculine, feminine, neuter, plural.
 
 _SLOT = {"m": 0, "f": 1, "n": 2}
-_DEFINITE_ARTICLE = {"nom": ("der", "die", "das", "die"), "acc": ("den", "die", "das", "die"),
-                     "dat": ("dem", "der", "dem", "den"), "gen": ("des", "der", "des", "der")}
-_RELATIVE_PRONOUN = {"nom": ("der", "die", "das", "die"), "acc": ("den", "die", "das", "die"),
-                     "dat": ("dem", "der", "dem", "denen")}
-_DER_WORD_ENDINGS = {"nom": ("er", "e", "es", "e"), "acc": ("en", "e", "es", "e"),
-                     "dat": ("em", "er", "em", "en"), "gen": ("es", "er", "es", "er")}
-_EIN_WORD_ENDINGS = {"nom": ("", "e", "", "e"), "acc": ("en", "e", "", "e"),
-                     "dat": ("em", "er", "em", "en"), "gen": ("es", "er", "es", "er")}
+_DEFINITE_ARTICLE = {
+    "nom": ("der", "die", "das", "die"),
+    "acc": ("den", "die", "das", "die"),
+    "dat": ("dem", "der", "dem", "den"),
+    "gen": ("des", "der", "des", "der")
+}
+_RELATIVE_PRONOUN = {
+    "nom": ("der", "die", "das", "die"),
+    "acc": ("den", "die", "das", "die"),
+    "dat": ("dem", "der", "dem", "denen")
+}
+_DER_WORD_ENDINGS = {
+    "nom": ("er", "e", "es", "e"),
+    "acc": ("en", "e", "es", "e"),
+    "dat": ("em", "er", "em", "en"),
+    "gen": ("es", "er", "es", "er")
+}
+_EIN_WORD_ENDINGS = {
+    "nom": ("", "e", "", "e"),
+    "acc": ("en", "e", "", "e"),
+    "dat": ("em", "er", "em", "en"),
+    "gen": ("es", "er", "es", "er")
+}
 # Adjective endings: weak after der-words, mixed after ein-words, strong with no article (or a number).
-_WEAK = {"nom": ("e", "e", "e", "en"), "acc": ("en", "e", "e", "en"),
-         "dat": ("en", "en", "en", "en"), "gen": ("en", "en", "en", "en")}
-_MIXED = {"nom": ("er", "e", "es", "en"), "acc": ("en", "e", "es", "en"),
-          "dat": ("en", "en", "en", "en"), "gen": ("en", "en", "en", "en")}
-_STRONG = {"nom": ("er", "e", "es", "e"), "acc": ("en", "e", "es", "e"),
-           "dat": ("em", "er", "em", "en"), "gen": ("en", "er", "en", "er")}
+_WEAK = {
+    "nom": ("e", "e", "e", "en"),
+    "acc": ("en", "e", "e", "en"),
+    "dat": ("en", "en", "en", "en"),
+    "gen": ("en", "en", "en", "en")
+}
+_MIXED = {
+    "nom": ("er", "e", "es", "en"),
+    "acc": ("en", "e", "es", "en"),
+    "dat": ("en", "en", "en", "en"),
+    "gen": ("en", "en", "en", "en")
+}
+_STRONG = {
+    "nom": ("er", "e", "es", "e"),
+    "acc": ("en", "e", "es", "e"),
+    "dat": ("em", "er", "em", "en"),
+    "gen": ("en", "er", "en", "er")
+}
 
 # Determiners: English key -> German stem and how it declines.
 _DER_WORDS = {"this": "dies", "every": "jed"}
@@ -642,8 +815,13 @@ class MainClause:
 # Convenience constructors, used by the generator and handy for writing tests.
 
 
-def noun_phrase(noun: str, det: str = "the", *, plural: bool = False, number: int | None = None,
-                adjectives=(), possessor: NounPhrase | None = None,
+def noun_phrase(noun: str,
+                det: str = "the",
+                *,
+                plural: bool = False,
+                number: int | None = None,
+                adjectives=(),
+                possessor: NounPhrase | None = None,
                 relative: RelativeClause | None = None) -> NounPhrase:
   """Noun phrase from English words: noun_phrase("dog", "a", adjectives=["big"]) is "a big dog"."""
   if det == "number":
@@ -675,9 +853,17 @@ def verb(en_base: str, frame: str) -> Verb:
   return _VERBS_BY_KEY[(en_base, frame)]
 
 
-def clause(subject: NounPhrase | None, verb_en: str, *, tense: str = "present", dative: NounPhrase | None = None,
-           accusative: NounPhrase | None = None, predicate: str | None = None, adverb: str | None = None,
-           pps=(), complement: Clause | None = None, frame: str | None = None) -> Clause:
+def clause(subject: NounPhrase | None,
+           verb_en: str,
+           *,
+           tense: str = "present",
+           dative: NounPhrase | None = None,
+           accusative: NounPhrase | None = None,
+           predicate: str | None = None,
+           adverb: str | None = None,
+           pps=(),
+           complement: Clause | None = None,
+           frame: str | None = None) -> Clause:
   """A clause from English words; the verb frame follows from the filled slots unless given (a gapped object in a
   relative clause leaves its slot empty, so pass frame there)."""
   if frame is None:
@@ -691,9 +877,8 @@ def clause(subject: NounPhrase | None, verb_en: str, *, tense: str = "present", 
       frame = "acc" if accusative is not None else "intr"
   if tense not in TENSES:
     raise ValueError(f"unknown tense {tense!r}")
-  return Clause(subject, verb(verb_en, frame), tense, dative, accusative,
-                ADJECTIVES[predicate] if predicate else None, ADVERBS[adverb] if adverb else None, tuple(pps),
-                complement)
+  return Clause(subject, verb(verb_en, frame), tense, dative, accusative, ADJECTIVES[predicate] if predicate else None,
+                ADVERBS[adverb] if adverb else None, tuple(pps), complement)
 
 
 # ------------------------------------------------------------------------------------------------- rendering
@@ -826,7 +1011,10 @@ def _english_clause(c: Clause, antecedent: NounPhrase | None = None, adverb_fron
   return words
 
 
-def _german_clause(c: Clause, main: bool, prefield: list[str] | None = None, adverb_fronted: bool = False,
+def _german_clause(c: Clause,
+                   main: bool,
+                   prefield: list[str] | None = None,
+                   adverb_fronted: bool = False,
                    antecedent: NounPhrase | None = None) -> list[str]:
   """German clause: verb second when `main` (prefield = subject unless given), verb last otherwise.
 
@@ -974,13 +1162,14 @@ _TENSES = _Weighted([("present", 45), ("perfect", 25), ("future", 9), ("can", 7)
 _RELATIVE_TENSES = _Weighted([("present", 55), ("perfect", 30), ("future", 5), ("can", 10)])
 _DETERMINER = _Weighted([("the", 44), ("a", 18), ("possessive", 12), ("this", 5), ("every", 2), ("no", 3),
                          ("number", 7), ("bare", 9)])
-_SUBJECT_DETERMINER = _Weighted([("the", 48), ("a", 16), ("possessive", 12), ("this", 5), ("every", 3),
-                                 ("number", 7), ("bare", 9)])
+_SUBJECT_DETERMINER = _Weighted([("the", 48), ("a", 16), ("possessive", 12), ("this", 5), ("every", 3), ("number", 7),
+                                 ("bare", 9)])
 _PP_DETERMINER = _Weighted([("the", 70), ("a", 10), ("possessive", 15), ("this", 5)])
 _MAX_DEPTH = 2  # clause embedding: main (0) -> subordinate or that-clause (1) -> that-clause (2)
 
-_VERBS_BY_FRAME = {frame: [v for v in VERBS if v.frame == frame] for frame in ("intr", "acc", "dat", "ditr", "that",
-                                                                                 "cop")}
+_VERBS_BY_FRAME = {
+    frame: [v for v in VERBS if v.frame == frame] for frame in ("intr", "acc", "dat", "ditr", "that", "cop")
+}
 _NOUN_LIST = list(NOUNS.values())
 _CONJUNCTION_LIST = list(CONJUNCTIONS)
 
@@ -1002,13 +1191,16 @@ _ALL_PERSONS = ("I", "he", "she", "we", "they")
 _THIRD_PERSON = ("he", "she", "they")
 _PERSON = frozenset({"person"})
 _PERSON_OR_ANIMAL = frozenset({"person", "animal"})
-_ADJECTIVES_BY_KIND = {kind: [a for a in ADJECTIVES.values() if kind in a.kinds]
-                       for kind in ("person", "animal", "thing", "food", "place", "event", "work")}
+_ADJECTIVES_BY_KIND = {
+    kind: [a for a in ADJECTIVES.values() if kind in a.kinds]
+    for kind in ("person", "animal", "thing", "food", "place", "event", "work")
+}
 # Two adjectives only where no comma is needed in either language: (quality or size or age) + colour, or
 # (quality or size) + age: "a big black dog" / "ein großer schwarzer Hund".
 _ADJECTIVE_PAIRS_BY_KIND = {
     kind: [(a, b) for a in adjs for b in adjs if (a.order <= 4 and b.order == 5) or (a.order <= 3 and b.order == 4)]
-    for kind, adjs in _ADJECTIVES_BY_KIND.items()}
+    for kind, adjs in _ADJECTIVES_BY_KIND.items()
+}
 
 
 def _random_count(rng: random.Random) -> int:
@@ -1024,7 +1216,9 @@ def _random_adjectives(rng: random.Random, noun: Noun) -> tuple:
   return _pick(rng, _ADJECTIVE_PAIRS_BY_KIND[noun.kind])
 
 
-def _random_noun_phrase(rng: random.Random, pool: list[Noun], determiners: _Weighted,
+def _random_noun_phrase(rng: random.Random,
+                        pool: list[Noun],
+                        determiners: _Weighted,
                         allow_possessor: bool = True) -> NounPhrase:
   noun = _pick(rng, pool)
   det = determiners(rng)
@@ -1041,8 +1235,8 @@ def _random_noun_phrase(rng: random.Random, pool: list[Noun], determiners: _Weig
     plural = rng.random() < (0.1 if noun.kind in ("place", "event") else 0.25)
   possessor = None
   # "the man's dog", "the woman's brother", but not "the soldier's farmer".
-  if (allow_possessor and det == "the" and (noun.kind != "person" or "relational" in noun.tags)
-      and rng.random() < 0.06):
+  if (allow_possessor and det == "the" and (noun.kind != "person" or "relational" in noun.tags) and
+      rng.random() < 0.06):
     owners = _pool(_PERSON) if noun.kind == "person" else _pool(_PERSON_OR_ANIMAL)
     possessor = NounPhrase(_pick(rng, owners), _pick(rng, ("the",) * 3 + POSSESSIVES))
   return NounPhrase(noun, det, plural, number, _random_adjectives(rng, noun), possessor)
@@ -1054,7 +1248,10 @@ def _random_subject(rng: random.Random, v: Verb, simple: bool = False) -> NounPh
   return _random_noun_phrase(rng, _pool(v.subject_kinds), _SUBJECT_DETERMINER, allow_possessor=not simple)
 
 
-def _random_object(rng: random.Random, tags: frozenset, subject: NounPhrase | None, simple: bool = False,
+def _random_object(rng: random.Random,
+                   tags: frozenset,
+                   subject: NounPhrase | None,
+                   simple: bool = False,
                    pronoun_ok: bool = True) -> NounPhrase:
   if pronoun_ok and "person" in tags and rng.random() < 0.12:
     first_person_subject = subject is not None and subject.pronoun in ("I", "we")
@@ -1090,9 +1287,10 @@ def _random_adverb(rng: random.Random, v: Verb, tense: str, positions: tuple) ->
   key = (positions, tense, v.manner, "to" in v.pps)
   if key not in _ADVERB_CANDIDATES:
     _ADVERB_CANDIDATES[key] = [
-        a for a in ADVERBS.values() if a.position in positions and tense in a.tenses
-        and (a.position != "manner" or v.manner) and not (a.position == "frequency" and tense == "want")
-        and not (a.en == "here" and "to" in v.pps)]  # "has gone here" is odd
+        a for a in ADVERBS.values()
+        if a.position in positions and tense in a.tenses and (a.position != "manner" or v.manner) and
+        not (a.position == "frequency" and tense == "want") and not (a.en == "here" and "to" in v.pps)
+    ]  # "has gone here" is odd
   candidates = _ADVERB_CANDIDATES[key]
   return _pick(rng, candidates) if candidates else None
 
@@ -1100,7 +1298,10 @@ def _random_adverb(rng: random.Random, v: Verb, tense: str, positions: tuple) ->
 _ADVERB_CANDIDATES: dict[tuple, list[Adverb]] = {}
 
 
-def _fill_slots(rng: random.Random, c: Clause, subject: NounPhrase | None, simple: bool,
+def _fill_slots(rng: random.Random,
+                c: Clause,
+                subject: NounPhrase | None,
+                simple: bool,
                 gap: str | None = None) -> None:
   v = c.verb
   if v.frame == "acc" and gap != "acc":
@@ -1143,8 +1344,10 @@ def _relative_verbs(noun: Noun, role: str) -> list[Verb]:
   if role == "nom":
     return [v for v in VERBS if v.frame != "that" and noun.kind in v.subject_kinds]
   if role == "acc":
-    return [v for v in VERBS if (v.frame == "acc" and noun.tags & v.object_tags)
-            or (v.frame == "ditr" and noun.tags & v.second_object_tags)]
+    return [
+        v for v in VERBS
+        if (v.frame == "acc" and noun.tags & v.object_tags) or (v.frame == "ditr" and noun.tags & v.second_object_tags)
+    ]
   return [v for v in VERBS if v.frame == "dat" and noun.tags & v.object_tags]
 
 
@@ -1177,8 +1380,8 @@ def _random_clause(rng: random.Random, depth: int, embedded: bool) -> Clause:
     # An object's relative clause only where it ends the English clause, so nothing after it is ambiguous.
     last_object = c.accusative if c.accusative is not None else c.dative
     clause_final = not c.pps and (c.adverb is None or c.adverb.position in ("frequency", "front"))
-    if (last_object is not None and last_object.noun is not None and last_object.possessor is None
-        and clause_final and rng.random() < 0.1):
+    if (last_object is not None and last_object.noun is not None and last_object.possessor is None and clause_final and
+        rng.random() < 0.1):
       last_object.relative = _random_relative(rng, last_object)
   return c
 
@@ -1186,8 +1389,8 @@ def _random_clause(rng: random.Random, depth: int, embedded: bool) -> Clause:
 def _random_main_clause(rng: random.Random) -> MainClause:
   c = _random_clause(rng, depth=0, embedded=False)
   adverb = c.adverb
-  adverb_first = adverb is not None and (adverb.position == "front"
-                                         or (adverb.position == "end" and rng.random() < 0.4))
+  adverb_first = adverb is not None and (adverb.position == "front" or
+                                         (adverb.position == "end" and rng.random() < 0.4))
   m = MainClause(c, adverb_first)
   if rng.random() < 0.28:
     # After a that-complement a trailing subordinate clause could belong to either clause, so it goes in front.
@@ -1211,8 +1414,10 @@ def generate_pair(rng: random.Random) -> tuple[str, str]:
       return english, german
 
 
-def make_splits(seed: int = 0, num_train: int = 200_000, num_validation: int = 500, num_test: int = 1000
-                ) -> dict[str, list[tuple[str, str]]]:
+def make_splits(seed: int = 0,
+                num_train: int = 200_000,
+                num_validation: int = 500,
+                num_test: int = 1000) -> dict[str, list[tuple[str, str]]]:
   """Deterministic from seed. Test and validation are drawn first; no test or validation English sentence
   appears in train (and validation and test are disjoint). Each split has no duplicate English sentences."""
   rng = random.Random(seed)

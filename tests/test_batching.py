@@ -1,0 +1,130 @@
+"""Token-budget bucketed batching: budget, shapes, determinism by step, process shards, filtering."""
+
+import numpy as np
+
+from transformer_jax.data import batching
+
+BUCKETS = (8, 16, 32)
+
+
+def corpus(n=500, seed=0):
+  rng = np.random.default_rng(seed)
+  sources = [list(rng.integers(3, 50, size=rng.integers(1, 30))) + [1] for _ in range(n)]
+  targets = [list(rng.integers(3, 50, size=rng.integers(1, 30))) + [1] for _ in range(n)]
+  return sources, targets
+
+
+def batcher(**kwargs):
+  sources, targets = corpus()
+  args = dict(bucket_lengths=BUCKETS, tokens_per_batch=256, seed=3)
+  args.update(kwargs)
+  return batching.BucketedBatcher(sources, targets, **args)
+
+
+def test_budget_and_shapes():
+  b = batcher()
+  shapes = set()
+  for step in range(b.batches_per_epoch):
+    batch = b.batch_at(step)
+    rows, length = batch["source"].shape
+    shapes.add((rows, length))
+    assert rows * length <= 256 and length in BUCKETS
+    # Every real pair fits its bucket: nothing is cut off.
+    assert batch["targets"][:, -1].max() in (0, 1)
+  assert len(shapes) <= len(BUCKETS)
+
+
+def test_one_epoch_covers_every_pair_once():
+  b = batcher()
+  sources, _ = corpus()
+  seen = []
+  for step in range(b.batches_per_epoch):
+    batch = b.batch_at(step)
+    for row in batch["source"]:
+      if row.any():
+        seen.append(tuple(row[row > 0]))
+  assert sorted(seen) == sorted(tuple(s) for s in sources)
+
+
+def test_batch_is_a_function_of_seed_and_step():
+  a, b = batcher(), batcher()
+  for step in [5, 0, 123, 5, 7 * a.batches_per_epoch + 2]:  # any order: no iterator state
+    for key, value in a.batch_at(step).items():
+      np.testing.assert_array_equal(value, b.batch_at(step)[key])
+  assert not np.array_equal(a.batch_at(0)["source"], batcher(seed=4).batch_at(0)["source"])
+  # Epochs differ in order.
+  assert not np.array_equal(a.batch_at(0)["source"], a.batch_at(a.batches_per_epoch)["source"])
+
+
+def test_process_shards_are_disjoint_and_cover_the_global_batch():
+  whole = batcher(row_multiple=2)
+  halves = [batcher(row_multiple=2, process_index=i, process_count=2) for i in range(2)]
+  for step in range(10):
+    full = whole.batch_at(step)["source"]
+    parts = [h.batch_at(step)["source"] for h in halves]
+    np.testing.assert_array_equal(np.concatenate(parts), full)
+
+
+def test_decoder_inputs_are_targets_shifted_right_after_eos():
+  batch = batching.make_batch([[5, 6, 1]], [[7, 8, 9, 1]], rows=2, length=6)
+  np.testing.assert_array_equal(batch["decoder_inputs"][0], [1, 7, 8, 9, 0, 0])
+  np.testing.assert_array_equal(batch["target_segments"][0], [1, 1, 1, 1, 0, 0])
+  assert not batch["source_segments"][1].any()
+
+
+def test_filter_counts_every_dropped_pair():
+  sources = [[5, 1], [1], [5] * 10 + [1], [6, 1]]
+  targets = [[7, 1], [7, 1], [7, 1], [8] * 20 + [1]]
+  kept_s, kept_t, counts = batching.filter_pairs(sources, targets, max_source_length=8, max_target_length=8)
+  assert kept_s == [[5, 1]] and kept_t == [[7, 1]]
+  assert (counts.kept, counts.empty, counts.too_long) == (1, 1, 2)
+
+
+# ---- Packing ----
+
+def test_packed_rows_fit_and_cover_every_pair_once():
+  sources, targets = corpus()
+  packer = batching.PackedBatcher(sources, targets, length=32, tokens_per_batch=256, seed=1)
+  seen = []
+  for step in range(packer.batches_per_epoch):
+    batch = packer.batch_at(step)
+    assert batch["source"].shape == (8, 32)
+    for row in range(8):
+      for segment in range(1, batch["source_segments"][row].max() + 1):
+        source = batch["source"][row][batch["source_segments"][row] == segment]
+        target = batch["targets"][row][batch["target_segments"][row] == segment]
+        positions = batch["target_positions"][row][batch["target_segments"][row] == segment]
+        np.testing.assert_array_equal(positions, np.arange(len(target)))
+        seen.append((tuple(source), tuple(target)))
+  assert sorted(seen) == sorted((tuple(s), tuple(t)) for s, t in zip(sources, targets))
+
+
+def test_packed_batches_are_a_function_of_seed_and_step():
+  sources, targets = corpus()
+  make = lambda: batching.PackedBatcher(sources, targets, length=32, tokens_per_batch=256, seed=1)
+  a, b = make(), make()
+  far = 3 * a.batches_per_epoch + 1
+  np.testing.assert_array_equal(a.batch_at(far)["targets"], b.batch_at(far)["targets"])
+  np.testing.assert_array_equal(a.batch_at(2)["targets"], make().batch_at(2)["targets"])
+
+
+def test_packed_segments_never_attend_to_each_other():
+  """Through the model's masks: logits of pairs packed in one row equal their logits when run alone."""
+  import jax
+
+  from transformer_jax.model import ModelConfig, Transformer
+
+  cfg = ModelConfig(vocab_size=50, num_layers=2, d_model=16, d_ff=32, num_heads=2, d_k=8, d_v=8, max_position=32)
+  model = Transformer(cfg)
+  sources = [[5, 6, 7, 1], [8, 9, 1], [10, 11, 12, 13, 1]]
+  targets = [[20, 21, 1], [22, 23, 24, 25, 1], [26, 1]]
+  packed = batching.make_packed_batch(sources, targets, [[0, 1, 2]], num_rows=1, length=16)
+  run = lambda b: np.asarray(model.apply(
+      {"params": params}, b["source"], b["decoder_inputs"], b["targets"], source_segments=b["source_segments"],
+      target_segments=b["target_segments"], source_positions=b["source_positions"],
+      target_positions=b["target_positions"]))
+  params = model.init(jax.random.PRNGKey(0), packed["source"], packed["decoder_inputs"], packed["targets"])["params"]
+  packed_logits = run(packed)[0]
+  for segment, (source, target) in enumerate(zip(sources, targets), start=1):
+    alone = run(batching.make_batch([source], [target], rows=1, length=8))[0, :len(target)]
+    np.testing.assert_allclose(packed_logits[packed["target_segments"][0] == segment], alone, rtol=1e-4, atol=1e-4)
