@@ -59,8 +59,8 @@ def test_help_describes_every_flag():
   for module, flags in [("transformer_jax.main", ["--workdir", "--config"]),
                         ("transformer_jax.translate", ["--workdir", "--input", "--output", "--beam_size",
                                                        "--alpha"])]:
-    result = run([module, "--helpshort"])
-    assert result.returncode == 0
+    result = run([module, "--helpshort"])  # absl exits with status 1 after printing help
+    assert "Usage" in result.stdout or "python -m" in result.stdout
     for flag in flags:
       assert flag in result.stdout, (module, flag)
 
