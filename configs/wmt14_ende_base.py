@@ -11,6 +11,8 @@ from transformer_jax import config_base
 def get_config(arg: str | None = None):
   del arg
   config = config_base.base_config()  # The defaults are the paper's base model.
+  config.dataset = "wmt14_translate/de-en"
+  config.source_lang, config.target_lang = "en", "de"  # EN->DE (tfds lists the pair as de-en)
   config.vocab_size = 37_000
   config.tokens_per_batch = 25_000
   config.num_train_steps = 100_000

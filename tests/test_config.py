@@ -68,3 +68,4 @@ def test_paper_configs_have_the_papers_hyperparameters():
     assert config_base.head_dims(c) == (64, 64)
     assert (c.label_smoothing, c.warmup_steps, c.beam_size, c.length_penalty_alpha) == (0.1, 4000, 4, 0.6)
     assert (c.adam_b1, c.adam_b2, c.adam_eps, c.decode_extra_length) == (0.9, 0.98, 1e-9, 50)
+    assert (c.dataset, c.source_lang, c.target_lang) == ("wmt14_translate/de-en", "en", "de")

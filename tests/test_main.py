@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -44,6 +45,20 @@ def test_main_trains_evaluates_and_reports_bleu(trained):
   assert sorted(os.listdir(os.path.join(workdir, "checkpoints"))) == ["12", "6"]
 
 
+def test_rerunning_resumes_from_the_latest_checkpoint(trained, tmp_path):
+  workdir, _ = trained
+  resumed = str(tmp_path / "resumed")
+  shutil.copytree(workdir, resumed)
+  tfds_dir = os.path.join(os.path.dirname(workdir), "tfds")
+  overrides = [o for o in TINY if not o.startswith("--config.num_train_steps")] + ["--config.num_train_steps=16"]
+  result = run(["transformer_jax.main", "--config=configs/default.py", f"--workdir={resumed}",
+                f"--config.tfds_data_dir={tfds_dir}", *overrides])
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert "Resumed from the checkpoint at step 12." in result.stderr
+  assert "step 16/16" in result.stderr and "step 4/16" not in result.stderr
+  assert json.load(open(os.path.join(resumed, "results.json")))["step"] == 16
+
+
 def test_translate_writes_one_line_per_input_line(trained, tmp_path):
   workdir, _ = trained
   source = tmp_path / "in.txt"
@@ -53,6 +68,15 @@ def test_translate_writes_one_line_per_input_line(trained, tmp_path):
                 "--beam_size=2", "--alpha=0.6", "--batch_size=4"])
   assert result.returncode == 0, result.stderr[-3000:]
   assert len(output.read_text().split("\n")) == 3 + 1  # three lines, each newline-terminated
+
+  result = run(["transformer_jax.translate", f"--workdir={workdir}", f"--input={source}", f"--output={output}",
+                "--beam_size=2", "--n_best=2", "--batch_size=4"])
+  assert result.returncode == 0, result.stderr[-3000:]
+  lines = output.read_text().splitlines()
+  assert len(lines) == 3
+  for line in lines:
+    scores = [float(field.rsplit(" ||| ", 1)[1]) for field in line.split("\t")]
+    assert 1 <= len(scores) <= 2 and scores == sorted(scores, reverse=True)
 
 
 def test_help_describes_every_flag():

@@ -10,6 +10,7 @@ from transformer_jax.tokenizer import (
     UNK_ID,
     Tokenizer,
     load_or_train,
+    reservoir_sample,
     train_tokenizer,
 )
 
@@ -102,3 +103,22 @@ def test_load_or_train_reuses_existing_model(tmp_path):
 
   with pytest.raises(ValueError, match=r"vocab size 64 .*asks for 80"):
     load_or_train(model_path, must_not_train, 80)
+
+
+def test_sampled_training_is_reproducible(tmp_path):
+  corpus = [f"satz {i} mit wort{i % 37} und noch {i % 11} mehr" for i in range(3000)]
+  first = train_tokenizer(corpus, str(tmp_path / "a.model"), vocab_size=80, max_sentences=500, seed=3)
+  second = train_tokenizer(corpus, str(tmp_path / "b.model"), vocab_size=80, max_sentences=500, seed=3)
+  assert (tmp_path / "a.model").read_bytes() == (tmp_path / "b.model").read_bytes()
+  assert first.encode(corpus[7]) == second.encode(corpus[7])
+
+
+def test_reservoir_sample_is_uniform_and_seeded():
+  sample = reservoir_sample(range(1000), 100, seed=1)
+  assert sample == reservoir_sample(range(1000), 100, seed=1)
+  assert len(set(sample)) == 100 and sample != reservoir_sample(range(1000), 100, seed=2)
+  counts = [0] * 10
+  for seed in range(300):  # every tenth of the stream is drawn about equally often
+    for item in reservoir_sample(range(100), 10, seed):
+      counts[item // 10] += 1
+  assert min(counts) > 200 and max(counts) < 400  # expected 300 each

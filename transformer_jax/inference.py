@@ -23,18 +23,21 @@ def _bucket(length: int, multiple: int = 16) -> int:
   return -(-length // multiple) * multiple
 
 
-def translate_sentences(model, params, tokenizer: tokenizer_lib.Tokenizer, sentences: list[str], *,
-                        beam_size: int, alpha: float, extra_length: int, max_decode_length: int,
-                        max_source_length: int, batch_size: int, place_source=None, progress=None) -> list[str]:
-  """Beam-search translations (best hypothesis each) of `sentences`, returned in input order.
+def translate_n_best(model, params, tokenizer: tokenizer_lib.Tokenizer, sentences: list[str], *, n_best: int,
+                     beam_size: int, alpha: float, extra_length: int, max_decode_length: int,
+                     max_source_length: int, batch_size: int, place_source=None,
+                     progress=None) -> list[list[tuple[str, float]]]:
+  """The n_best (<= beam_size) beam-search hypotheses of each sentence with their scores, best first, in input order.
 
   Sources longer than max_source_length tokens (EOS included) are truncated. place_source, if given, puts the
   [batch, length] numpy source on devices (e.g. sharded over a mesh); progress(n) is called after each batch.
   """
+  if not 1 <= n_best <= beam_size:
+    raise ValueError(f"n_best={n_best} must be between 1 and beam_size={beam_size}")
   encoded = tokenizer.encode_batch(sentences)
   encoded = [ids[:max_source_length - 1] + [tokenizer_lib.EOS_ID] for ids in encoded]
   order = np.argsort([len(ids) for ids in encoded], kind="stable")
-  translations = [""] * len(sentences)
+  results = [[] for _ in sentences]
   for start in range(0, len(order), batch_size):
     chunk = order[start:start + batch_size]
     length = min(_bucket(max(len(encoded[i]) for i in chunk)), _bucket(max_source_length))
@@ -42,14 +45,21 @@ def translate_sentences(model, params, tokenizer: tokenizer_lib.Tokenizer, sente
     for row, i in enumerate(chunk):
       source[row, :len(encoded[i])] = encoded[i]
     source = place_source(source) if place_source else source
-    tokens, _ = decode.translate_beam(model, params, source, beam_size=beam_size, alpha=alpha,
-                                      extra_length=extra_length, max_decode_length=max_decode_length)
-    best = np.asarray(tokens[:, 0])
+    tokens, scores = decode.translate_beam(model, params, source, beam_size=beam_size, alpha=alpha,
+                                           extra_length=extra_length, max_decode_length=max_decode_length)
+    tokens, scores = np.asarray(tokens[:, :n_best]), np.asarray(scores[:, :n_best])
     for row, i in enumerate(chunk):
-      translations[i] = tokenizer.decode(best[row].tolist())
+      results[i] = [(tokenizer.decode(tokens[row, k].tolist()), float(scores[row, k])) for k in range(n_best)
+                    if scores[row, k] > decode.DEAD / 2]  # fewer finished hypotheses than n_best: shorter list
     if progress:
       progress(len(chunk))
-  return translations
+  return results
+
+
+def translate_sentences(model, params, tokenizer: tokenizer_lib.Tokenizer, sentences: list[str], **options
+                        ) -> list[str]:
+  """The best beam-search translation of each sentence, in input order (options: see translate_n_best)."""
+  return [n_best[0][0] for n_best in translate_n_best(model, params, tokenizer, sentences, n_best=1, **options)]
 
 
 def load_workdir(workdir: str, step: int | None = None):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import re
 import tempfile
 from typing import Callable, Iterable
@@ -102,6 +103,20 @@ def _translate_trainer_error(error: RuntimeError, requested: int) -> Exception:
   return error
 
 
+def reservoir_sample(items: Iterable[str], k: int, seed: int) -> list[str]:
+  """A uniform sample of k items from a stream of unknown length (Algorithm R), reproducible from seed."""
+  rng = random.Random(seed)
+  sample = []
+  for n, item in enumerate(items):
+    if n < k:
+      sample.append(item)
+    else:
+      j = rng.randrange(n + 1)
+      if j < k:
+        sample[j] = item
+  return sample
+
+
 def train_tokenizer(
     sentences: Iterable[str],
     model_path: str,
@@ -111,11 +126,14 @@ def train_tokenizer(
     max_sentences: int | None = None,
     seed_sentencepiece_size: int = 1_000_000,
     num_threads: int | None = None,
+    seed: int = 0,
 ) -> Tokenizer:
   """Train a shared SentencePiece model on `sentences` and write it to `model_path`.
 
-    max_sentences: sentencepiece reservoir-samples this many sentences from the
-    whole stream (None: use all); must be > 100 because sentencepiece refuses less.
+    max_sentences: train on a uniform sample of this many sentences drawn from the
+    whole stream with `seed` (None: use all); must be > 100 because sentencepiece
+    refuses less. We sample ourselves because sentencepiece's own sampling is not
+    seeded: two runs would get different vocabularies.
     The file is written atomically, so a crash never leaves a half-written model
     that a later run would load.
     """
@@ -134,8 +152,8 @@ def train_tokenizer(
       # hard_vocab_limit stays True (the default): the embedding tables and the
       # vocab check in load_or_train are sized from the configured vocab_size,
       # so a model silently smaller than asked is worse than a clear error.
-      input_sentence_size=max_sentences or 0,
-      shuffle_input_sentence=True,
+      input_sentence_size=0,  # the sample (if any) is drawn below, reproducibly
+      shuffle_input_sentence=False,
       minloglevel=1,  # the INFO log is thousands of lines on a real corpus
   )
   if num_threads is not None:
@@ -147,6 +165,8 @@ def train_tokenizer(
   try:
     with os.fdopen(fd, "wb") as model_file:
       try:
+        if max_sentences is not None:
+          sentences = reservoir_sample(sentences, max_sentences, seed)
         spm.SentencePieceTrainer.train(sentence_iterator=iter(sentences), model_writer=model_file, **options)
       except RuntimeError as error:
         friendly = _translate_trainer_error(error, vocab_size)
@@ -195,5 +215,6 @@ __all__ = [
     "UNK_ID",
     "Tokenizer",
     "load_or_train",
+    "reservoir_sample",
     "train_tokenizer",
 ]

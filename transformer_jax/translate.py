@@ -13,7 +13,7 @@ import sys
 import tqdm
 from absl import app, flags, logging
 
-from transformer_jax.inference import load_workdir, translate_sentences
+from transformer_jax.inference import load_workdir, translate_n_best
 
 # ---- Command line ----
 
@@ -26,6 +26,8 @@ flags.DEFINE_integer("beam_size", None, "Beam size (default: the run's config, 4
 flags.DEFINE_float("alpha", None, "Length penalty alpha in ((5+len)/6)^alpha (default: the run's config, 0.6).")
 flags.DEFINE_integer("batch_size", None, "Sentences per decoding batch (default: the run's decode_batch_size).")
 flags.DEFINE_integer("step", None, "Checkpoint step to load (default: the latest).")
+flags.DEFINE_integer("n_best", 1, "Hypotheses per sentence (<= beam size). Above 1, each output line holds them "
+                     "best first as tab-separated 'translation ||| score' fields (score = log P / length penalty).")
 
 
 def main(argv):
@@ -37,9 +39,9 @@ def main(argv):
     lines = [line.rstrip("\n") for line in source_file]
   bar = tqdm.tqdm(total=len(lines), unit="sent", desc="translating", file=sys.stderr,
                   disable=FLAGS.input == "-" and not sys.stderr.isatty())
-  translations = translate_sentences(
-      model, params, tokenizer, lines,
-      beam_size=FLAGS.beam_size or config.beam_size,
+  beam_size = FLAGS.beam_size or config.beam_size
+  n_best_lists = translate_n_best(
+      model, params, tokenizer, lines, n_best=FLAGS.n_best, beam_size=beam_size,
       alpha=config.length_penalty_alpha if FLAGS.alpha is None else FLAGS.alpha,
       extra_length=config.decode_extra_length, max_decode_length=config.max_decode_length,
       max_source_length=config.bucket_lengths[-1], batch_size=FLAGS.batch_size or config.decode_batch_size,
@@ -47,8 +49,12 @@ def main(argv):
   bar.close()
   output = sys.stdout if FLAGS.output == "-" else open(FLAGS.output, "w", encoding="utf-8")
   with output:
-    for translation in translations:
-      output.write(translation.replace("\n", " ") + "\n")
+    for hypotheses in n_best_lists:
+      if FLAGS.n_best == 1:
+        line = hypotheses[0][0] if hypotheses else ""
+      else:
+        line = "\t".join(f"{text} ||| {score:.4f}" for text, score in hypotheses)
+      output.write(line.replace("\n", " ") + "\n")
   logging.info("Translated %d lines.", len(lines))
 
 

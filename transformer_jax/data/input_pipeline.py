@@ -40,7 +40,7 @@ def _builder(config) -> tfds.core.DatasetBuilder:
     if builder_config.name in embedded.EmbeddedEnde.builder_configs:
       builder_config = builder_config.name
     return embedded.EmbeddedEnde(config=builder_config, data_dir=config.tfds_data_dir or None)
-  raise ValueError(f"dataset={config.dataset!r} is not supported; see config_base.DATASETS")
+  return tfds.builder(config.dataset, data_dir=config.tfds_data_dir or None)
 
 
 def load_text_splits(config) -> dict[str, TextSplit]:
@@ -64,7 +64,7 @@ def load_datasets(config, tokenizer_path: str, *, row_multiple: int = 1, process
   # The shared vocabulary is trained on the training split (both languages) once, then reloaded.
   tokenizer = tokenizer_lib.load_or_train(
       tokenizer_path, lambda: train.sources + train.targets, config.vocab_size,
-      model_type=config.sentencepiece_model_type, max_sentences=config.tokenizer_train_sentences)
+      model_type=config.sentencepiece_model_type, max_sentences=config.tokenizer_train_sentences, seed=config.seed)
   sources = batching.with_eos(tokenizer.encode_batch(train.sources))
   targets = batching.with_eos(tokenizer.encode_batch(train.targets))
   sources, targets, counts = batching.filter_pairs(sources, targets, config.max_source_length,
