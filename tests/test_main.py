@@ -3,6 +3,7 @@
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 
@@ -94,3 +95,46 @@ def test_unknown_config_key_fails_before_training(tmp_path):
                 "--config.d_modle=64"])
   assert result.returncode != 0 and "d_modle" in result.stderr and "d_model" in result.stderr
   assert not os.path.exists(tmp_path / "checkpoints")
+
+
+def test_diverging_run_stops_naming_the_step_and_keeps_the_last_good_checkpoint(tmp_path):
+  overrides = [o for o in TINY if not o.startswith(("--config.num_train_steps", "--config.checkpoint_every"))]
+  result = run(["transformer_jax.main", "--config=configs/default.py", f"--workdir={tmp_path / 'wd'}",
+                f"--config.tfds_data_dir={tmp_path / 'tfds'}", *overrides, "--config.num_train_steps=6",
+                "--config.checkpoint_every_steps=1", "--config.learning_rate_scale=1e30", "--config.warmup_steps=1"])
+  assert result.returncode != 0
+  assert "Non-finite loss or gradient norm at step" in result.stderr, result.stderr[-2000:]
+  bad_step = int(result.stderr.split("Non-finite loss or gradient norm at step ")[1].split(":")[0])
+  saved = sorted(int(name) for name in os.listdir(tmp_path / "wd" / "checkpoints") if name.isdigit())
+  assert saved and max(saved) == bad_step - 1
+
+
+def test_sigterm_saves_at_the_current_step_exits_cleanly_and_resumes(tmp_path):
+  workdir = tmp_path / "wd"
+  overrides = [o for o in TINY if not o.startswith(("--config.num_train_steps", "--config.log_every"))]
+  command = [sys.executable, "-m", "transformer_jax.main", "--config=configs/default.py", f"--workdir={workdir}",
+             f"--config.tfds_data_dir={tmp_path / 'tfds'}", *overrides, "--config.num_train_steps=100000",
+             "--config.log_every_steps=1"]
+  env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=2", PYTHONPATH=ROOT)
+  process = subprocess.Popen(command, cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True)
+  log = []
+  for line in process.stderr:  # wait until training is under way
+    log.append(line)
+    if "step 3/100000" in line:
+      process.send_signal(signal.SIGTERM)
+      break
+  log += process.stderr.readlines()
+  assert process.wait(timeout=300) == 0, "".join(log)[-3000:]
+  message = [line for line in log if "Stopped by SIGTERM after step" in line]
+  assert message, "".join(log)[-3000:]
+  stopped_at = int(message[0].split("after step ")[1].split(";")[0])
+  assert stopped_at >= 3
+  assert str(stopped_at) in os.listdir(workdir / "checkpoints")
+  assert not (workdir / "results.json").exists()  # stopped runs do not pretend to have finished
+
+  result = run(["transformer_jax.main", "--config=configs/default.py", f"--workdir={workdir}",
+                f"--config.tfds_data_dir={tmp_path / 'tfds'}", *overrides,
+                f"--config.num_train_steps={stopped_at + 2}", "--config.log_every_steps=1"])
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert f"Resumed from the checkpoint at step {stopped_at}." in result.stderr
+  assert json.load(open(workdir / "results.json"))["step"] == stopped_at + 2

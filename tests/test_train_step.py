@@ -95,3 +95,20 @@ def test_checkpoint_round_trip_restores_identical_state(tmp_path):
                   jax.tree_util.tree_leaves(jax.device_get((restored.params, restored.opt_state)))):
     np.testing.assert_array_equal(a, b)
   saver.close()
+
+
+def test_non_finite_step_applies_no_update_but_advances_the_step():
+  mesh = train_step.make_mesh(1)
+  model = Transformer(CFG)
+  optimizer, schedule = optim.make_optimizer(config())
+  state = train_step.create_train_state(model, optimizer, jax.random.PRNGKey(0), mesh)
+  poisoned = jax.tree_util.tree_map(lambda p: p, state.params)
+  poisoned["decoder_0"]["ffn"]["wo"]["bias"] = poisoned["decoder_0"]["ffn"]["wo"]["bias"].at[0].set(np.inf)
+  state = state.replace(params=poisoned)
+  before = jax.device_get((state.params, state.opt_state))
+  step = train_step.jit_train_step(model, mesh, 0.1, schedule)
+  new_state, metrics = step(state, train_step.put_batch(global_batch(), mesh), jax.random.PRNGKey(1))
+  assert not bool(metrics["finite"]) and int(new_state.step) == 1
+  after = jax.device_get((new_state.params, new_state.opt_state))
+  for a, b in zip(jax.tree_util.tree_leaves(before), jax.tree_util.tree_leaves(after)):
+    np.testing.assert_array_equal(a, b)

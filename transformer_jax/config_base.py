@@ -59,6 +59,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.adam_b2 = 0.98
   c.adam_eps = 1e-9
   c.grad_clip_norm = 0.0  # 0 disables clipping (the paper clips nothing).
+  c.nonfinite_policy = "stop"  # NaN/Inf loss or gradient: "stop" the run naming the step, or "skip" the update.
   c.num_train_steps = 100_000
   c.max_train_seconds = 0.0  # If > 0, stop training (and save) after this much training time; 0 = no limit.
 
@@ -102,6 +103,8 @@ def validate(config) -> None:
   check(config.dataset in DATASETS, f"dataset={config.dataset!r}: must be one of {DATASETS}")
   check(config.positional_encoding in POSITIONAL_ENCODINGS,
         f"positional_encoding={config.positional_encoding!r}: must be one of {POSITIONAL_ENCODINGS}")
+  check(config.nonfinite_policy in ("stop", "skip"),
+        f"nonfinite_policy={config.nonfinite_policy!r}: must be 'stop' or 'skip'")
   check(config.dtype in DTYPES, f"dtype={config.dtype!r}: must be one of {DTYPES}")
   check(config.sentencepiece_model_type in ("unigram", "bpe"),
         f"sentencepiece_model_type={config.sentencepiece_model_type!r}: must be 'unigram' or 'bpe'")

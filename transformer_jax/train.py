@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import time
 
 import jax
@@ -24,6 +25,45 @@ def _format_duration(seconds: float) -> str:
   seconds = int(max(seconds, 0))
   hours, rest = divmod(seconds, 3600)
   return f"{hours}h{rest // 60:02d}m" if hours else f"{rest // 60}m{rest % 60:02d}s"
+
+
+def check_finite(pending: list, policy: str, checkpointer: checkpoint.Checkpointer) -> int:
+  """Looks at the `finite` flags of (step, metrics) not yet checked; stops the run at the first non-finite step
+  (policy "stop") or returns how many were skipped (policy "skip"). Flags are checked once each."""
+  unchecked = [(step, m["finite"]) for step, m in pending if not m.get("checked")]
+  flags = jax.device_get([flag for _, flag in unchecked])
+  for _, m in pending:
+    m["checked"] = True
+  bad_steps = [step for (step, _), ok in zip(unchecked, flags) if not ok]
+  if bad_steps and policy == "stop":
+    checkpointer.wait()  # let a save in flight (of an earlier, good step) complete before stopping
+    last_checkpoint = checkpointer.latest_step()
+    raise FloatingPointError(
+        f"Non-finite loss or gradient norm at step {bad_steps[0]}: its update was not applied and no checkpoint was "
+        f"written after it (the last good one is step {last_checkpoint}). Lower learning_rate_scale or raise "
+        "warmup_steps, check the data, or set --config.nonfinite_policy=skip to skip such steps.")
+  for step in bad_steps:
+    logging.warning("Non-finite loss or gradient norm at step %d: update skipped (nonfinite_policy=skip).", step)
+  return len(bad_steps)
+
+
+class StopSignal:
+  """SIGTERM/SIGINT ask the loop to finish its step, save and exit; a second signal exits at once."""
+
+  def __init__(self):
+    self.received = None
+    self._previous = {sig: signal.signal(sig, self._handle) for sig in (signal.SIGTERM, signal.SIGINT)}
+
+  def _handle(self, signum, frame):
+    del frame
+    self.received = signal.Signals(signum).name
+    logging.warning("%s received: finishing the current step, then saving and exiting (send again to abort).",
+                    self.received)
+    self.restore()
+
+  def restore(self) -> None:
+    for sig, handler in self._previous.items():
+      signal.signal(sig, handler)
 
 
 class Stopwatch:
@@ -142,26 +182,29 @@ def train_and_evaluate(config, workdir: str) -> dict:
   total_steps = config.num_train_steps
   clock = Stopwatch()  # training time: runs during steps (compiles included), paused during evaluation
   clock.start()
-  pending, interval_start, interval_steps = [], clock.seconds(), 0
+  pending, interval_start, interval_steps, skipped_steps = [], clock.seconds(), 0, 0
+  stop_signal = StopSignal()
   for step in range(start_step, total_steps):
     state, metrics = p_train_step(state, train_step.put_batch(data.train.batch_at(step), mesh), dropout_rng)
-    pending.append(metrics)
+    pending.append((done := step + 1, metrics))
     interval_steps += 1
-    done = step + 1
     if step == start_step:  # Throughput is measured from the end of the step that compiled.
-      jax.block_until_ready(metrics)
+      skipped_steps += check_finite(pending, config.nonfinite_policy, checkpointer)
       pending, interval_start, interval_steps = [], clock.seconds(), 0
+    save_now = done % config.checkpoint_every_steps == 0 or done == total_steps
+    if pending and (save_now or done % config.log_every_steps == 0):
+      skipped_steps += check_finite(pending, config.nonfinite_policy, checkpointer)
     if pending and (done % config.log_every_steps == 0 or done == total_steps):
-      host = jax.device_get(pending)
+      host = [m for _, m in jax.device_get(pending) if m["finite"]]
       elapsed = clock.seconds() - interval_start
       steps_per_sec = interval_steps / elapsed
       sums = {k: sum(m[k] for m in host) for k in ("loss_sum", "nll_sum", "correct_sum", "tokens")}
       summary = summarize(sums)
       scalars = {f"train/{k}": v for k, v in summary.items()}
-      scalars.update({"train/learning_rate": float(host[-1]["learning_rate"]),
-                      "train/grad_norm": float(np.mean([m["grad_norm"] for m in host])),
+      scalars.update({"train/learning_rate": float(host[-1]["learning_rate"]) if host else float("nan"),
+                      "train/grad_norm": float(np.mean([m["grad_norm"] for m in host])) if host else float("nan"),
                       "train/tokens_per_sec": float(sums["tokens"]) / elapsed,
-                      "train/steps_per_sec": steps_per_sec})
+                      "train/steps_per_sec": steps_per_sec, "train/skipped_steps": skipped_steps})
       writer.write_scalars(done, scalars)
       remaining = (total_steps - done) / steps_per_sec
       if config.max_train_seconds > 0:
@@ -170,8 +213,19 @@ def train_and_evaluate(config, workdir: str) -> dict:
                    done, total_steps, summary["loss"], summary["perplexity"], summary["accuracy"],
                    scalars["train/tokens_per_sec"], steps_per_sec, _format_duration(remaining))
       pending, interval_start, interval_steps = [], clock.seconds(), 0
+    if stop_signal.received:
+      skipped_steps += check_finite(pending, config.nonfinite_policy, checkpointer)
+      checkpointer.save(state)
+      checkpointer.wait()
+      checkpointer.close()
+      writer.close()
+      logging.info("Stopped by %s after step %d; the checkpoint of step %d is complete. Rerun the same command to "
+                   "resume.", stop_signal.received, done, done)
+      return {"step": done, "stopped_by": stop_signal.received}
     out_of_time = 0 < config.max_train_seconds <= clock.seconds()
-    if done % config.checkpoint_every_steps == 0 or done == total_steps or out_of_time:
+    if out_of_time and pending and not save_now:
+      skipped_steps += check_finite(pending, config.nonfinite_policy, checkpointer)
+    if save_now or out_of_time:
       checkpointer.save(state)
     if config.eval_every_steps and (done % config.eval_every_steps == 0 or done == total_steps or out_of_time):
       jax.block_until_ready(state)
@@ -181,6 +235,7 @@ def train_and_evaluate(config, workdir: str) -> dict:
     if out_of_time:
       logging.info("max_train_seconds=%s reached at step %d: stopping.", config.max_train_seconds, done)
       break
+  stop_signal.restore()
   checkpointer.wait()
   writer.flush()
 

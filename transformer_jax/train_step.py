@@ -91,9 +91,17 @@ def train_step(state: TrainState, batch: dict, base_rng: jax.Array, *, model: Tr
     sums = _sums(_forward(model, params, batch, False, dropout_rng), batch, label_smoothing)
     return sums["loss_sum"] / jnp.maximum(sums["tokens"], 1.0), sums
 
-  (_, sums), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
-  metrics = dict(sums, grad_norm=optax.global_norm(grads), learning_rate=learning_rate_fn(state.step))
-  return state.apply_gradients(grads=grads), metrics
+  (loss, sums), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
+  grad_norm = optax.global_norm(grads)
+  # A non-finite loss or gradient leaves parameters and optimiser moments as they were, so a NaN never reaches
+  # them or a checkpoint; the step still advances (batch k stays batch k), and the loop stops or counts the skip.
+  finite = jnp.isfinite(loss) & jnp.isfinite(grad_norm)
+  updated = state.apply_gradients(grads=grads)
+  keep = lambda new, old: jax.tree_util.tree_map(lambda n, o: jnp.where(finite, n, o), new, old)
+  new_state = updated.replace(params=keep(updated.params, state.params),
+                              opt_state=keep(updated.opt_state, state.opt_state))
+  metrics = dict(sums, grad_norm=grad_norm, learning_rate=learning_rate_fn(state.step), finite=finite)
+  return new_state, metrics
 
 
 def eval_step(params, batch: dict, *, model: Transformer, label_smoothing: float) -> dict:

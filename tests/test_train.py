@@ -1,0 +1,44 @@
+"""The training loop's guards: non-finite steps stop the run naming the step, or are skipped and counted."""
+
+import jax.numpy as jnp
+import pytest
+
+from transformer_jax import train
+
+
+class FakeCheckpointer:
+  def __init__(self, latest):
+    self.latest, self.waited = latest, False
+
+  def wait(self):
+    self.waited = True
+
+  def latest_step(self):
+    return self.latest
+
+
+def pending(flags, first_step=11):
+  return [(first_step + i, {"finite": jnp.array(ok)}) for i, ok in enumerate(flags)]
+
+
+def test_stop_policy_names_the_first_bad_step_and_the_last_good_checkpoint():
+  saver = FakeCheckpointer(latest=10)
+  with pytest.raises(FloatingPointError, match=r"at step 13: .*last good one is step 10.*nonfinite_policy=skip"):
+    train.check_finite(pending([True, True, False, False]), "stop", saver)
+  assert saver.waited
+
+
+def test_skip_policy_counts_each_bad_step_once():
+  steps = pending([True, False, True, False])
+  assert train.check_finite(steps, "skip", FakeCheckpointer(None)) == 2
+  assert train.check_finite(steps, "skip", FakeCheckpointer(None)) == 0  # already checked
+  assert train.check_finite(pending([True, True]), "stop", FakeCheckpointer(None)) == 0
+
+
+def test_stopwatch_counts_only_running_time():
+  clock = train.Stopwatch()
+  assert clock.seconds() == 0.0
+  clock.start()
+  clock.pause()
+  paused_at = clock.seconds()
+  assert clock.seconds() == paused_at  # nothing accrues while paused
