@@ -2,6 +2,7 @@
 checkpoint round trip."""
 
 import dataclasses
+import os
 
 import jax
 import numpy as np
@@ -112,3 +113,43 @@ def test_non_finite_step_applies_no_update_but_advances_the_step():
   after = jax.device_get((new_state.params, new_state.opt_state))
   for a, b in zip(jax.tree_util.tree_leaves(before), jax.tree_util.tree_leaves(after)):
     np.testing.assert_array_equal(a, b)
+
+
+def _saved_states(tmp_path, steps):
+  """A Checkpointer with the states after each of `steps` training steps saved."""
+  mesh = train_step.make_mesh(1)
+  model = Transformer(CFG)
+  optimizer, schedule = optim.make_optimizer(config())
+  state = train_step.create_train_state(model, optimizer, jax.random.PRNGKey(0), mesh)
+  step = train_step.jit_train_step(model, mesh, 0.1, schedule)
+  saver = checkpoint.Checkpointer(str(tmp_path / "ckpt"), max_to_keep=5, asynchronous=False)
+  saved = {}
+  for _ in range(steps):
+    state, _ = step(state, train_step.put_batch(global_batch(), mesh), jax.random.PRNGKey(1))
+    saver.save(state)
+    saved[int(state.step)] = jax.device_get(state.params)
+  return saver, state, saved
+
+
+def test_corrupt_latest_checkpoint_is_skipped_for_the_previous_one(tmp_path, caplog):
+  saver, state, saved = _saved_states(tmp_path, 2)
+  for root, _, files in os.walk(tmp_path / "ckpt" / "2"):
+    for name in files:  # truncate every file of the newest checkpoint
+      path = os.path.join(root, name)
+      with open(path, "r+b") as f:
+        f.truncate(os.path.getsize(path) // 2)
+  restored = saver.restore(state)
+  assert int(restored.step) == 1
+  for a, b in zip(jax.tree_util.tree_leaves(saved[1]), jax.tree_util.tree_leaves(jax.device_get(restored.params))):
+    np.testing.assert_array_equal(a, b)
+  assert any("ckpt/2 cannot be read" in r.getMessage() for r in caplog.records)
+
+
+def test_restoring_into_a_different_model_names_the_first_mismatch(tmp_path):
+  saver, _, _ = _saved_states(tmp_path, 1)
+  bigger = Transformer(dataclasses.replace(CFG, d_ff=48))
+  optimizer, _ = optim.make_optimizer(config())
+  other = train_step.create_train_state(bigger, optimizer, jax.random.PRNGKey(0), train_step.make_mesh(1))
+  with pytest.raises(ValueError, match=r"\['decoder_0'\]\['ffn'\]\['wi'\]\['bias'\] has shape \(32,\) in the "
+                                       r"checkpoint but \(48,\) in the model"):
+    saver.restore(other)

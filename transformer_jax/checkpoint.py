@@ -6,6 +6,7 @@ import os
 
 import jax
 import orbax.checkpoint as ocp
+from absl import logging
 
 
 def _as_tree(state) -> dict:
@@ -31,12 +32,50 @@ class Checkpointer:
       self.manager.save(step, args=ocp.args.StandardSave(_as_tree(state)), force=True)
 
   def restore(self, template_state, step: int | None = None):
-    """The state saved at `step` (default: latest), with the shardings and dtypes of `template_state`."""
-    step = self.latest_step() if step is None else step
+    """The state saved at `step`, with the shardings and dtypes of `template_state`.
+
+    Without `step`, the newest checkpoint that reads back completely: an unreadable one (truncated or missing
+    files) is skipped with a warning naming it. A checkpoint whose parameters do not fit the model is refused.
+    """
     abstract = jax.tree_util.tree_map(ocp.utils.to_shape_dtype_struct, _as_tree(template_state))
-    restored = self.manager.restore(step, args=ocp.args.StandardRestore(abstract))
-    return template_state.replace(step=restored["step"], params=restored["params"],
-                                  opt_state=restored["opt_state"])
+    candidates = [step] if step is not None else sorted(self.manager.all_steps(), reverse=True)
+    if not candidates:
+      raise FileNotFoundError(f"no checkpoint in {self.directory}")
+    for candidate in candidates:
+      self._check_fits(candidate, abstract["params"])
+      try:
+        restored = self.manager.restore(candidate, args=ocp.args.StandardRestore(abstract))
+      except Exception as error:  # pylint: disable=broad-except
+        if step is not None or candidate == candidates[-1]:
+          raise
+        logging.warning("Checkpoint %s/%d cannot be read (%s: %s); skipping it and trying the previous one.",
+                        self.directory, candidate, type(error).__name__, str(error)[:300])
+        continue
+      return template_state.replace(step=restored["step"], params=restored["params"],
+                                    opt_state=restored["opt_state"])
+
+  def _check_fits(self, step: int, expected_params) -> None:
+    """Raises ValueError naming the first parameter whose name or shape differs between checkpoint and model."""
+    try:
+      stored = self.manager.item_metadata(step).tree["params"]
+    except Exception:  # pylint: disable=broad-except
+      return  # unreadable metadata: the restore itself reports it (and the caller may fall back)
+    shapes = lambda tree: {jax.tree_util.keystr(path): tuple(leaf.shape)
+                           for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]}
+    stored_shapes, expected_shapes = shapes(stored), shapes(expected_params)
+    hint = ("Restore with the config this checkpoint was trained with (its workdir's config.json), or use a new "
+            "workdir.")
+    for name, shape in expected_shapes.items():
+      if name not in stored_shapes:
+        raise ValueError(f"Checkpoint {self.directory}/{step} does not fit the model: parameter {name} {shape} is "
+                         f"missing from it. {hint}")
+      if stored_shapes[name] != shape:
+        raise ValueError(f"Checkpoint {self.directory}/{step} does not fit the model: parameter {name} has shape "
+                         f"{stored_shapes[name]} in the checkpoint but {shape} in the model. {hint}")
+    extra = sorted(set(stored_shapes) - set(expected_shapes))
+    if extra:
+      raise ValueError(f"Checkpoint {self.directory}/{step} does not fit the model: it has parameter {extra[0]} "
+                       f"{stored_shapes[extra[0]]}, which the model lacks. {hint}")
 
   def wait(self) -> None:
     self.manager.wait_until_finished()
