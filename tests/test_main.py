@@ -138,3 +138,20 @@ def test_sigterm_saves_at_the_current_step_exits_cleanly_and_resumes(tmp_path):
   assert result.returncode == 0, result.stderr[-3000:]
   assert f"Resumed from the checkpoint at step {stopped_at}." in result.stderr
   assert json.load(open(workdir / "results.json"))["step"] == stopped_at + 2
+
+
+def test_translate_awkward_lines_one_output_line_each(trained, tmp_path):
+  workdir, _ = trained
+  source = tmp_path / "awkward.txt"
+  long_line = " ".join(["the big dog sees the small cat"] * 40)  # far beyond the model's maximum length
+  source.write_bytes(b"The dog sees the cat.\n\n   \t \nbad \xff\xfe bytes here.\n" + long_line.encode() +
+                     b"\nA woman laughs.")  # no newline at the end
+  output = tmp_path / "out.txt"
+  result = run(["transformer_jax.translate", f"--workdir={workdir}", f"--input={source}", f"--output={output}",
+                "--beam_size=2", "--batch_size=4"])
+  assert result.returncode == 0, result.stderr[-3000:]
+  lines = output.read_text(encoding="utf-8").split("\n")
+  assert len(lines) == 6 + 1 and lines[-1] == ""  # six inputs, six newline-terminated outputs
+  assert lines[1] == "" and lines[2] == ""  # blank in, blank out
+  assert "not valid UTF-8" in result.stderr and "1 input line(s) had invalid UTF-8" in result.stderr
+  assert "1 sentence(s) longer than" in result.stderr

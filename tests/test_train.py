@@ -1,5 +1,7 @@
 """The training loop's guards: non-finite steps stop the run naming the step, or are skipped and counted."""
 
+import os
+
 import jax.numpy as jnp
 import pytest
 
@@ -42,3 +44,12 @@ def test_stopwatch_counts_only_running_time():
   clock.pause()
   paused_at = clock.seconds()
   assert clock.seconds() == paused_at  # nothing accrues while paused
+
+
+def test_unusable_workdir_fails_up_front_with_the_fix(tmp_path):
+  blocker = tmp_path / "a_file"
+  blocker.write_text("not a directory")
+  with pytest.raises(OSError, match=r"cannot be written .*Choose another --workdir"):
+    train.ensure_writable(str(blocker / "workdir"))
+  train.ensure_writable(str(tmp_path / "fine"))
+  assert os.listdir(tmp_path / "fine") == []  # the probe file is gone

@@ -11,6 +11,7 @@ import os
 import jax
 import ml_collections
 import numpy as np
+from absl import logging
 
 from transformer_jax import checkpoint, decode, optim, tokenizer as tokenizer_lib, train_step
 
@@ -35,6 +36,10 @@ def translate_n_best(model, params, tokenizer: tokenizer_lib.Tokenizer, sentence
   if not 1 <= n_best <= beam_size:
     raise ValueError(f"n_best={n_best} must be between 1 and beam_size={beam_size}")
   encoded = tokenizer.encode_batch(sentences)
+  too_long = sum(len(ids) >= max_source_length for ids in encoded)
+  if too_long:
+    logging.warning("%d sentence(s) longer than %d tokens were truncated to fit the model.", too_long,
+                    max_source_length - 1)
   encoded = [ids[:max_source_length - 1] + [tokenizer_lib.EOS_ID] for ids in encoded]
   order = np.argsort([len(ids) for ids in encoded], kind="stable")
   results = [[] for _ in sentences]

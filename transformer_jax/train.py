@@ -22,6 +22,8 @@ from transformer_jax.inference import CONFIG_FILENAME, TOKENIZER_FILENAME, trans
 
 
 def _format_duration(seconds: float) -> str:
+  if seconds != seconds:  # NaN: no timed step yet
+    return "?"
   seconds = int(max(seconds, 0))
   hours, rest = divmod(seconds, 3600)
   return f"{hours}h{rest // 60:02d}m" if hours else f"{rest // 60}m{rest % 60:02d}s"
@@ -45,6 +47,19 @@ def check_finite(pending: list, policy: str, checkpointer: checkpoint.Checkpoint
   for step in bad_steps:
     logging.warning("Non-finite loss or gradient norm at step %d: update skipped (nonfinite_policy=skip).", step)
   return len(bad_steps)
+
+
+def ensure_writable(workdir: str) -> None:
+  """Fails before any work if the workdir cannot be created or written, rather than at the first checkpoint."""
+  try:
+    os.makedirs(workdir, exist_ok=True)
+    probe = os.path.join(workdir, f".write_test.{os.getpid()}")
+    with open(probe, "w") as f:
+      f.write("ok")
+    os.remove(probe)
+  except OSError as error:
+    raise OSError(f"workdir {workdir!r} cannot be written ({type(error).__name__}: {error.strerror}). Choose "
+                  "another --workdir, or fix its permissions or free space.") from error
 
 
 class StopSignal:
@@ -123,7 +138,7 @@ def train_and_evaluate(config, workdir: str) -> dict:
   config_base.validate(config)
 
   # ---- Workdir and config record: everything needed to resume or decode lives in the workdir ----
-  os.makedirs(workdir, exist_ok=True)
+  ensure_writable(workdir)
   if jax.process_index() == 0:
     with open(os.path.join(workdir, CONFIG_FILENAME), "w") as f:
       f.write(config.to_json_best_effort(indent=2))
@@ -182,37 +197,42 @@ def train_and_evaluate(config, workdir: str) -> dict:
   total_steps = config.num_train_steps
   clock = Stopwatch()  # training time: runs during steps (compiles included), paused during evaluation
   clock.start()
-  pending, interval_start, interval_steps, skipped_steps = [], clock.seconds(), 0, 0
+  pending, interval_start, interval_steps, untimed, skipped_steps = [], clock.seconds(), 0, 0, 0
   stop_signal = StopSignal()
   for step in range(start_step, total_steps):
     state, metrics = p_train_step(state, train_step.put_batch(data.train.batch_at(step), mesh), dropout_rng)
     pending.append((done := step + 1, metrics))
     interval_steps += 1
     if step == start_step:  # Throughput is measured from the end of the step that compiled.
-      skipped_steps += check_finite(pending, config.nonfinite_policy, checkpointer)
-      pending, interval_start, interval_steps = [], clock.seconds(), 0
+      jax.block_until_ready(metrics)
+      interval_start, interval_steps, untimed = clock.seconds(), 0, 1
     save_now = done % config.checkpoint_every_steps == 0 or done == total_steps
     if pending and (save_now or done % config.log_every_steps == 0):
       skipped_steps += check_finite(pending, config.nonfinite_policy, checkpointer)
     if pending and (done % config.log_every_steps == 0 or done == total_steps):
-      host = [m for _, m in jax.device_get(pending) if m["finite"]]
+      fetched = [m for _, m in jax.device_get(pending)]
+      host = [m for m in fetched if m["finite"]]
       elapsed = clock.seconds() - interval_start
-      steps_per_sec = interval_steps / elapsed
+      steps_per_sec = interval_steps / elapsed if interval_steps else float("nan")
+      timed_tokens = sum(float(m["tokens"]) for m in fetched[untimed:])
       sums = {k: sum(m[k] for m in host) for k in ("loss_sum", "nll_sum", "correct_sum", "tokens")}
       summary = summarize(sums)
       scalars = {f"train/{k}": v for k, v in summary.items()}
       scalars.update({"train/learning_rate": float(host[-1]["learning_rate"]) if host else float("nan"),
                       "train/grad_norm": float(np.mean([m["grad_norm"] for m in host])) if host else float("nan"),
-                      "train/tokens_per_sec": float(sums["tokens"]) / elapsed,
+                      "train/tokens_per_sec": timed_tokens / elapsed if interval_steps else float("nan"),
                       "train/steps_per_sec": steps_per_sec, "train/skipped_steps": skipped_steps})
       writer.write_scalars(done, scalars)
-      remaining = (total_steps - done) / steps_per_sec
+      if jax.process_index() == 0:  # full precision, appended across resumes (sweeps and exact-resume tests read it)
+        with open(os.path.join(workdir, "train_log.jsonl"), "a") as f:
+          f.write(json.dumps({"step": done, **scalars}) + "\n")
+      remaining = (total_steps - done) / steps_per_sec if interval_steps else float("nan")
       if config.max_train_seconds > 0:
         remaining = min(remaining, config.max_train_seconds - clock.seconds())
       logging.info("step %d/%d | loss %.3f | ppl %.2f | acc %.3f | %.0f target tok/s | %.2f steps/s | ETA %s",
                    done, total_steps, summary["loss"], summary["perplexity"], summary["accuracy"],
                    scalars["train/tokens_per_sec"], steps_per_sec, _format_duration(remaining))
-      pending, interval_start, interval_steps = [], clock.seconds(), 0
+      pending, interval_start, interval_steps, untimed = [], clock.seconds(), 0, 0
     if stop_signal.received:
       skipped_steps += check_finite(pending, config.nonfinite_policy, checkpointer)
       checkpointer.save(state)

@@ -30,23 +30,47 @@ flags.DEFINE_integer("n_best", 1, "Hypotheses per sentence (<= beam size). Above
                      "best first as tab-separated 'translation ||| score' fields (score = log P / length penalty).")
 
 
+def read_lines(path: str) -> list[str]:
+  """Lines of the input without their newline; undecodable UTF-8 bytes become U+FFFD, counted and warned about."""
+  raw = sys.stdin.buffer.read() if path == "-" else open(path, "rb").read()
+  lines, invalid = [], 0
+  for number, line in enumerate(raw.split(b"\n"), start=1):
+    try:
+      lines.append(line.decode("utf-8").rstrip("\r"))
+    except UnicodeDecodeError:
+      invalid += 1
+      lines.append(line.decode("utf-8", errors="replace").rstrip("\r"))
+      if invalid <= 5:
+        logging.warning("Input line %d is not valid UTF-8: undecodable bytes replaced by U+FFFD.", number)
+  if lines and lines[-1] == "" and raw.endswith(b"\n"):
+    lines.pop()  # the newline that ends the last line does not start another one
+  if invalid:
+    logging.warning("%d input line(s) had invalid UTF-8 (replaced).", invalid)
+  return lines
+
+
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
   config, tokenizer, model, params = load_workdir(FLAGS.workdir, FLAGS.step)
-  source_file = sys.stdin if FLAGS.input == "-" else open(FLAGS.input, encoding="utf-8", errors="replace")
-  with source_file:
-    lines = [line.rstrip("\n") for line in source_file]
+  lines = read_lines(FLAGS.input)
   bar = tqdm.tqdm(total=len(lines), unit="sent", desc="translating", file=sys.stderr,
                   disable=FLAGS.input == "-" and not sys.stderr.isatty())
   beam_size = FLAGS.beam_size or config.beam_size
-  n_best_lists = translate_n_best(
-      model, params, tokenizer, lines, n_best=FLAGS.n_best, beam_size=beam_size,
+  # Blank lines translate to blank lines without decoding; everything else is decoded, and every input line gets
+  # exactly one output line, in order.
+  to_decode = [i for i, line in enumerate(lines) if line.strip()]
+  bar.update(len(lines) - len(to_decode))
+  decoded = translate_n_best(
+      model, params, tokenizer, [lines[i] for i in to_decode], n_best=FLAGS.n_best, beam_size=beam_size,
       alpha=config.length_penalty_alpha if FLAGS.alpha is None else FLAGS.alpha,
       extra_length=config.decode_extra_length, max_decode_length=config.max_decode_length,
       max_source_length=config.bucket_lengths[-1], batch_size=FLAGS.batch_size or config.decode_batch_size,
       progress=bar.update)
   bar.close()
+  n_best_lists = [[] for _ in lines]
+  for i, hypotheses in zip(to_decode, decoded):
+    n_best_lists[i] = hypotheses
   output = sys.stdout if FLAGS.output == "-" else open(FLAGS.output, "w", encoding="utf-8")
   with output:
     for hypotheses in n_best_lists:
