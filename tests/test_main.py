@@ -155,3 +155,9 @@ def test_translate_awkward_lines_one_output_line_each(trained, tmp_path):
   assert lines[1] == "" and lines[2] == ""  # blank in, blank out
   assert "not valid UTF-8" in result.stderr and "1 input line(s) had invalid UTF-8" in result.stderr
   assert "1 sentence(s) longer than" in result.stderr
+
+
+def test_translate_refuses_a_workdir_without_a_run(tmp_path):
+  result = run(["transformer_jax.translate", f"--workdir={tmp_path}"], input="The dog sees the cat.\n")
+  assert result.returncode != 0
+  assert "config.json not found: --workdir must be the workdir of a training run" in result.stderr
