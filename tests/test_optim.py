@@ -2,7 +2,6 @@
 
 import jax.numpy as jnp
 import numpy as np
-import optax
 import pytest
 
 from configs import wmt14_ende_base

@@ -1,11 +1,11 @@
-"""The training loop's guards: non-finite steps stop the run naming the step, or are skipped and counted."""
+"""The run guards: non-finite steps stop the run naming the step, or are skipped and counted."""
 
 import os
 
 import jax.numpy as jnp
 import pytest
 
-from transformer_jax import train
+from transformer_jax import run_guards
 
 
 class FakeCheckpointer:
@@ -26,19 +26,19 @@ def pending(flags, first_step=11):
 def test_stop_policy_names_the_first_bad_step_and_the_last_good_checkpoint():
   saver = FakeCheckpointer(latest=10)
   with pytest.raises(FloatingPointError, match=r"at step 13: .*last good one is step 10.*nonfinite_policy=skip"):
-    train.check_finite(pending([True, True, False, False]), "stop", saver)
+    run_guards.check_finite(pending([True, True, False, False]), "stop", saver)
   assert saver.waited
 
 
 def test_skip_policy_counts_each_bad_step_once():
   steps = pending([True, False, True, False])
-  assert train.check_finite(steps, "skip", FakeCheckpointer(None)) == 2
-  assert train.check_finite(steps, "skip", FakeCheckpointer(None)) == 0  # already checked
-  assert train.check_finite(pending([True, True]), "stop", FakeCheckpointer(None)) == 0
+  assert run_guards.check_finite(steps, "skip", FakeCheckpointer(None)) == 2
+  assert run_guards.check_finite(steps, "skip", FakeCheckpointer(None)) == 0  # already checked
+  assert run_guards.check_finite(pending([True, True]), "stop", FakeCheckpointer(None)) == 0
 
 
 def test_stopwatch_counts_only_running_time():
-  clock = train.Stopwatch()
+  clock = run_guards.Stopwatch()
   assert clock.seconds() == 0.0
   clock.start()
   clock.pause()
@@ -50,6 +50,6 @@ def test_unusable_workdir_fails_up_front_with_the_fix(tmp_path):
   blocker = tmp_path / "a_file"
   blocker.write_text("not a directory")
   with pytest.raises(OSError, match=r"cannot be written .*Choose another --workdir"):
-    train.ensure_writable(str(blocker / "workdir"))
-  train.ensure_writable(str(tmp_path / "fine"))
+    run_guards.ensure_writable(str(blocker / "workdir"))
+  run_guards.ensure_writable(str(tmp_path / "fine"))
   assert os.listdir(tmp_path / "fine") == []  # the probe file is gone
