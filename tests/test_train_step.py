@@ -143,6 +143,11 @@ def test_corrupt_latest_checkpoint_is_skipped_for_the_previous_one(tmp_path, cap
   for a, b in zip(jax.tree_util.tree_leaves(saved[1]), jax.tree_util.tree_leaves(jax.device_get(restored.params))):
     np.testing.assert_array_equal(a, b)
   assert any("ckpt/2 cannot be read" in r.getMessage() for r in caplog.records)
+  # The unreadable step is kept aside, not deleted, and the run can write step 2 again.
+  assert len(os.listdir(tmp_path / "ckpt_unreadable")) == 1
+  assert saver.latest_step() == 1
+  saver.save(state)
+  assert saver.latest_step() == 2
 
 
 def test_restoring_into_a_different_model_names_the_first_mismatch(tmp_path):

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import time
 
 import jax
 import orbax.checkpoint as ocp
@@ -48,11 +50,25 @@ class Checkpointer:
       except Exception as error:  # pylint: disable=broad-except
         if step is not None or candidate == candidates[-1]:
           raise
-        logging.warning("Checkpoint %s/%d cannot be read (%s: %s); skipping it and trying the previous one.",
-                        self.directory, candidate, type(error).__name__, str(error)[:300])
+        logging.warning("Checkpoint %s/%d cannot be read (%s: %s); moving it to %s and trying the previous one.",
+                        self.directory, candidate, type(error).__name__, str(error)[:300], self._set_aside_dir)
+        self._set_aside(candidate)
         continue
       return template_state.replace(step=restored["step"], params=restored["params"],
                                     opt_state=restored["opt_state"])
+
+  @property
+  def _set_aside_dir(self) -> str:
+    return self.directory + "_unreadable"
+
+  def _set_aside(self, step: int) -> None:
+    """Moves an unreadable step out of the manager's sight (kept for inspection, not deleted), so the run can
+    write that step again when it gets there."""
+    if jax.process_index() == 0:
+      os.makedirs(self._set_aside_dir, exist_ok=True)
+      target = os.path.join(self._set_aside_dir, f"{step}.{int(time.time())}")
+      shutil.move(os.path.join(self.directory, str(step)), target)
+    self.manager.reload()
 
   def _check_fits(self, step: int, expected_params) -> None:
     """Raises ValueError naming the first parameter whose name or shape differs between checkpoint and model."""

@@ -45,7 +45,9 @@ def translate_n_best(model, params, tokenizer: tokenizer_lib.Tokenizer, sentence
   results = [[] for _ in sentences]
   for start in range(0, len(order), batch_size):
     chunk = order[start:start + batch_size]
-    length = min(_bucket(max(len(encoded[i]) for i in chunk)), _bucket(max_source_length))
+    # Padding past the positional table would read positions that do not exist (NaN embeddings).
+    length = min(_bucket(max(len(encoded[i]) for i in chunk)), _bucket(max_source_length),
+                 model.config.max_position)
     source = np.zeros((batch_size, length), np.int32)  # fixed row count: one compile per length
     for row, i in enumerate(chunk):
       source[row, :len(encoded[i])] = encoded[i]
@@ -64,7 +66,8 @@ def translate_n_best(model, params, tokenizer: tokenizer_lib.Tokenizer, sentence
 def translate_sentences(model, params, tokenizer: tokenizer_lib.Tokenizer, sentences: list[str], **options
                         ) -> list[str]:
   """The best beam-search translation of each sentence, in input order (options: see translate_n_best)."""
-  return [n_best[0][0] for n_best in translate_n_best(model, params, tokenizer, sentences, n_best=1, **options)]
+  return [n_best[0][0] if n_best else "" for n_best in
+          translate_n_best(model, params, tokenizer, sentences, n_best=1, **options)]
 
 
 def load_workdir(workdir: str, step: int | None = None):

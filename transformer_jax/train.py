@@ -40,7 +40,10 @@ def evaluate_loss(eval_step, params, dev, tokenizer, config, mesh) -> dict:
   sources = batching.with_eos(tokenizer.encode_batch(dev.sources))
   targets = batching.with_eos(tokenizer.encode_batch(dev.targets))
   longest = config.bucket_lengths[-1]
-  sources, targets = [s[:longest] for s in sources], [t[:longest] for t in targets]
+  sources, targets, counts = batching.filter_pairs(sources, targets, longest, longest)
+  if counts.too_long or counts.empty:
+    logging.warning("Dev loss leaves out %d pairs longer than %d tokens and %d empty ones.", counts.too_long,
+                    longest, counts.empty)
   totals = None
   for batch in batching.eval_batches(sources, targets, bucket_lengths=config.bucket_lengths,
                                      tokens_per_batch=config.tokens_per_batch, row_multiple=mesh.size):
