@@ -95,11 +95,10 @@ def train_step(state: TrainState, batch: dict, base_rng: jax.Array, *, model: Tr
   grad_norm = optax.global_norm(grads)
   # A non-finite loss or gradient leaves parameters and optimiser moments as they were, so a NaN never reaches
   # them or a checkpoint; the step still advances (batch k stays batch k), and the loop stops or counts the skip.
+  # A cond rather than a select over the whole state: 290 vs 306-317 ms/step on CPU (no guard: 285).
   finite = jnp.isfinite(loss) & jnp.isfinite(grad_norm)
-  updated = state.apply_gradients(grads=grads)
-  keep = lambda new, old: jax.tree_util.tree_map(lambda n, o: jnp.where(finite, n, o), new, old)
-  new_state = updated.replace(params=keep(updated.params, state.params),
-                              opt_state=keep(updated.opt_state, state.opt_state))
+  new_state = jax.lax.cond(finite, lambda: state.apply_gradients(grads=grads),
+                           lambda: state.replace(step=state.step + 1))
   metrics = dict(sums, grad_norm=grad_norm, learning_rate=learning_rate_fn(state.step), finite=finite)
   return new_state, metrics
 
