@@ -10,9 +10,12 @@ from __future__ import annotations
 import ml_collections
 
 POSITIONAL_ENCODINGS = ("sinusoidal", "learned")
-# tfds translation datasets read through the same pipeline; splits train / validation (newstest2013) / test
-# (newstest2014 for WMT14). The WMT input pipeline issue adds packing at scale, caching and mock-data tests.
-DATASETS = ("embedded_ende", "wmt14_translate/de-en", "wmt14_translate/fr-en", "wmt17_translate/de-en")
+# Sources and the languages each offers; the direction is (source_lang, target_lang). tfds splits train / validation
+# / test are newstest2013 / newstest2014 for WMT14 and newstest2016 / newstest2017 for WMT17. "local" reads the
+# files named by the local_* keys, in any languages.
+DATASET_LANGUAGES = {"embedded_ende": ("en", "de"), "wmt14_translate/de-en": ("de", "en"),
+                     "wmt14_translate/fr-en": ("fr", "en"), "wmt17_translate/de-en": ("de", "en"), "local": None}
+DATASETS = tuple(DATASET_LANGUAGES)
 DTYPES = ("float32", "bfloat16")
 
 
@@ -21,10 +24,18 @@ def base_config() -> ml_collections.ConfigDict:
   c = ml_collections.ConfigDict()
 
   # ---- Data ----
-  c.dataset = "embedded_ende"  # tfds source; the WMT sources arrive with the WMT input pipeline.
-  c.source_lang = "en"
+  c.dataset = "embedded_ende"  # One of DATASETS: a tfds name, or "local" for your own files (below).
+  c.source_lang = "en"  # The direction: features (tfds) or files (local) of these languages become source/target.
   c.target_lang = "de"
   c.tfds_data_dir = ""  # Where tfds keeps prepared datasets; "" = tfds' default (~/tensorflow_datasets).
+  # dataset="local": each split is either one TSV file (.tsv or .tsv.gz, columns in local_tsv_languages order) or
+  # a pattern with "{lang}" naming one line-aligned file per language (plain, or gzip if it ends in .gz), e.g.
+  # "/data/train.{lang}.gz" -> train.en.gz and train.de.gz. local_test may be "" (no final test decoding).
+  c.local_train = ""
+  c.local_validation = ""
+  c.local_test = ""
+  c.local_tsv_languages = ("en", "de")
+  c.token_cache_dir = ""  # Training token ids are cached here once; "" = <workdir>/token_cache.
   c.embedded_seed = 0  # The embedded corpus is generated from this seed; the same seed gives the same corpus.
   c.embedded_num_train = 200_000  # Sentence pairs in the embedded training split.
   c.vocab_size = 37_000  # Shared source/target SentencePiece vocabulary (the paper: ~37k BPE for EN-DE).
@@ -101,6 +112,24 @@ def validate(config) -> None:
       problems.append(message)
 
   check(config.dataset in DATASETS, f"dataset={config.dataset!r}: must be one of {DATASETS}")
+  languages = DATASET_LANGUAGES.get(config.dataset)
+  if config.dataset == "local":
+    languages = (config.source_lang, config.target_lang)
+    for split in ("train", "validation"):
+      check(bool(config[f"local_{split}"]), f"local_{split} is empty: dataset='local' needs a TSV file or a "
+            "'{lang}' pattern for the train and validation splits")
+    for split in ("train", "validation", "test"):
+      spec = config[f"local_{split}"]
+      if spec and not spec.endswith((".tsv", ".tsv.gz")):
+        check("{lang}" in spec, f"local_{split}={spec!r}: must end in .tsv / .tsv.gz or contain '{{lang}}' (one "
+              "file per language)")
+      if spec.endswith((".tsv", ".tsv.gz")):
+        languages = tuple(config.local_tsv_languages)
+  check(config.source_lang != config.target_lang,
+        f"source_lang and target_lang are both {config.source_lang!r}: they must differ")
+  if languages is not None:
+    for key in ("source_lang", "target_lang"):
+      check(config[key] in languages, f"{key}={config[key]!r}: dataset {config.dataset!r} offers {languages}")
   check(config.positional_encoding in POSITIONAL_ENCODINGS,
         f"positional_encoding={config.positional_encoding!r}: must be one of {POSITIONAL_ENCODINGS}")
   check(config.nonfinite_policy in ("stop", "skip"),

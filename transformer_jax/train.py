@@ -6,12 +6,14 @@ loop (log, evaluate, checkpoint) · final test evaluation.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 
 import jax
 import numpy as np
 from absl import logging
+from jax.experimental import multihost_utils
 from clu import metric_writers
 
 from transformer_jax import bleu, checkpoint, config_base, optim, train_step
@@ -84,8 +86,11 @@ def train_and_evaluate(config, workdir: str) -> dict:
   logging.info("Mesh: %s over %d devices (%s).", dict(mesh.shape), mesh.size, jax.devices()[0].platform)
 
   # ---- Input ----
+  # Process 0 trains the vocabulary and caches the token ids; the others wait at these barriers, then read them.
+  barrier = multihost_utils.sync_global_devices if jax.process_count() > 1 else lambda name: None
   data = input_pipeline.load_datasets(config, os.path.join(workdir, TOKENIZER_FILENAME), row_multiple=mesh.size,
-                                      process_index=jax.process_index(), process_count=jax.process_count())
+                                      process_index=jax.process_index(), process_count=jax.process_count(),
+                                      wait_for_process_0=barrier)
   tokenizer = data.tokenizer
   logging.info("Vocabulary %d; %d batches per epoch with shapes %s.", tokenizer.vocab_size,
                data.train.batches_per_epoch, data.train.shapes())
@@ -195,17 +200,22 @@ def train_and_evaluate(config, workdir: str) -> dict:
 
   # ---- Final: the test set, decoded once ----
   final_step = int(jax.device_get(state.step))
-  test = evaluate_bleu(model, state.params, tokenizer, data.test, config, mesh,
-                       limit=config.num_test_sentences or None)
-  results = {"step": final_step, "train_seconds": round(clock.seconds(), 1), "test_sacrebleu": test["sacrebleu"],
-             "test_tokenized_bleu": test["tokenized_bleu"], "sacrebleu_signature": test["signature"]}
-  writer.write_scalars(final_step, {"test/bleu": test["sacrebleu"], "test/tokenized_bleu": test["tokenized_bleu"]})
+  results = {"step": final_step, "train_seconds": round(clock.seconds(), 1),
+             "train_pairs": dataclasses.asdict(data.train_filter_counts)}
+  if data.test is None:
+    logging.info("No test split (local_test is empty): training ends at step %d without a test score.", final_step)
+  else:
+    test = evaluate_bleu(model, state.params, tokenizer, data.test, config, mesh,
+                         limit=config.num_test_sentences or None)
+    results.update(test_sacrebleu=test["sacrebleu"], test_tokenized_bleu=test["tokenized_bleu"],
+                   sacrebleu_signature=test["signature"])
+    writer.write_scalars(final_step, {"test/bleu": test["sacrebleu"], "test/tokenized_bleu": test["tokenized_bleu"]})
+    logging.info("Test (%d sentences) after %d steps: sacreBLEU %.2f  [%s]  |  tokenized BLEU %.2f",
+                 len(data.test.sources[:config.num_test_sentences or None]), final_step, test["sacrebleu"],
+                 test["signature"], test["tokenized_bleu"])
   writer.close()
   checkpointer.close()
   if jax.process_index() == 0:
     with open(os.path.join(workdir, "results.json"), "w") as f:
       json.dump(results, f, indent=2)
-  logging.info("Test (%d sentences) after %d steps: sacreBLEU %.2f  [%s]  |  tokenized BLEU %.2f",
-               len(data.test.sources[:config.num_test_sentences or None]), final_step, test["sacrebleu"],
-               test["signature"], test["tokenized_bleu"])
   return results

@@ -27,21 +27,30 @@ def with_eos(sequences: list[list[int]]) -> list[list[int]]:
   return [list(s) + [EOS_ID] for s in sequences]
 
 
+def sequence_lengths(sequences) -> np.ndarray:
+  """Lengths of a list of sequences, or the stored lengths of a TokenSequences."""
+  lengths = getattr(sequences, "lengths", None)
+  if lengths is None:
+    lengths = np.fromiter(map(len, sequences), np.int32, count=len(sequences))
+  return np.asarray(lengths)
+
+
+def keep_mask(source_lengths: np.ndarray, target_lengths: np.ndarray, max_source_length: int,
+              max_target_length: int) -> tuple[np.ndarray, FilterCounts]:
+  """Which pairs to train on: none with an empty side or a side over its maximum (lengths include EOS)."""
+  empty = (source_lengths <= 1) | (target_lengths <= 1)
+  too_long = ~empty & ((source_lengths > max_source_length) | (target_lengths > max_target_length))
+  keep = ~empty & ~too_long
+  return keep, FilterCounts(kept=int(keep.sum()), too_long=int(too_long.sum()), empty=int(empty.sum()))
+
+
 def filter_pairs(sources: list[list[int]], targets: list[list[int]], max_source_length: int,
                  max_target_length: int) -> tuple[list, list, FilterCounts]:
   """Drops pairs with an empty side or a side longer than its maximum (lengths include EOS); counts both."""
-  counts = FilterCounts()
-  kept_sources, kept_targets = [], []
-  for source, target in zip(sources, targets):
-    if len(source) <= 1 or len(target) <= 1:
-      counts.empty += 1
-    elif len(source) > max_source_length or len(target) > max_target_length:
-      counts.too_long += 1
-    else:
-      kept_sources.append(source)
-      kept_targets.append(target)
-  counts.kept = len(kept_sources)
-  return kept_sources, kept_targets, counts
+  keep, counts = keep_mask(sequence_lengths(sources), sequence_lengths(targets), max_source_length,
+                           max_target_length)
+  indices = np.flatnonzero(keep)
+  return [sources[i] for i in indices], [targets[i] for i in indices], counts
 
 
 def make_batch(sources: list[list[int]], targets: list[list[int]], rows: int, length: int) -> dict:
@@ -53,7 +62,7 @@ def make_batch(sources: list[list[int]], targets: list[list[int]], rows: int, le
     batch["source_segments"][row, :len(source)] = 1
     batch["targets"][row, :len(target)] = target
     batch["decoder_inputs"][row, 0] = EOS_ID  # EOS doubles as the start symbol; padding stays distinct.
-    batch["decoder_inputs"][row, 1:len(target)] = target[:-1]
+    batch["decoder_inputs"][row, 1:len(target)] = target[:len(target) - 1]
     batch["target_segments"][row, :len(target)] = 1
   positions = np.broadcast_to(np.arange(length, dtype=np.int32), (rows, length))
   batch["source_positions"] = positions.copy()
@@ -79,10 +88,13 @@ class BucketedBatcher:
     self.rows = {length: max(multiple, tokens_per_batch // length // multiple * multiple)
                  for length in self.bucket_lengths}
     self.members: dict[int, np.ndarray] = {}
-    lengths = [max(len(s), len(t)) for s, t in zip(sources, targets)]
-    buckets = [self.bucket_lengths[bisect.bisect_left(self.bucket_lengths, n)] for n in lengths]
-    for length in self.bucket_lengths:
-      members = np.array([i for i, b in enumerate(buckets) if b == length], np.int64)
+    lengths = np.maximum(sequence_lengths(sources), sequence_lengths(targets))
+    if lengths.max() > self.bucket_lengths[-1]:
+      raise ValueError(f"a pair of {lengths.max()} tokens is longer than the longest bucket "
+                       f"{self.bucket_lengths[-1]}: filter the pairs first")
+    bucket_of_pair = np.searchsorted(self.bucket_lengths, lengths, side="left")
+    for bucket, length in enumerate(self.bucket_lengths):
+      members = np.flatnonzero(bucket_of_pair == bucket)
       if len(members):
         self.members[length] = members
     self.batches_per_epoch = sum(-(-len(m) // self.rows[b]) for b, m in self.members.items())
@@ -125,16 +137,16 @@ def eval_batches(sources: list[list[int]], targets: list[list[int]], *, bucket_l
       yield make_batch([sources[j] for j in chunk], [targets[j] for j in chunk], rows, length)
 
 
-def pack_rows(sources: list[list[int]], targets: list[list[int]], order: np.ndarray, length: int
-              ) -> list[list[int]]:
+def pack_rows(source_lengths, target_lengths, order: np.ndarray, length: int) -> list[list[int]]:
   """Greedily fills rows of `length` source and `length` target tokens with whole pairs, in `order`."""
   rows, current, source_used, target_used = [], [], 0, 0
-  for i in order:
-    source_length, target_length = len(sources[i]), len(targets[i])
+  source_lengths = np.asarray(source_lengths)[order].tolist()
+  target_lengths = np.asarray(target_lengths)[order].tolist()
+  for i, source_length, target_length in zip(order.tolist(), source_lengths, target_lengths):
     if current and (source_used + source_length > length or target_used + target_length > length):
       rows.append(current)
       current, source_used, target_used = [], 0, 0
-    current.append(int(i))
+    current.append(i)
     source_used += source_length
     target_used += target_length
   if current:
@@ -159,7 +171,8 @@ def make_packed_batch(sources: list[list[int]], targets: list[list[int]], rows: 
       batch["targets"][row, t] = target
       batch["target_segments"][row, t] = segment
       batch["target_positions"][row, t] = np.arange(len(target))
-      batch["decoder_inputs"][row, t] = [EOS_ID] + list(target[:-1])
+      batch["decoder_inputs"][row, target_at] = EOS_ID
+      batch["decoder_inputs"][row, target_at + 1:target_at + len(target)] = target[:len(target) - 1]
       source_at += len(source)
       target_at += len(target)
   return batch
@@ -178,7 +191,8 @@ class PackedBatcher:
       raise ValueError(f"{len(sources)} sources but {len(targets)} targets")
     if not sources:
       raise ValueError("no training pairs left after filtering: check the data and the maximum lengths")
-    longest = max(max(len(s), len(t)) for s, t in zip(sources, targets))
+    self.source_lengths, self.target_lengths = sequence_lengths(sources), sequence_lengths(targets)
+    longest = int(max(self.source_lengths.max(), self.target_lengths.max()))
     if longest > length:
       raise ValueError(f"a pair of {longest} tokens does not fit packed rows of {length}: raise the row length "
                        "(the longest bucket_lengths entry) or lower max_source_length / max_target_length")
@@ -192,7 +206,8 @@ class PackedBatcher:
   def _epoch_rows(self, epoch: int) -> list[list[int]]:
     if self._cached_epoch != epoch:
       order = np.random.default_rng([self.seed, epoch]).permutation(len(self.sources))
-      self._cached_epoch, self._cached_rows = epoch, pack_rows(self.sources, self.targets, order, self.length)
+      rows = pack_rows(self.source_lengths, self.target_lengths, order, self.length)
+      self._cached_epoch, self._cached_rows = epoch, rows
     return self._cached_rows
 
   def _locate(self, step: int) -> tuple[int, int]:

@@ -1,21 +1,29 @@
-"""Sentence pairs from tfds, tokenized with the shared SentencePiece model, batched for training and evaluation.
+"""Sentence pairs -> shared SentencePiece vocabulary -> cached token ids -> training batches; dev/test as text.
 
 This package is the only part of the project that imports TensorFlow; it hands out numpy arrays and python lists.
+Order of work, each step done once per workdir and reused by every resume:
+  1. the vocabulary, trained on a seeded sample of the whole training text (by process 0; the others wait, then load);
+  2. the training ids, encoded once and cached on disk (again by process 0);
+  3. filtering by length (counted and logged) and the batcher, whose batch k is a pure function of (seed, k).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
+import os
+from typing import Callable
 
+import numpy as np
 import tensorflow as tf
-import tensorflow_datasets as tfds
 
 from transformer_jax import tokenizer as tokenizer_lib
-from transformer_jax.data import batching, embedded
+from transformer_jax.data import batching, sources, token_cache
 
 # TensorFlow only reads files here; keep it off any accelerator so it never takes memory JAX needs.
 tf.config.set_visible_devices([], "GPU")
+
+TOKEN_CACHE_DIRNAME = "token_cache"
 
 
 @dataclasses.dataclass
@@ -30,53 +38,79 @@ class Datasets:
   train: batching.BucketedBatcher | batching.PackedBatcher
   train_filter_counts: batching.FilterCounts
   dev: TextSplit
-  test: TextSplit
+  test: TextSplit | None  # a local corpus may have no test split
 
 
-def _builder(config) -> tfds.core.DatasetBuilder:
-  if config.dataset == "embedded_ende":
-    builder_config = embedded.builder_config(config.embedded_seed, config.embedded_num_train)
-    # tfds wants a predefined config by name and refuses an equal object under the same name.
-    if builder_config.name in embedded.EmbeddedEnde.builder_configs:
-      builder_config = builder_config.name
-    return embedded.EmbeddedEnde(config=builder_config, data_dir=config.tfds_data_dir or None)
-  return tfds.builder(config.dataset, data_dir=config.tfds_data_dir or None)
+def load_text_split(config, split: str) -> TextSplit:
+  pairs = list(sources.iter_pairs(config, split))
+  return TextSplit([s for s, _ in pairs], [t for _, t in pairs])
 
 
-def load_text_splits(config) -> dict[str, TextSplit]:
-  """train / validation / test as lists of strings, in the configured translation direction."""
-  builder = _builder(config)
-  builder.download_and_prepare()
-  splits = {}
-  for split in ("train", "validation", "test"):
-    sources, targets = [], []
-    for example in tfds.as_numpy(builder.as_dataset(split=split)):
-      sources.append(example[config.source_lang].decode("utf-8"))
-      targets.append(example[config.target_lang].decode("utf-8"))
-    splits[split] = TextSplit(sources, targets)
-  return splits
+def _both_sides(pairs):
+  for source, target in pairs:
+    yield source
+    yield target
 
 
-def load_datasets(config, tokenizer_path: str, *, row_multiple: int = 1, process_index: int = 0,
-                  process_count: int = 1) -> Datasets:
-  splits = load_text_splits(config)
-  train = splits["train"]
-  # The shared vocabulary is trained on the training split (both languages) once, then reloaded.
-  tokenizer = tokenizer_lib.load_or_train(
-      tokenizer_path, lambda: train.sources + train.targets, config.vocab_size,
-      model_type=config.sentencepiece_model_type, max_sentences=config.tokenizer_train_sentences, seed=config.seed)
-  sources = batching.with_eos(tokenizer.encode_batch(train.sources))
-  targets = batching.with_eos(tokenizer.encode_batch(train.targets))
-  sources, targets, counts = batching.filter_pairs(sources, targets, config.max_source_length,
-                                                   config.max_target_length)
-  logging.info("Training pairs: %d kept, %d dropped as too long, %d dropped as empty.", counts.kept,
-               counts.too_long, counts.empty)
+def _single_process(name: str) -> None:
+  del name
+
+
+def _check_shared(path: str, process_index: int) -> None:
+  if not os.path.exists(path):
+    raise sources.DataError(f"Process {process_index} cannot see {path}, which process 0 wrote: the workdir (and "
+                            "token_cache_dir) must be on a filesystem every host shares.")
+
+
+def make_batcher(config, pairs: token_cache.TokenizedPairs, *, row_multiple: int = 1, process_index: int = 0,
+                 process_count: int = 1):
+  """Length-filters the pairs (counting what is dropped) and builds the configured batcher over the rest."""
+  keep, counts = batching.keep_mask(pairs.sources.lengths, pairs.targets.lengths, config.max_source_length,
+                                    config.max_target_length)
+  kept = np.flatnonzero(keep)
+  train_sources, train_targets = pairs.sources.subset(kept), pairs.targets.subset(kept)
   shards = dict(row_multiple=row_multiple, process_index=process_index, process_count=process_count)
   if config.pack_training_rows:
-    batcher = batching.PackedBatcher(sources, targets, length=config.bucket_lengths[-1],
+    batcher = batching.PackedBatcher(train_sources, train_targets, length=config.bucket_lengths[-1],
                                      tokens_per_batch=config.tokens_per_batch, seed=config.seed, **shards)
   else:
-    batcher = batching.BucketedBatcher(sources, targets, bucket_lengths=config.bucket_lengths,
+    batcher = batching.BucketedBatcher(train_sources, train_targets, bucket_lengths=config.bucket_lengths,
                                        tokens_per_batch=config.tokens_per_batch, seed=config.seed, **shards)
-  return Datasets(tokenizer=tokenizer, train=batcher, train_filter_counts=counts, dev=splits["validation"],
-                  test=splits["test"])
+  return batcher, counts
+
+
+def load_datasets(config, tokenizer_path: str, *, cache_dir: str | None = None, row_multiple: int = 1,
+                  process_index: int = 0, process_count: int = 1,
+                  wait_for_process_0: Callable[[str], None] = _single_process) -> Datasets:
+  """Vocabulary, cached training ids and batcher, and the dev/test text.
+
+  `wait_for_process_0(name)` is a barrier across processes (e.g. jax's sync_global_devices): process 0 writes the
+  vocabulary and the token cache, and the others read them only after it.
+  """
+  cache_dir = cache_dir or config.token_cache_dir or os.path.join(os.path.dirname(tokenizer_path),
+                                                                    TOKEN_CACHE_DIRNAME)
+  train_pairs = lambda: sources.iter_pairs(config, "train")
+  if process_index == 0:
+    tokenizer_lib.load_or_train(
+        tokenizer_path, lambda: _both_sides(train_pairs()), config.vocab_size,
+        model_type=config.sentencepiece_model_type, max_sentences=config.tokenizer_train_sentences, seed=config.seed)
+  wait_for_process_0("vocabulary")
+  _check_shared(tokenizer_path, process_index)
+  tokenizer = tokenizer_lib.load_or_train(tokenizer_path, None, config.vocab_size)
+
+  text_fingerprint = sources.fingerprint(config)
+  entry = token_cache.entry_path(cache_dir, "train", text_fingerprint, tokenizer_path)
+  if process_index == 0:
+    token_cache.load_or_encode(entry, train_pairs, tokenizer, text_fingerprint)
+  wait_for_process_0("token cache")
+  _check_shared(entry, process_index)
+  pairs = token_cache.load_or_encode(entry, train_pairs, tokenizer, text_fingerprint)
+
+  batcher, counts = make_batcher(config, pairs, row_multiple=row_multiple, process_index=process_index,
+                                 process_count=process_count)
+  logging.info("Training pairs: %d kept, %d dropped as too long (max_source_length=%d, max_target_length=%d), %d "
+               "dropped as empty.", counts.kept, counts.too_long, config.max_source_length,
+               config.max_target_length, counts.empty)
+  test = load_text_split(config, "test") if sources.has_split(config, "test") else None
+  return Datasets(tokenizer=tokenizer, train=batcher, train_filter_counts=counts,
+                  dev=load_text_split(config, "validation"), test=test)
