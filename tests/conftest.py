@@ -1,7 +1,15 @@
-"""Every test runs on 8 forced CPU devices, so sharding tests can compare 1 device with 8 in one process."""
+"""Every test runs on 8 forced CPU devices, so sharding tests can compare 1 device with 8 in one process.
+
+Compiled programs go to a persistent cache shared by this session's tests and the subprocesses they start (which
+inherit the environment): many tests compile the same tiny model, and on 2 CPU cores compiling dominates.
+"""
 
 import os
+import tempfile
 
 os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=8")
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", tempfile.mkdtemp(prefix="jax_compilation_cache_"))
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "0")
