@@ -2,7 +2,8 @@
 
   python -m transformer_jax.main --config=configs/wmt14_ende_big.py --workdir=runs/wmt14_ende_big
 
-The model and optimiser settings are final; the WMT input pipeline is completed by the WMT data issue.
+The first run trains the shared vocabulary on a 1M-sentence sample of the training text and caches the token ids
+in the workdir (tfds must have wmt14_translate/de-en prepared, or internet to download it); resumes reuse both.
 """
 
 from transformer_jax import config_base
@@ -14,6 +15,7 @@ def get_config(arg: str | None = None):
   config.dataset = "wmt14_translate/de-en"
   config.source_lang, config.target_lang = "en", "de"  # EN->DE (tfds lists the pair as de-en)
   config.vocab_size = 37_000
+  config.sentencepiece_model_type = "bpe"  # the paper: byte-pair encoding, ~37k shared source-target tokens
   config.d_model = 1024
   config.d_ff = 4096
   config.num_heads = 16

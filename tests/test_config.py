@@ -4,7 +4,7 @@ import pytest
 from absl import flags
 from ml_collections import config_flags
 
-from configs import default, wmt14_ende_base, wmt14_ende_big
+from configs import default, wmt14_ende_base, wmt14_ende_big, wmt14_enfr_base, wmt14_enfr_big
 from transformer_jax import config_base
 
 
@@ -55,7 +55,7 @@ def test_validate_reports_every_problem_at_once():
   assert "dropout_rate" in str(error.value) and "beam_size" in str(error.value)
 
 
-@pytest.mark.parametrize("module", [default, wmt14_ende_base, wmt14_ende_big])
+@pytest.mark.parametrize("module", [default, wmt14_ende_base, wmt14_ende_big, wmt14_enfr_base, wmt14_enfr_big])
 def test_shipped_configs_are_valid(module):
   config_base.validate(module.get_config())
 
@@ -69,3 +69,12 @@ def test_paper_configs_have_the_papers_hyperparameters():
     assert (c.label_smoothing, c.warmup_steps, c.beam_size, c.length_penalty_alpha) == (0.1, 4000, 4, 0.6)
     assert (c.adam_b1, c.adam_b2, c.adam_eps, c.decode_extra_length) == (0.9, 0.98, 1e-9, 50)
     assert (c.dataset, c.source_lang, c.target_lang) == ("wmt14_translate/de-en", "en", "de")
+
+
+def test_en_fr_configs_differ_from_en_de_only_where_the_paper_says():
+  for fr, de in ((wmt14_enfr_base.get_config(), wmt14_ende_base.get_config()),
+                 (wmt14_enfr_big.get_config(), wmt14_ende_big.get_config())):
+    assert (fr.dataset, fr.source_lang, fr.target_lang, fr.vocab_size) == ("wmt14_translate/fr-en", "en", "fr", 32000)
+    different = {k for k in de.keys() if fr[k] != de[k]}
+    assert different <= {"dataset", "target_lang", "vocab_size", "sentencepiece_model_type", "dropout_rate"}
+  assert wmt14_enfr_big.get_config().dropout_rate == 0.1 and wmt14_enfr_base.get_config().dropout_rate == 0.1

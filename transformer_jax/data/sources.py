@@ -49,8 +49,11 @@ def _tfds_pairs(config, split: str) -> Pairs:
         "--data_dir=DIR`), copy DIR here and set --config.tfds_data_dir=DIR.") from error
   # Features are keyed by language, so the direction is exactly (source_lang, target_lang) whatever order tfds'
   # supervised_keys list the pair in (wmt14_translate/de-en lists German first).
-  for example in tfds.as_numpy(builder.as_dataset(split=split, shuffle_files=False)):
-    yield example[config.source_lang].decode("utf-8"), example[config.target_lang].decode("utf-8")
+  # Batched reads: iterating tf.data one example at a time costs ~10x more per pair.
+  dataset = builder.as_dataset(split=split, shuffle_files=False).batch(4096).prefetch(2)
+  for batch in tfds.as_numpy(dataset):
+    for source, target in zip(batch[config.source_lang], batch[config.target_lang]):
+      yield source.decode("utf-8"), target.decode("utf-8")
 
 
 def _read_lines(path: str) -> Iterator[str]:

@@ -1,0 +1,18 @@
+"""Transformer-base on WMT14 EN->FR (Vaswani et al. 2017, Table 2: 38.1 BLEU on newstest2014).
+
+  python -m transformer_jax.main --config=configs/wmt14_enfr_base.py --workdir=runs/wmt14_enfr_base
+
+Same model and schedule as EN-DE base; the data is the 36M-pair WMT14 EN-FR corpus with a 32000-piece vocabulary.
+"""
+
+from configs import wmt14_ende_base
+
+
+def get_config(arg: str | None = None):
+  config = wmt14_ende_base.get_config(arg)
+  config.dataset = "wmt14_translate/fr-en"
+  config.source_lang, config.target_lang = "en", "fr"  # EN->FR (tfds lists the pair as fr-en)
+  config.vocab_size = 32_000
+  # The paper used a word-piece vocabulary here; SentencePiece's unigram model is the likelihood-based analogue.
+  config.sentencepiece_model_type = "unigram"
+  return config

@@ -1,0 +1,18 @@
+"""Transformer-big on WMT14 EN->FR (Vaswani et al. 2017, Table 2: 41.8 BLEU on newstest2014).
+
+  python -m transformer_jax.main --config=configs/wmt14_enfr_big.py --workdir=runs/wmt14_enfr_big
+
+Transformer-big as for EN-DE except P_drop = 0.1 instead of 0.3 (the paper, section 6.1).
+"""
+
+from configs import wmt14_ende_big
+
+
+def get_config(arg: str | None = None):
+  config = wmt14_ende_big.get_config(arg)
+  config.dataset = "wmt14_translate/fr-en"
+  config.source_lang, config.target_lang = "en", "fr"  # EN->FR (tfds lists the pair as fr-en)
+  config.vocab_size = 32_000
+  config.sentencepiece_model_type = "unigram"  # the paper's word-piece vocabulary; see wmt14_enfr_base.py
+  config.dropout_rate = 0.1
+  return config
