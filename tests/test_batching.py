@@ -128,3 +128,26 @@ def test_packed_segments_never_attend_to_each_other():
   for segment, (source, target) in enumerate(zip(sources, targets), start=1):
     alone = run(batching.make_batch([source], [target], rows=1, length=8))[0, :len(target)]
     np.testing.assert_allclose(packed_logits[packed["target_segments"][0] == segment], alone, rtol=1e-4, atol=1e-4)
+
+
+def test_vectorized_assembly_equals_the_row_by_row_reference():
+  sources, targets = corpus(n=60, seed=2)
+  rng = np.random.default_rng(0)
+  order = rng.permutation(60)
+  packed_rows = batching.pack_rows([len(s) for s in sources], [len(t) for t in targets], order, 64)[:7]
+  flat_sources, flat_targets = batching._as_flat(sources), batching._as_flat(targets)
+  got = batching.assemble_batch(flat_sources, flat_targets, packed_rows, num_rows=9, length=64)
+  want = batching.make_packed_batch(sources, targets, packed_rows, num_rows=9, length=64)
+  assert got.keys() == want.keys()
+  for key in want:
+    np.testing.assert_array_equal(got[key], want[key], err_msg=key)
+  # Bucketed: one pair per row, rows beyond the pairs all padding.
+  b = batcher()
+  sources, targets = corpus()
+  partial = next(k for k, (length, members) in enumerate(b._epoch_plan(0)) if len(members) < b.rows[length])
+  for step in (0, partial):
+    length, members = b._epoch_plan(0)[step]
+    got = b.batch_at(step)
+    want = batching.make_batch([sources[i] for i in members], [targets[i] for i in members], b.rows[length], length)
+    for key in want:
+      np.testing.assert_array_equal(got[key], want[key], err_msg=key)

@@ -13,6 +13,7 @@ import dataclasses
 
 import numpy as np
 
+from transformer_jax.data.token_cache import TokenSequences
 from transformer_jax.tokenizer import EOS_ID
 
 
@@ -70,6 +71,63 @@ def make_batch(sources: list[list[int]], targets: list[list[int]], rows: int, le
   return batch
 
 
+def _as_flat(sequences):
+  """TokenSequences-like (ids, starts, lengths) view of `sequences`; lists are flattened once."""
+  if isinstance(sequences, TokenSequences):
+    return sequences
+  return TokenSequences.from_lists([list(s) for s in sequences])
+
+
+def _scatter_side(flat, pairs: np.ndarray, rows: np.ndarray, offsets: np.ndarray, segments: np.ndarray,
+                  num_rows: int, length: int, shifted: bool = False):
+  """Places each pair's sequence at (row, offset) of a [num_rows, length] array in one vectorized pass.
+
+  Returns tokens, segment ids and positions; with `shifted`, also the decoder inputs (EOS, then the sequence
+  without its last token).
+  """
+  lengths = flat.lengths[pairs].astype(np.int64)
+  total = int(lengths.sum())
+  first = np.zeros(len(pairs), np.int64)
+  np.cumsum(lengths[:-1], out=first[1:])
+  within = np.arange(total, dtype=np.int64) - np.repeat(first, lengths)  # position of each token in its sequence
+  source_index = np.repeat(flat.starts[pairs], lengths) + within
+  target_index = np.repeat(rows.astype(np.int64) * length + offsets, lengths) + within
+  out = {}
+  for name, values in (("tokens", flat.ids[source_index]), ("segments", np.repeat(segments, lengths)),
+                       ("positions", within)):
+    array = np.zeros(num_rows * length, np.int32)
+    array[target_index] = values
+    out[name] = array.reshape(num_rows, length)
+  if shifted:
+    array = np.zeros(num_rows * length, np.int32)
+    array[target_index] = np.where(within == 0, EOS_ID, flat.ids[np.maximum(source_index - 1, 0)])
+    out["shifted"] = array.reshape(num_rows, length)
+  return out
+
+
+def assemble_batch(sources, targets, row_members: list, num_rows: int, length: int) -> dict:
+  """The batch whose row r holds the pairs row_members[r] (as segments 1, 2, ...): make_batch / make_packed_batch
+  in a few numpy calls instead of a python loop over pairs."""
+  counts = np.array([len(m) for m in row_members], np.int64)
+  pairs = np.fromiter((i for m in row_members for i in m), np.int64, count=int(counts.sum()))
+  rows = np.repeat(np.arange(len(row_members), dtype=np.int64), counts)
+  first = np.zeros(len(row_members), np.int64)
+  np.cumsum(counts[:-1], out=first[1:])
+  segments = (np.arange(len(pairs)) - np.repeat(first, counts) + 1).astype(np.int32)
+  batch = {}
+  for side, flat in (("source", sources), ("target", targets)):
+    lengths = flat.lengths[pairs].astype(np.int64)
+    start_in_batch = np.cumsum(lengths) - lengths
+    row_start = np.append(start_in_batch, 0)[first]  # rows without pairs (padding rows) never use theirs
+    offsets = start_in_batch - np.repeat(row_start, counts)
+    placed = _scatter_side(flat, pairs, rows, offsets, segments, num_rows, length, shifted=side == "target")
+    batch["source" if side == "source" else "targets"] = placed["tokens"]
+    batch[f"{side}_segments"] = placed["segments"]
+    batch[f"{side}_positions"] = placed["positions"]
+  batch["decoder_inputs"] = placed["shifted"]
+  return batch
+
+
 class BucketedBatcher:
   """Batch k = f(seed, k): epochs are shuffled permutations of fixed-size batches within length buckets."""
 
@@ -79,7 +137,7 @@ class BucketedBatcher:
       raise ValueError(f"{len(sources)} sources but {len(targets)} targets")
     if not sources:
       raise ValueError("no training pairs left after filtering: check the data and the maximum lengths")
-    self.sources, self.targets = sources, targets
+    self.sources, self.targets = _as_flat(sources), _as_flat(targets)
     self.bucket_lengths = tuple(bucket_lengths)
     self.seed = seed
     self.process_index, self.process_count = process_index, process_count
@@ -119,7 +177,11 @@ class BucketedBatcher:
     rows = self.rows[length]
     local_rows = rows // self.process_count
     mine = members[self.process_index * local_rows:(self.process_index + 1) * local_rows]
-    return make_batch([self.sources[i] for i in mine], [self.targets[i] for i in mine], local_rows, length)
+    batch = assemble_batch(self.sources, self.targets, [[i] for i in mine.tolist()], local_rows, length)
+    # One pair per row: positions run over the whole row, as in make_batch (padding is masked either way).
+    positions = np.broadcast_to(np.arange(length, dtype=np.int32), (local_rows, length))
+    batch["source_positions"], batch["target_positions"] = positions.copy(), positions.copy()
+    return batch
 
   def shapes(self) -> list[tuple[int, int]]:
     return [(self.rows[length], length) for length in self.members]
@@ -196,7 +258,7 @@ class PackedBatcher:
     if longest > length:
       raise ValueError(f"a pair of {longest} tokens does not fit packed rows of {length}: raise the row length "
                        "(the longest bucket_lengths entry) or lower max_source_length / max_target_length")
-    self.sources, self.targets, self.length, self.seed = sources, targets, length, seed
+    self.sources, self.targets, self.length, self.seed = _as_flat(sources), _as_flat(targets), length, seed
     multiple = int(np.lcm(row_multiple, process_count))
     self.rows = max(multiple, tokens_per_batch // length // multiple * multiple)
     self.process_index, self.process_count = process_index, process_count
@@ -227,7 +289,7 @@ class PackedBatcher:
     rows = self._epoch_rows(epoch)[index * self.rows:(index + 1) * self.rows]
     local_rows = self.rows // self.process_count
     mine = rows[self.process_index * local_rows:(self.process_index + 1) * local_rows]
-    return make_packed_batch(self.sources, self.targets, mine, local_rows, self.length)
+    return assemble_batch(self.sources, self.targets, mine, local_rows, self.length)
 
   def shapes(self) -> list[tuple[int, int]]:
     return [(self.rows, self.length)]
