@@ -193,3 +193,13 @@ def test_packed_batches_come_from_the_same_cache(local_run):
   packed, counts = input_pipeline.make_batcher(config, pairs)
   assert counts == data.train_filter_counts and packed.shapes() == [(8, 64)]
   assert packed.batch_at(0)["source_segments"].max() > 1  # several pairs per row
+
+
+def test_data_benchmark_reports_every_stage(local_run):
+  from transformer_jax.data import bench
+
+  config, workdir, data, train = local_run
+  results = bench.measure(config, str(workdir), seconds=0.2, tokens_per_batch=512)
+  assert results["read_text"]["pairs"] == len(train)  # the local corpus is smaller than the reading budget
+  for stage in ("batches_bucketed", "batches_packed"):
+    assert results[stage]["target_tokens_per_sec"] > 0 and 0 <= results[stage]["padding_fraction"] < 1
