@@ -203,3 +203,39 @@ def test_data_benchmark_reports_every_stage(local_run):
   assert results["read_text"]["pairs"] == len(train)  # the local corpus is smaller than the reading budget
   for stage in ("batches_bucketed", "batches_packed"):
     assert results[stage]["target_tokens_per_sec"] > 0 and 0 <= results[stage]["padding_fraction"] < 1
+
+
+def test_process_0_builds_vocabulary_and_cache_while_the_others_wait(tmp_path, monkeypatch):
+  import threading
+
+  from transformer_jax import tokenizer as tokenizer_lib
+
+  config = local_config(tmp_path)
+  barrier = threading.Barrier(2, timeout=120)
+  trained_by, encoded_by, loaded = [], [], {}
+  train_tokenizer, encode_pairs = tokenizer_lib.train_tokenizer, token_cache.encode_pairs
+  monkeypatch.setattr(tokenizer_lib, "train_tokenizer", lambda *a, **k: (
+      trained_by.append(threading.current_thread().name), train_tokenizer(*a, **k))[1])
+  monkeypatch.setattr(token_cache, "encode_pairs", lambda *a, **k: (
+      encoded_by.append(threading.current_thread().name), encode_pairs(*a, **k))[1])
+
+  def process(index):
+    loaded[index] = input_pipeline.load_datasets(
+        config, str(tmp_path / "sentencepiece.model"), row_multiple=2, process_index=index, process_count=2,
+        wait_for_process_0=lambda name: barrier.wait())
+
+  threads = [threading.Thread(target=process, args=(i,), name=f"process{i}") for i in (1, 0)]
+  for thread in threads:
+    thread.start()
+  for thread in threads:
+    thread.join()
+  assert trained_by == ["process0"] and encoded_by == ["process0"] and sorted(loaded) == [0, 1]
+  halves = [loaded[i].train.batch_at(3)["source"] for i in (0, 1)]
+  assert halves[0].shape == halves[1].shape and not np.array_equal(halves[0], halves[1])
+
+
+def test_a_host_that_cannot_see_process_0s_files_is_told_why(tmp_path):
+  config = local_config(tmp_path)
+  with pytest.raises(sources.DataError, match=r"Process 1 cannot see .*sentencepiece\.model.*filesystem every host "
+                     "shares"):
+    input_pipeline.load_datasets(config, str(tmp_path / "sentencepiece.model"), process_index=1, process_count=2)

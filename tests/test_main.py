@@ -52,10 +52,14 @@ def test_rerunning_resumes_from_the_latest_checkpoint(trained, tmp_path):
   shutil.copytree(workdir, resumed)
   tfds_dir = os.path.join(os.path.dirname(workdir), "tfds")
   overrides = [o for o in TINY if not o.startswith("--config.num_train_steps")] + ["--config.num_train_steps=16"]
+  # A smaller batch is allowed on resume, with a warning: the batches no longer match the uninterrupted run's.
   result = run(["transformer_jax.main", "--config=configs/default.py", f"--workdir={resumed}",
-                f"--config.tfds_data_dir={tfds_dir}", *overrides])
+                f"--config.tfds_data_dir={tfds_dir}", *overrides, "--config.tokens_per_batch=1024"])
   assert result.returncode == 0, result.stderr[-3000:]
   assert "Resumed from the checkpoint at step 12." in result.stderr
+  assert ("Resuming with different batch settings (tokens_per_batch: 2048 -> 1024): from step 12 on"
+          in result.stderr)
+  assert "Token ids of" in result.stderr and "read from the cache" in result.stderr
   assert "step 16/16" in result.stderr and "step 4/16" not in result.stderr
   assert json.load(open(os.path.join(resumed, "results.json")))["step"] == 16
 

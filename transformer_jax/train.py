@@ -109,6 +109,21 @@ def train_and_evaluate(config, workdir: str) -> dict:
     state = checkpointer.restore(state)
     logging.info("Resumed from the checkpoint at step %d.", int(state.step))
   start_step = int(jax.device_get(state.step))
+  # The data position is the step; these settings decide which batch a step gets. A resume that changes them
+  # trains on, but no longer on the batches the uninterrupted run would have seen: say so.
+  batches = dict(data.batch_settings, global_rows_multiple_of=mesh.size, processes=jax.process_count())
+  batches_path = os.path.join(workdir, "batch_settings.json")
+  if start_step and os.path.exists(batches_path):
+    with open(batches_path) as f:
+      before = json.load(f)
+    changed = sorted(k for k in set(before) | set(batches) if before.get(k) != batches.get(k))
+    if changed:
+      logging.warning("Resuming with different batch settings (%s): from step %d on, batches differ from those "
+                      "the uninterrupted run would have read.", ", ".join(
+                          f"{k}: {before.get(k)} -> {batches.get(k)}" for k in changed), start_step)
+  if jax.process_index() == 0:
+    with open(batches_path, "w") as f:
+      json.dump(batches, f, indent=2)
 
   # ---- Steps ----
   p_train_step = train_step.jit_train_step(model, mesh, config.label_smoothing, learning_rate_fn)

@@ -39,6 +39,7 @@ class Datasets:
   train_filter_counts: batching.FilterCounts
   dev: TextSplit
   test: TextSplit | None  # a local corpus may have no test split
+  batch_settings: dict  # what, besides the step, decides batch k: a resume compares it with the run before
 
 
 def load_text_split(config, split: str) -> TextSplit:
@@ -112,5 +113,8 @@ def load_datasets(config, tokenizer_path: str, *, cache_dir: str | None = None, 
                "dropped as empty.", counts.kept, counts.too_long, config.max_source_length,
                config.max_target_length, counts.empty)
   test = load_text_split(config, "test") if sources.has_split(config, "test") else None
+  batch_settings = {"training_ids": os.path.basename(entry), **{key: config[key] for key in (
+      "seed", "tokens_per_batch", "bucket_lengths", "pack_training_rows", "max_source_length", "max_target_length")}}
+  batch_settings["bucket_lengths"] = list(batch_settings["bucket_lengths"])
   return Datasets(tokenizer=tokenizer, train=batcher, train_filter_counts=counts,
-                  dev=load_text_split(config, "validation"), test=test)
+                  dev=load_text_split(config, "validation"), test=test, batch_settings=batch_settings)
