@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import re
 import shutil
 import time
 
@@ -16,9 +18,14 @@ def _as_tree(state) -> dict:
   return {"step": state.step, "params": state.params, "opt_state": state.opt_state}
 
 
+class CheckpointWriteError(OSError):
+  """A checkpoint could not be written (full disk, quota, permissions); the previous complete one is intact."""
+
+
 class Checkpointer:
   def __init__(self, directory: str, max_to_keep: int, asynchronous: bool = True):
     self.directory = os.path.abspath(directory)
+    self._writing: int | None = None  # step of the save in flight, to name it if the write fails
     self.manager = ocp.CheckpointManager(
         self.directory,
         options=ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=True,
@@ -31,7 +38,28 @@ class Checkpointer:
     """Starts writing the state at its step (in the background when asynchronous)."""
     step = int(jax.device_get(state.step))
     if step not in self.manager.all_steps():
-      self.manager.save(step, args=ocp.args.StandardSave(_as_tree(state)), force=True)
+      with self._reporting_write_errors():  # a failed background write surfaces at the next save or wait
+        self.manager.save(step, args=ocp.args.StandardSave(_as_tree(state)), force=True)
+      self._writing = step
+
+  @contextlib.contextmanager
+  def _reporting_write_errors(self):
+    try:
+      yield
+    except Exception as error:  # pylint: disable=broad-except
+      # Orbax writes into a temporary directory and renames it only when complete, so a failed write leaves the
+      # previous checkpoints untouched; pruning happens only after a newer one is complete.
+      failed, self._writing = self._writing, None
+      # The manager's own step list is not trustworthy after a failed write; the directory is.
+      complete = [int(name) for name in os.listdir(self.directory) if name.isdigit() and int(name) != failed]
+      previous = (f"the previous complete checkpoint (step {max(complete)}) is intact and rerunning the same "
+                  "command resumes from it" if complete else "there is no earlier complete checkpoint")
+      os_error = re.search(r"os_error_code='(\d+)'", str(error))
+      reason = os.strerror(int(os_error.group(1))) if os_error else f"{type(error).__name__}: {str(error)[:300]}"
+      raise CheckpointWriteError(
+          f"Writing the checkpoint of step {failed} to {self.directory} failed: {reason}. Nothing was lost: "
+          f"{previous}. Free disk space or fix the workdir's permissions (or use another --workdir) and rerun."
+      ) from error
 
   def restore(self, template_state, step: int | None = None):
     """The state saved at `step`, with the shardings and dtypes of `template_state`.
@@ -94,7 +122,9 @@ class Checkpointer:
                        f"{stored_shapes[extra[0]]}, which the model lacks. {hint}")
 
   def wait(self) -> None:
-    self.manager.wait_until_finished()
+    with self._reporting_write_errors():
+      self.manager.wait_until_finished()
+    self._writing = None
 
   def close(self) -> None:
     self.manager.close()
