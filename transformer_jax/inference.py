@@ -9,6 +9,7 @@ import json
 import os
 
 import jax
+from jax.experimental import multihost_utils
 import ml_collections
 import numpy as np
 from absl import logging
@@ -17,6 +18,13 @@ from transformer_jax import checkpoint, decode, optim, tokenizer as tokenizer_li
 
 TOKENIZER_FILENAME = "sentencepiece.model"
 CONFIG_FILENAME = "config.json"
+
+
+def _to_host(array) -> np.ndarray:
+  """The whole array on this host, also when it is sharded over devices of several processes."""
+  if isinstance(array, jax.Array) and not array.is_fully_addressable:
+    return np.asarray(multihost_utils.process_allgather(array, tiled=True))
+  return np.asarray(array)
 
 
 def _bucket(length: int, multiple: int = 16) -> int:
@@ -54,7 +62,7 @@ def translate_n_best(model, params, tokenizer: tokenizer_lib.Tokenizer, sentence
     source = place_source(source) if place_source else source
     tokens, scores = decode.translate_beam(model, params, source, beam_size=beam_size, alpha=alpha,
                                            extra_length=extra_length, max_decode_length=max_decode_length)
-    tokens, scores = np.asarray(tokens[:, :n_best]), np.asarray(scores[:, :n_best])
+    tokens, scores = _to_host(tokens[:, :n_best]), _to_host(scores[:, :n_best])
     for row, i in enumerate(chunk):
       results[i] = [(tokenizer.decode(tokens[row, k].tolist()), float(scores[row, k])) for k in range(n_best)
                     if scores[row, k] > decode.DEAD / 2]  # fewer finished hypotheses than n_best: shorter list

@@ -187,16 +187,26 @@ def train_and_evaluate(config, workdir: str) -> dict:
                    done, total_steps, summary["loss"], summary["perplexity"], summary["accuracy"],
                    scalars["train/tokens_per_sec"], steps_per_sec, _format_duration(remaining))
       pending, interval_start, interval_steps, untimed = [], clock.seconds(), 0, 0
-    if stop_signal.received:
+    stop_by, out_of_time = stop_signal.received, 0 < config.max_train_seconds <= clock.seconds()
+    if jax.process_count() > 1:
+      # A host acting on its own signal or clock would leave the others waiting in the next collective forever:
+      # the hosts agree at log steps (one small all-gather; the log has synced with the devices anyway).
+      if done % config.log_every_steps == 0 or done == total_steps:
+        votes = multihost_utils.process_allgather(np.array([stop_by is not None, out_of_time]))
+        votes = np.asarray(votes).reshape(-1, 2).any(axis=0)
+        stop_by = (stop_by or "a stop signal to another host") if votes[0] else None
+        out_of_time = bool(votes[1])
+      else:
+        stop_by, out_of_time = None, False
+    if stop_by:
       skipped_steps += check_finite(pending, config.nonfinite_policy, checkpointer)
       checkpointer.save(state)
       checkpointer.wait()
       checkpointer.close()
       writer.close()
       logging.info("Stopped by %s after step %d; the checkpoint of step %d is complete. Rerun the same command to "
-                   "resume.", stop_signal.received, done, done)
-      return {"step": done, "stopped_by": stop_signal.received}
-    out_of_time = 0 < config.max_train_seconds <= clock.seconds()
+                   "resume.", stop_by, done, done)
+      return {"step": done, "stopped_by": stop_by}
     if out_of_time and pending and not save_now:
       skipped_steps += check_finite(pending, config.nonfinite_policy, checkpointer)
     if save_now or out_of_time:

@@ -91,6 +91,9 @@ def load_datasets(config, tokenizer_path: str, *, cache_dir: str | None = None, 
   cache_dir = cache_dir or config.token_cache_dir or os.path.join(os.path.dirname(tokenizer_path),
                                                                     TOKEN_CACHE_DIRNAME)
   train_pairs = lambda: sources.iter_pairs(config, "train")
+  if process_index == 0:  # tfds prepares a dataset in place: one writer
+    sources.prepare(config)
+  wait_for_process_0("dataset")
   if process_index == 0:
     tokenizer_lib.load_or_train(
         tokenizer_path, lambda: _both_sides(train_pairs()), config.vocab_size,

@@ -38,7 +38,10 @@ def _builder(config) -> tfds.core.DatasetBuilder:
   return tfds.builder(config.dataset, data_dir=config.tfds_data_dir or None)
 
 
-def _tfds_pairs(config, split: str) -> Pairs:
+def prepare(config) -> tfds.core.DatasetBuilder | None:
+  """Downloads and prepares a tfds source once (a no-op when prepared, and for local files)."""
+  if config.dataset == "local":
+    return None
   builder = _builder(config)
   try:
     builder.download_and_prepare()
@@ -47,6 +50,11 @@ def _tfds_pairs(config, split: str) -> Pairs:
         f"Could not prepare tfds dataset {config.dataset!r} in {builder.data_dir!r}: {error}\nWMT is downloaded on "
         "first use; on a machine without internet, prepare it elsewhere (`tfds build wmt14_translate/de-en "
         "--data_dir=DIR`), copy DIR here and set --config.tfds_data_dir=DIR.") from error
+  return builder
+
+
+def _tfds_pairs(config, split: str) -> Pairs:
+  builder = prepare(config)
   # Features are keyed by language, so the direction is exactly (source_lang, target_lang) whatever order tfds'
   # supervised_keys list the pair in (wmt14_translate/de-en lists German first).
   # Batched reads: iterating tf.data one example at a time costs ~10x more per pair.
