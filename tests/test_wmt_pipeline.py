@@ -9,12 +9,13 @@ import json
 import os
 
 import pytest
+import sacrebleu
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from configs import wmt14_ende_base
 from tests.test_data_pipeline import SPLITS, local_config
-from transformer_jax import train
+from transformer_jax import reproduce, train
 from transformer_jax.data import input_pipeline
 
 TINY = dict(vocab_size=300, tokenizer_train_sentences=1000, num_layers=1, d_model=32, d_ff=64, num_heads=2,
@@ -39,15 +40,24 @@ def check_run(workdir, results):
   assert os.path.exists(os.path.join(workdir, "checkpoints", "3"))
 
 
-def test_wmt14_ende_under_mock_data(tmp_path):
+def test_wmt14_ende_reproduction_under_mock_data(tmp_path):
+  """The paper-reproduction command on the WMT path: train, average the last 2 checkpoints, decode, score."""
   config = wmt14_ende_base.get_config()
-  config.update(TINY)
+  config.update(TINY, checkpoint_every_steps=1, max_checkpoints_to_keep=3)
   config.tfds_data_dir = str(tmp_path / "tfds")
+  workdir = str(tmp_path / "workdir")
   with tfds.testing.mock_data(as_dataset_fn=mock_wmt):
     dev = input_pipeline.load_text_split(config, "validation")
     assert (dev.sources, dev.targets) == ([en for en, _ in SPLITS["validation"]], [de for _, de in SPLITS["validation"]])
-    results = train.train_and_evaluate(config, str(tmp_path / "workdir"))
-  check_run(str(tmp_path / "workdir"), results)
+    results = reproduce.reproduce(config, workdir, average_last=2)
+  check_run(workdir, json.load(open(os.path.join(workdir, "results.json"))))
+  assert results["averaged_steps"] == [2, 3] and results["paper_bleu"] == 27.3
+  assert results == json.load(open(os.path.join(workdir, "reproduction.json")))
+  references = [de for _, de in SPLITS["test"]]
+  hypotheses = open(results["hypotheses"], encoding="utf-8").read().splitlines()
+  assert len(hypotheses) == len(references) == results["test_sentences"]
+  assert results["sacrebleu"] == pytest.approx(sacrebleu.corpus_bleu(hypotheses, [references]).score)
+  assert "| tokenized, compound-split BLEU (the paper's metric) |" in open(os.path.join(workdir, "reproduction.md")).read()
 
 
 def test_local_corpus_trains_end_to_end(tmp_path):

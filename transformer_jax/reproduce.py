@@ -1,0 +1,109 @@
+r"""Reproduce a row of the paper's Table 2: train, average the last K checkpoints, decode newstest2014, score.
+
+  python -m transformer_jax.reproduce --config=configs/wmt14_ende_base.py --workdir=runs/paper_ende_base
+  python -m transformer_jax.reproduce --config=configs/wmt14_ende_big.py --workdir=runs/paper_ende_big
+  python -m transformer_jax.reproduce --config=configs/wmt14_enfr_base.py --workdir=runs/paper_enfr_base
+  python -m transformer_jax.reproduce --config=configs/wmt14_enfr_big.py --workdir=runs/paper_enfr_big
+
+The paper's procedure (section 6.1): train (base 100k steps, big 300k), average the last 5 (base) or 20 (big)
+checkpoints, beam search with beam 4, alpha 0.6 and maximum output length = source length + 50. Each step resumes:
+rerunning after an interruption continues training where it stopped, then averages and decodes again.
+Writes <workdir>/reproduction.json and reproduction.md (sacreBLEU and the paper's tokenized, compound-split BLEU,
+with the paper's number beside them) and the test translations, one line per source line.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import jax
+from absl import app, flags, logging
+from ml_collections import config_flags
+from tqdm import tqdm
+
+from transformer_jax import average_checkpoints, bleu, config_base, train, train_step
+from transformer_jax.data import input_pipeline
+from transformer_jax.inference import load_workdir, translate_sentences
+
+# Table 2 of the paper: BLEU on newstest2014.
+PAPER_BLEU = {("wmt14_translate/de-en", "en", "de", "base"): 27.3, ("wmt14_translate/de-en", "en", "de", "big"): 28.4,
+              ("wmt14_translate/fr-en", "en", "fr", "base"): 38.1, ("wmt14_translate/fr-en", "en", "fr", "big"): 41.8}
+
+_CONFIG = config_flags.DEFINE_config_file("config", None, "Paper config, e.g. configs/wmt14_ende_base.py; override "
+                                          "keys with --config.KEY=VALUE.", lock_config=True)
+_WORKDIR = flags.DEFINE_string("workdir", None, "Training workdir (resumed if it exists).")
+_AVERAGE_LAST = flags.DEFINE_integer("average_last", None, "Checkpoints to average: default 5 for base-sized models "
+                                     "and 20 for big ones, as in the paper (at most max_checkpoints_to_keep).")
+_SKIP_TRAINING = flags.DEFINE_bool("skip_training", False, "Average and decode the checkpoints already in the "
+                                   "workdir without training further.")
+
+
+def model_size(config) -> str:
+  return "big" if config.d_model >= 1024 else "base"
+
+
+def paper_bleu(config) -> float | None:
+  return PAPER_BLEU.get((config.dataset, config.source_lang, config.target_lang, model_size(config)))
+
+
+def reproduce(config, workdir: str, average_last: int | None = None, skip_training: bool = False) -> dict:
+  config_base.validate(config)
+  average_last = average_last or min(20 if model_size(config) == "big" else 5, config.max_checkpoints_to_keep)
+  if not skip_training:
+    train.train_and_evaluate(config, workdir)
+
+  averaged_dir = os.path.join(workdir, f"averaged_last{average_last}")
+  averaged = average_checkpoints.average_last(workdir, average_last, output_workdir=averaged_dir, overwrite=True)
+  logging.info("Averaged the checkpoints of steps %s into %s.", averaged["averaged_steps"], averaged_dir)
+
+  _, tokenizer, model, params = load_workdir(averaged_dir)
+  test = input_pipeline.load_text_split(config, "test")
+  mesh = train_step.make_mesh()
+  sharding = train_step.batch_sharding(mesh)
+  rows = -(-config.decode_batch_size // mesh.size) * mesh.size
+  with tqdm(total=len(test.sources), desc="newstest decoding", unit="sent") as bar:
+    hypotheses = translate_sentences(
+        model, params, tokenizer, test.sources, beam_size=config.beam_size, alpha=config.length_penalty_alpha,
+        extra_length=config.decode_extra_length, max_decode_length=config.max_decode_length,
+        max_source_length=config.max_position, batch_size=rows,
+        place_source=lambda source: jax.device_put(source, sharding), progress=bar.update)
+  report = bleu.bleu_report(hypotheses, test.targets, lang=config.target_lang)
+
+  hypotheses_path = os.path.join(workdir, f"test.hyp.{config.target_lang}")
+  results = {"dataset": config.dataset, "direction": f"{config.source_lang}-{config.target_lang}",
+             "model": model_size(config), "averaged_steps": averaged["averaged_steps"],
+             "beam_size": config.beam_size, "alpha": config.length_penalty_alpha,
+             "max_length": f"source + {config.decode_extra_length} (at most {config.max_decode_length})",
+             "test_sentences": len(test.sources), "sacrebleu": report["sacrebleu"],
+             "sacrebleu_signature": report["signature"], "tokenized_bleu": report["tokenized_bleu"],
+             "paper_bleu": paper_bleu(config), "hypotheses": hypotheses_path}
+  if jax.process_index() == 0:
+    with open(hypotheses_path, "w", encoding="utf-8") as f:
+      f.writelines(line.replace("\n", " ") + "\n" for line in hypotheses)
+    with open(os.path.join(workdir, "reproduction.json"), "w") as f:
+      json.dump(results, f, indent=2)
+    with open(os.path.join(workdir, "reproduction.md"), "w") as f:
+      f.write(_markdown(results))
+  logging.info("\n%s", _markdown(results))
+  return results
+
+
+def _markdown(r: dict) -> str:
+  paper = "n/a (not a paper row)" if r["paper_bleu"] is None else f"{r['paper_bleu']:.1f}"
+  return (f"| {r['dataset']} {r['direction']} {r['model']} | ours |  paper |\n|---|---|---|\n"
+          f"| tokenized, compound-split BLEU (the paper's metric) | {r['tokenized_bleu']:.2f} | {paper} |\n"
+          f"| sacreBLEU ({r['sacrebleu_signature']}) | {r['sacrebleu']:.2f} | |\n\n"
+          f"Average of the checkpoints of steps {r['averaged_steps']}; beam {r['beam_size']}, alpha {r['alpha']}, "
+          f"maximum length {r['max_length']}; {r['test_sentences']} test sentences.\n")
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
+  reproduce(_CONFIG.value, _WORKDIR.value, _AVERAGE_LAST.value, _SKIP_TRAINING.value)
+
+
+if __name__ == "__main__":
+  flags.mark_flags_as_required(["config", "workdir"])
+  app.run(main)
