@@ -329,7 +329,10 @@ METRIC_COLUMNS = ("status", "step", "train/seconds", "parameters", "train/loss",
 def _columns(rows: list[dict], runs: list[ResolvedRun]) -> list[str]:
   varied = list(dict.fromkeys(k for run in runs for k in run.varied))
   references = list(dict.fromkeys(k for row in rows for k in row if k.startswith("reference ")))
-  return ["run", "group"] + varied + list(METRIC_COLUMNS) + references
+  columns = []
+  for column in ["run", "group"] + varied + list(METRIC_COLUMNS):  # a reported number right after ours
+    columns += [column] + [r for r in references if r == f"reference {column}"]
+  return columns + [r for r in references if r not in columns]
 
 
 def _cell(value) -> str:
