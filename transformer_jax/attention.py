@@ -30,10 +30,17 @@ def _masked_softmax(scores: Array, mask: Array) -> Array:
 
 
 def dot_product_attention(query: Array, key: Array, value: Array, mask: Array, *, dropout_rate: float = 0.0,
-                          dropout_rng: Array | None = None, deterministic: bool = True) -> Array:
-  """softmax(Q K^T / sqrt(d_k)) V over [batch, length, heads, dim] inputs; mask [batch, 1, q_len, k_len]."""
+                          dropout_rng: Array | None = None, deterministic: bool = True,
+                          module: nn.Module | None = None) -> Array:
+  """softmax(Q K^T / sqrt(d_k)) V over [batch, length, heads, dim] inputs; mask [batch, 1, q_len, k_len].
+
+  If `module` is given, it sows the weights [batch, heads, q_len, k_len] into "intermediates" (as Flax's own
+  dot_product_attention does); that costs nothing unless the caller makes the collection mutable.
+  """
   scores = jnp.einsum("bqhd,bkhd->bhqk", query, key) / jnp.sqrt(query.shape[-1]).astype(query.dtype)
   weights = _masked_softmax(scores, mask)
+  if module is not None:
+    module.sow("intermediates", "attention_weights", weights)
   if dropout_rate > 0.0 and not deterministic:
     keep = jax.random.bernoulli(dropout_rng, 1.0 - dropout_rate, weights.shape)
     weights = jnp.where(keep, weights / (1.0 - dropout_rate), 0.0)
@@ -65,7 +72,7 @@ class MultiHeadAttention(nn.Module):
     if self.dropout_rate > 0.0 and not deterministic:
       dropout_rng = self.make_rng("dropout")
     context = dot_product_attention(query, key, value, mask, dropout_rate=self.dropout_rate,
-                                    dropout_rng=dropout_rng, deterministic=deterministic)
+                                    dropout_rng=dropout_rng, deterministic=deterministic, module=self)
     return self.out(context)
 
   # ---- Incremental decoding: one new query position per call, keys/values kept in an explicit cache ----

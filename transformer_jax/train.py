@@ -16,7 +16,7 @@ from absl import logging
 from jax.experimental import multihost_utils
 from clu import metric_writers
 
-from transformer_jax import bleu, checkpoint, config_base, optim, train_step
+from transformer_jax import bleu, checkpoint, config_base, optim, run_info, train_step
 from transformer_jax.run_guards import StopSignal, Stopwatch, check_finite, ensure_writable
 from transformer_jax.data import batching, input_pipeline
 from transformer_jax.inference import CONFIG_FILENAME, TOKENIZER_FILENAME, translate_sentences
@@ -78,6 +78,7 @@ def train_and_evaluate(config, workdir: str) -> dict:
   if jax.process_index() == 0:
     with open(os.path.join(workdir, CONFIG_FILENAME), "w") as f:
       f.write(config.to_json_best_effort(indent=2))
+    run_info.append(workdir)  # code version, library versions, devices, command: one entry per invocation
   writer = metric_writers.create_default_writer(workdir, just_logging=jax.process_index() > 0)
   writer.write_hparams({k: v for k, v in config.items() if isinstance(v, (int, float, str, bool))})
 
@@ -141,7 +142,10 @@ def train_and_evaluate(config, workdir: str) -> dict:
       with open(os.path.join(workdir, "dev_curve.jsonl"), "a") as f:
         f.write(json.dumps({"step": step, "train_seconds": round(train_seconds, 1),
                             "dev_bleu": dev_bleu["sacrebleu"], "dev_tokenized_bleu": dev_bleu["tokenized_bleu"],
-                            "dev_loss": dev["loss"]}) + "\n")
+                            "dev_loss": dev["loss"], "dev_perplexity": dev["perplexity"]}) + "\n")
+    # Sample translations beside their references in TensorBoard's Text tab, one table per evaluation.
+    writer.write_texts(step, {"dev/translations": "| source | hypothesis | reference |\n|---|---|---|\n" + "\n".join(
+        "| " + " | ".join(text.replace("|", "\\|") for text in example) + " |" for example in dev_bleu["examples"])})
     source, hypothesis, reference = dev_bleu["examples"][0]
     logging.info("dev at step %d (%.0f s of training): loss %.3f, ppl %.2f, sacreBLEU %.2f, tokenized BLEU %.2f\n"
                  "  source:     %s\n  hypothesis: %s\n  reference:  %s", step, train_seconds, dev["loss"],

@@ -1,0 +1,117 @@
+"""The sweep runner end to end on a tiny 2-run sweep: tables and plots that agree with each run's own files, finished
+runs skipped, an interrupted run resumed, the experiment log appended; plus the sweep-file helpers."""
+
+import csv
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+import tiny_sweep
+from transformer_jax import sweep
+
+
+@pytest.fixture(scope="module")
+def swept(tmp_path_factory):
+  return tiny_sweep.trained_sweep(tmp_path_factory)
+
+
+def test_results_table_and_plots_agree_with_each_runs_files(swept):
+  _, root = swept
+  rows = {row["run"]: row for row in csv.DictReader(open(os.path.join(root, "results.csv")))}
+  assert sorted(rows) == sorted(tiny_sweep.RUN_NAMES)
+  for name, row in rows.items():
+    results = json.load(open(os.path.join(root, name, "results.json")))
+    dev = [json.loads(line) for line in open(os.path.join(root, name, "dev_curve.jsonl"))]
+    train = [json.loads(line) for line in open(os.path.join(root, name, "train_log.jsonl"))]
+    assert row["status"] == "finished" and int(row["step"]) == results["step"] == tiny_sweep.STEPS
+    assert float(row["test/bleu"]) == pytest.approx(results["test_sacrebleu"])
+    assert float(row["dev/bleu_best"]) == pytest.approx(max(d["dev_bleu"] for d in dev))
+    assert float(row["dev/perplexity"]) == pytest.approx(dev[-1]["dev_perplexity"])
+    assert float(row["train/loss"]) == pytest.approx(train[-1]["train/loss"])
+    assert row["num_heads"] == name.split("=")[1]
+    assert int(row["parameters"]) > 0
+  markdown = open(os.path.join(root, "results.md")).read()
+  assert all(name in markdown for name in tiny_sweep.RUN_NAMES)
+  for plot in ("learning_curves.png", "dev_bleu_best_vs_num_heads.png"):
+    assert f"(plots/{plot})" in markdown
+    with open(os.path.join(root, "plots", plot), "rb") as f:
+      assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+def test_each_run_logs_its_command_and_environment(swept):
+  _, root = swept
+  entries = json.load(open(os.path.join(root, tiny_sweep.RUN_NAMES[0], "run_info.json")))
+  assert len(entries) == 1
+  entry = entries[0]
+  assert "--config.num_heads=1" in entry["command_line"]
+  assert entry["devices"] == {"platform": "cpu", "kind": "cpu", "count": 2, "process_count": 1}
+  assert entry["versions"]["jax"] and entry["versions"]["flax"] and entry["python"] and entry["start_time"]
+  commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=tiny_sweep.ROOT, capture_output=True, text=True)
+  if commit.returncode == 0:
+    assert entry["git"]["commit"] == commit.stdout.strip() and isinstance(entry["git"]["dirty"], bool)
+
+
+def test_rerun_skips_finished_runs_and_resumes_an_interrupted_one(swept, capsys):
+  path, root = swept
+  logs = {name: open(os.path.join(root, name, "log.txt")).read() for name in tiny_sweep.RUN_NAMES}
+  assert sweep.run_sweep(path, root, env=tiny_sweep.ENV) == 0
+  assert capsys.readouterr().out.count("skip    ") == 2
+  assert {name: open(os.path.join(root, name, "log.txt")).read() for name in tiny_sweep.RUN_NAMES} == logs
+
+  # As if killed after its last checkpoint: no results.json. Rerunning resumes it (and only it).
+  interrupted = os.path.join(root, tiny_sweep.RUN_NAMES[1])
+  os.remove(os.path.join(interrupted, "results.json"))
+  assert sweep.run_sweep(path, root, parallel=2, env=tiny_sweep.ENV) == 0
+  out = capsys.readouterr().out
+  assert f"skip    {tiny_sweep.RUN_NAMES[0]}" in out and f"resume  {tiny_sweep.RUN_NAMES[1]}" in out
+  log = open(os.path.join(interrupted, "log.txt")).read()
+  assert log.startswith(logs[tiny_sweep.RUN_NAMES[1]])  # the first attempt's output is kept
+  assert log.count("==== ") == 2 and f"Resumed from the checkpoint at step {tiny_sweep.STEPS}." in log
+  assert json.load(open(os.path.join(interrupted, "results.json")))["step"] == tiny_sweep.STEPS
+  assert len(json.load(open(os.path.join(interrupted, "run_info.json")))) == 2  # appended, not overwritten
+
+
+def test_print_commands_group_and_set(tmp_path, capsys):
+  path = tiny_sweep.write_sweep_file(str(tmp_path))
+  assert sweep.run_sweep(path, "R", print_commands=True, group="heads", sets=["num_train_steps=3"]) == 0
+  lines = capsys.readouterr().out.splitlines()
+  assert len(lines) == 2 and not os.path.exists("R")
+  for line, heads in zip(lines, (1, 2)):
+    assert "-m transformer_jax.main --config=configs/default.py" in line
+    assert f"--config.num_heads={heads}" in line and "--config.num_train_steps=3 " in line
+    assert line.count("--config.num_train_steps=") == 1  # --set replaces the sweep's value
+    workdir = f"R/heads-num_heads={heads}"
+    assert line.startswith(f"mkdir -p {workdir} && ")
+    assert line.endswith(f"--workdir={workdir} >> {workdir}/log.txt 2>&1")
+  with pytest.raises(ValueError, match="groups"):
+    sweep.run_sweep(path, "R", print_commands=True, group="nope")
+
+
+def test_grid_and_random_search():
+  runs = sweep.grid(num_heads=[2, 8], num_layers=[1, 3])
+  assert [r.overrides for r in runs] == [{"num_heads": 2, "num_layers": 1}, {"num_heads": 2, "num_layers": 3},
+                                         {"num_heads": 8, "num_layers": 1}, {"num_heads": 8, "num_layers": 3}]
+  space = dict(dropout_rate=sweep.uniform(0.0, 0.3), learning_rate_scale=sweep.log_uniform(0.25, 4.0),
+               num_heads=[2, 4, 8])
+  first, again = sweep.random_search(20, seed=1, **space), sweep.random_search(20, seed=1, **space)
+  assert first == again and first != sweep.random_search(20, seed=2, **space)
+  for run in first:
+    assert 0.0 <= run.overrides["dropout_rate"] <= 0.3 and 0.25 <= run.overrides["learning_rate_scale"] <= 4.0
+    assert run.overrides["num_heads"] in (2, 4, 8)
+  resolved = sweep.resolve(sweep.Sweep(config="configs/default.py", groups={"r": first[:3]}))
+  assert len({r.name for r in resolved}) == 3 and all(r.name.startswith("r-dropout_rate=") for r in resolved)
+
+
+def test_help_of_the_new_commands():
+  env = dict(os.environ, PYTHONPATH=tiny_sweep.ROOT)
+  for module, flags in [("transformer_jax.sweep", ["--root", "--parallel", "--print_commands", "--aggregate_only"]),
+                        ("transformer_jax.average_checkpoints", ["--workdir", "--last", "--output_workdir"]),
+                        ("transformer_jax.visualize", ["--workdir", "--sentence", "--output_dir"])]:
+    result = subprocess.run([sys.executable, "-m", module, "--helpshort"], cwd=tiny_sweep.ROOT, env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert "python -m " + module in result.stdout, module
+    for flag in flags:
+      assert flag in result.stdout, (module, flag)

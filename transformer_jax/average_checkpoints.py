@@ -1,0 +1,164 @@
+"""Average the parameters of a run's last K checkpoints into a checkpoint that translate decodes (the paper: last 5
+for base, last 20 for big).
+
+  python -m transformer_jax.average_checkpoints --workdir=runs/wmt14_ende_base --last=5
+  python -m transformer_jax.translate --workdir=runs/wmt14_ende_base/averaged_last5 --input=in.txt
+
+The average is written to a workdir of its own (default WORKDIR/averaged_lastK) holding copies of config.json and
+sentencepiece.model, so translate and inference.load_workdir read it like any run. Training's checkpoint manager only
+looks at WORKDIR/checkpoints: it never prunes the average, and a resumed run never continues from it. The averaged
+checkpoint carries the newest checkpoint's optimiser state, so it is a complete train state.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from typing import Iterable
+
+import jax
+import ml_collections
+import numpy as np
+from absl import app, flags, logging
+
+from transformer_jax import checkpoint, optim, train_step
+from transformer_jax import tokenizer as tokenizer_lib
+from transformer_jax.inference import CONFIG_FILENAME, TOKENIZER_FILENAME
+
+INFO_FILENAME = "averaged.json"
+
+
+def average_trees(trees: Iterable) -> object:
+  """Element-wise mean of pytrees of arrays with one structure and shapes, accumulated in float32 and returned in
+  each leaf's dtype. Reads the trees one at a time (only the running sum is kept). Raises ValueError naming the
+  first leaf where a tree differs from the first one."""
+  total, count, first = None, 0, None
+  for tree in trees:
+    leaves = jax.tree_util.tree_flatten_with_path(tree)[0]
+    if first is None:
+      first = (jax.tree_util.tree_structure(tree), [(path, np.shape(x), np.asarray(x).dtype) for path, x in leaves])
+      total = [np.asarray(x, np.float32).copy() for _, x in leaves]
+    else:
+      names = [jax.tree_util.keystr(path) for path, _ in leaves]
+      expected = [jax.tree_util.keystr(path) for path, _, _ in first[1]]
+      if names != expected:
+        differing = next((a, b) for a, b in zip(names + [None], expected + [None]) if a != b)
+        raise ValueError(f"tree {count} does not match tree 0: parameter {differing[0]} where tree 0 has "
+                         f"{differing[1]}")
+      for (path, shape, _), (_, x), acc in zip(first[1], leaves, total):
+        if np.shape(x) != shape:
+          raise ValueError(f"tree {count} does not match tree 0: parameter {jax.tree_util.keystr(path)} has shape "
+                           f"{np.shape(x)}, tree 0 has {shape}")
+        acc += np.asarray(x, np.float32)
+    count += 1
+  if not count:
+    raise ValueError("nothing to average")
+  means = [(acc / count).astype(dtype) for acc, (_, _, dtype) in zip(total, first[1])]
+  return jax.tree_util.tree_unflatten(first[0], means)
+
+
+def _load_config(workdir: str) -> ml_collections.ConfigDict:
+  path = os.path.join(workdir, CONFIG_FILENAME)
+  if not os.path.exists(path):
+    raise FileNotFoundError(f"{path} not found: --workdir must be the workdir of a training run")
+  with open(path) as f:
+    return ml_collections.ConfigDict(json.load(f))
+
+
+def _template_state(config, vocab_size: int):
+  """The abstract train state of the run (shapes, dtypes, one-device shardings), to restore checkpoints into."""
+  model = train_step.model_from_config(config, vocab_size=vocab_size)
+  mesh = train_step.make_mesh(1)
+  optimizer, _ = optim.make_optimizer(config)
+  template = jax.eval_shape(lambda: train_step.create_train_state(model, optimizer, jax.random.PRNGKey(0), mesh))
+  return jax.tree_util.tree_map(
+      lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=train_step.replicated(mesh)), template)
+
+
+def average_last(workdir: str, last: int, output_workdir: str | None = None, output_step: int | None = None,
+                 overwrite: bool = False) -> dict:
+  """Averages the parameters of the newest `last` complete checkpoints of `workdir` into `output_workdir`
+  (default workdir/averaged_last{last}). Returns what was done (also written to output_workdir/averaged.json)."""
+  if last < 1:
+    raise ValueError(f"--last={last}: must be >= 1")
+  output_workdir = output_workdir or os.path.join(workdir, f"averaged_last{last}")
+  if os.path.realpath(output_workdir) == os.path.realpath(workdir):
+    raise ValueError("--output_workdir must differ from --workdir: the average would mix with (and be pruned "
+                     "with) the training checkpoints")
+  config = _load_config(workdir)
+  source = checkpoint.Checkpointer(os.path.join(workdir, "checkpoints"), max_to_keep=1, asynchronous=False)
+  steps = sorted(source.manager.all_steps())  # complete ones only: Orbax never lists half-written checkpoints
+  if len(steps) < last:
+    source.close()
+    raise ValueError(f"{workdir}/checkpoints has {len(steps)} complete checkpoint(s) (steps {steps}), fewer than "
+                     f"--last={last}. Lower --last, or keep more (config max_checkpoints_to_keep="
+                     f"{config.get('max_checkpoints_to_keep')}).")
+  steps = steps[-last:]
+  output_checkpoints = os.path.join(output_workdir, "checkpoints")
+  if os.path.exists(output_checkpoints) and os.listdir(output_checkpoints):
+    if not overwrite:
+      source.close()
+      raise FileExistsError(f"{output_checkpoints} already holds checkpoints; pass --overwrite to replace them, "
+                            "or choose another --output_workdir")
+    shutil.rmtree(output_checkpoints)
+
+  vocab_size = tokenizer_lib.Tokenizer.load(os.path.join(workdir, TOKENIZER_FILENAME)).vocab_size
+  template = _template_state(config, vocab_size)
+  newest = None
+
+  def restored_params():
+    nonlocal newest
+    for step in steps:  # oldest first; a checkpoint that does not fit the model raises, naming the parameter
+      state = source.restore(template, step)
+      logging.info("Read the checkpoint of step %d.", step)
+      if step == steps[-1]:
+        newest = state
+      yield jax.device_get(state.params)
+
+  averaged = average_trees(restored_params())
+  source.close()
+
+  output_step = steps[-1] if output_step is None else output_step
+  os.makedirs(output_workdir, exist_ok=True)
+  for name in (CONFIG_FILENAME, TOKENIZER_FILENAME):
+    shutil.copyfile(os.path.join(workdir, name), os.path.join(output_workdir, name))
+  sharding = train_step.replicated(train_step.make_mesh(1))
+  state = newest.replace(step=jax.device_put(np.asarray(output_step, np.asarray(newest.step).dtype), sharding),
+                         params=jax.device_put(averaged, sharding))
+  target = checkpoint.Checkpointer(output_checkpoints, max_to_keep=1, asynchronous=False)
+  target.save(state)
+  target.wait()
+  target.close()
+  info = {"source_workdir": os.path.abspath(workdir), "averaged_steps": steps, "step": output_step,
+          "output_workdir": os.path.abspath(output_workdir)}
+  with open(os.path.join(output_workdir, INFO_FILENAME), "w") as f:
+    json.dump(info, f, indent=2)
+  return info
+
+
+def _define_flags():
+  # Defined when run as a command only, so tests and other modules can import average_trees without flag clashes.
+  flags.DEFINE_string("workdir", None, "Workdir of a training run (config.json, sentencepiece.model, checkpoints/).",
+                      required=True)
+  flags.DEFINE_integer("last", 5, "How many of the newest complete checkpoints to average (the paper: 5 for base, "
+                       "20 for big; needs max_checkpoints_to_keep >= this).")
+  flags.DEFINE_string("output_workdir", None, "Workdir to write the average to (with copies of the config and "
+                      "tokenizer); default WORKDIR/averaged_lastK. Decode it with translate --workdir=THIS.")
+  flags.DEFINE_integer("output_step", None, "Step number of the averaged checkpoint (default: the newest averaged "
+                       "step).")
+  flags.DEFINE_bool("overwrite", False, "Replace an average already in --output_workdir.")
+  return flags.FLAGS
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
+  info = average_last(FLAGS.workdir, FLAGS.last, FLAGS.output_workdir, FLAGS.output_step, FLAGS.overwrite)
+  print(f"Averaged the parameters of steps {info['averaged_steps']} into {info['output_workdir']} (step "
+        f"{info['step']}). Translate with: python -m transformer_jax.translate --workdir={info['output_workdir']}")
+
+
+if __name__ == "__main__":
+  FLAGS = _define_flags()
+  app.run(main)

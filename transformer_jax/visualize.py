@@ -1,0 +1,189 @@
+"""Pictures of a trained model: the attention weights of every layer and head for one sentence, and the positional
+encodings.
+
+  python -m transformer_jax.visualize --workdir=runs/demo --sentence="The old man has seen the dogs." \\
+      --output_dir=runs/demo/pictures
+
+The sentence is translated (beam search with the run's settings, or greedy with --beam_size=1), then the source and
+that translation are run through the model once more, teacher-forced, to read the attention weights: encoder
+self-attention, decoder self-attention and decoder-encoder (cross) attention. One PNG per kind and layer, one panel
+per head, rows = queries, columns = keys, both labelled with their subword pieces (▁ starts a word). Also written:
+positional_encoding.png (the table the model adds to its embeddings) and attention.npz + tokens.json (the numbers).
+
+The weights come from `MultiHeadAttention`, which sows them into Flax's "intermediates" collection; training never
+asks for that collection, so it costs nothing there.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import jax
+import numpy as np
+from absl import app, flags, logging
+
+from transformer_jax import decode, model as model_lib, tokenizer as tokenizer_lib
+from transformer_jax.inference import load_workdir
+
+KINDS = {"encoder_self": ("encoder", "self_attention"), "decoder_self": ("decoder", "self_attention"),
+         "cross": ("decoder", "cross_attention")}
+TITLES = {"encoder_self": "encoder self-attention", "decoder_self": "decoder self-attention",
+          "cross": "decoder-encoder (cross) attention"}
+
+
+def teacher_forced_batch(sources: list[list[int]], targets: list[list[int]]) -> dict:
+  """Padded [batch, length] arrays; each sequence ends with EOS; the decoder input is the target shifted right with
+  EOS as the start symbol (as in training)."""
+  rows, source_length, target_length = len(sources), max(map(len, sources)), max(map(len, targets))
+  batch = {"source": np.zeros((rows, source_length), np.int32), "targets": np.zeros((rows, target_length), np.int32),
+           "decoder_inputs": np.zeros((rows, target_length), np.int32)}
+  for row, (source, target) in enumerate(zip(sources, targets)):
+    batch["source"][row, :len(source)] = source
+    batch["targets"][row, :len(target)] = target
+    batch["decoder_inputs"][row, :len(target)] = [tokenizer_lib.EOS_ID] + list(target[:-1])
+  return batch
+
+
+def attention_weights(model, params, batch: dict) -> dict[str, np.ndarray]:
+  """{"encoder_self" | "decoder_self" | "cross": float32 [layers, batch, heads, queries, keys]} for a teacher-forced
+  batch (see teacher_forced_batch); padded keys get weight 0."""
+  _, state = model.apply({"params": params}, batch["source"], batch["decoder_inputs"], batch["targets"],
+                         deterministic=True, mutable=["intermediates"])
+  sown = state["intermediates"]
+  weights = {}
+  for kind, (stack, attention) in KINDS.items():
+    layers = [sown[f"{stack}_{i}"][attention]["attention_weights"][0] for i in range(model.config.num_layers)]
+    weights[kind] = np.asarray(jax.device_get(jax.numpy.stack(layers)), np.float32)
+  return weights
+
+
+def positional_table(model, params, length: int) -> np.ndarray:
+  """The first `length` rows of the positional encodings the model adds ([length, d_model])."""
+  cfg = model.config
+  if cfg.positional_encoding == "learned":
+    return np.asarray(params["embedder"]["position_embedding"])[:length]
+  return model_lib.sinusoidal_table(cfg.max_position, cfg.d_model)[:length]
+
+
+def _plot_heads(weights: np.ndarray, queries: list[str], keys: list[str], title: str, path: str,
+                query_label: str, key_label: str) -> None:
+  """One panel per head of weights [heads, queries, keys]."""
+  import matplotlib  # pylint: disable=g-import-not-at-top
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+  heads = weights.shape[0]
+  columns = min(heads, 4)
+  rows = -(-heads // columns)
+  cell = 0.22  # inches per token, so labels stay readable for sentences of any length
+  panel_w, panel_h = max(2.5, cell * len(keys) + 1.0), max(2.5, cell * len(queries) + 1.0)
+  figure, axes = plt.subplots(rows, columns, figsize=(panel_w * columns, panel_h * rows + 0.6), squeeze=False)
+  font = 7 if max(len(keys), len(queries)) <= 40 else 5
+  for head in range(rows * columns):
+    axis = axes[head // columns][head % columns]
+    if head >= heads:
+      axis.axis("off")
+      continue
+    axis.imshow(weights[head], cmap="viridis", vmin=0.0, vmax=1.0, aspect="auto", interpolation="nearest")
+    axis.set_title(f"head {head}", fontsize=9)
+    axis.set_xticks(range(len(keys)), keys, rotation=90, fontsize=font)
+    axis.set_yticks(range(len(queries)), queries, fontsize=font)
+    if head % columns == 0:
+      axis.set_ylabel(query_label, fontsize=8)
+    axis.set_xlabel(key_label, fontsize=8)
+  figure.suptitle(title, fontsize=11)
+  figure.tight_layout()
+  figure.savefig(path, dpi=110)
+  plt.close(figure)
+
+
+def _plot_positions(table: np.ndarray, path: str) -> None:
+  import matplotlib  # pylint: disable=g-import-not-at-top
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+  figure, axis = plt.subplots(figsize=(8, 4.5))
+  image = axis.imshow(table, cmap="RdBu", vmin=-1.0, vmax=1.0, aspect="auto", interpolation="nearest")
+  axis.set_xlabel("dimension")
+  axis.set_ylabel("position")
+  axis.set_title("positional encoding added to the embeddings")
+  figure.colorbar(image, ax=axis)
+  figure.tight_layout()
+  figure.savefig(path, dpi=110)
+  plt.close(figure)
+
+
+def visualize(workdir: str, sentence: str, output_dir: str, step: int | None = None,
+              beam_size: int | None = None, positions: int = 100) -> dict:
+  """Translates `sentence` with the workdir's model and writes the pictures to output_dir. Returns
+  {"translation", "source_pieces", "target_pieces", "files"}."""
+  config, tokenizer, model, params = load_workdir(workdir, step)
+  source = tokenizer.encode(sentence)[:min(config.bucket_lengths[-1], model.config.max_position) - 1]
+  if not source:
+    raise ValueError("--sentence is empty after tokenization")
+  source = source + [tokenizer_lib.EOS_ID]
+  beam_size = beam_size or config.beam_size
+  options = dict(extra_length=config.decode_extra_length, max_decode_length=config.max_decode_length)
+  if beam_size > 1:
+    tokens, _ = decode.translate_beam(model, params, np.asarray([source], np.int32), beam_size=beam_size,
+                                      alpha=config.length_penalty_alpha, **options)
+    tokens = np.asarray(tokens)[0, 0]
+  else:
+    tokens, _ = decode.translate_greedy(model, params, np.asarray([source], np.int32), **options)
+    tokens = np.asarray(tokens)[0]
+  target = [int(t) for t in tokens if t != tokenizer_lib.PAD_ID]
+  target = target[:target.index(tokenizer_lib.EOS_ID) + 1] if tokenizer_lib.EOS_ID in target else target
+  weights = attention_weights(model, params, teacher_forced_batch([source], [target]))
+  source_pieces = [tokenizer.id_to_piece(i) for i in source]
+  target_pieces = [tokenizer.id_to_piece(i) for i in target]
+  # Decoder position i reads input_pieces[i] (the target shifted right, EOS first) and predicts target_pieces[i]:
+  # queries are labelled with what they predict, decoder keys with what they read.
+  input_pieces = [tokenizer.id_to_piece(tokenizer_lib.EOS_ID)] + target_pieces[:-1]
+  labels = {"encoder_self": (source_pieces, source_pieces), "decoder_self": (target_pieces, input_pieces),
+            "cross": (target_pieces, source_pieces)}
+  os.makedirs(output_dir, exist_ok=True)
+  files = []
+  for kind, per_layer in weights.items():
+    for layer, layer_weights in enumerate(per_layer):
+      path = os.path.join(output_dir, f"{kind}_layer{layer}.png")
+      queries, keys = labels[kind]
+      _plot_heads(layer_weights[0], queries, keys, f"{TITLES[kind]}, layer {layer}", path,
+                  "query (source)" if kind == "encoder_self" else "query (predicts)",
+                  "key (reads)" if kind == "decoder_self" else "key (source)")
+      files.append(path)
+  path = os.path.join(output_dir, "positional_encoding.png")
+  _plot_positions(positional_table(model, params, positions), path)
+  files.append(path)
+  np.savez_compressed(os.path.join(output_dir, "attention.npz"), **{k: v[:, 0] for k, v in weights.items()})
+  translation = tokenizer.decode(target)
+  result = {"sentence": sentence, "translation": translation, "source_pieces": source_pieces,
+            "target_pieces": target_pieces, "files": [os.path.basename(f) for f in files]}
+  with open(os.path.join(output_dir, "tokens.json"), "w", encoding="utf-8") as f:
+    json.dump(result, f, indent=2, ensure_ascii=False)
+  return result
+
+
+def _define_flags():
+  # Defined when run as a command only, so tests can import this module beside other commands.
+  flags.DEFINE_string("workdir", None, "Workdir of a training run (config.json, sentencepiece.model, checkpoints/).",
+                      required=True)
+  flags.DEFINE_string("sentence", None, "Source sentence to translate and draw.", required=True)
+  flags.DEFINE_string("output_dir", None, "Directory for the PNGs, attention.npz and tokens.json.", required=True)
+  flags.DEFINE_integer("step", None, "Checkpoint step to load (default: the latest).")
+  flags.DEFINE_integer("beam_size", None, "Beam size for the translation that is drawn (default: the run's "
+                       "config); 1 = greedy.")
+  flags.DEFINE_integer("positions", 100, "Positions shown in positional_encoding.png.")
+  return flags.FLAGS
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
+  result = visualize(FLAGS.workdir, FLAGS.sentence, FLAGS.output_dir, FLAGS.step, FLAGS.beam_size,
+                     FLAGS.positions)
+  logging.info("Translation: %s", result["translation"])
+  print(f"Wrote {len(result['files'])} pictures to {FLAGS.output_dir}: {', '.join(result['files'])}")
+
+
+if __name__ == "__main__":
+  FLAGS = _define_flags()
+  app.run(main)
