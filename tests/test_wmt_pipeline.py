@@ -20,7 +20,7 @@ from transformer_jax.data import input_pipeline
 
 TINY = dict(vocab_size=300, tokenizer_train_sentences=1000, num_layers=1, d_model=32, d_ff=64, num_heads=2,
             tokens_per_batch=512, bucket_lengths=(32, 64), max_source_length=64, max_target_length=64,
-            max_position=128, pack_training_rows=True, num_train_steps=3, warmup_steps=10, log_every_steps=3,
+            max_position=64, pack_training_rows=True, num_train_steps=3, warmup_steps=10, log_every_steps=3,
             eval_every_steps=0, checkpoint_every_steps=3, max_decode_length=24, decode_extra_length=4,
             decode_batch_size=8, num_test_sentences=8, dropout_rate=0.0)
 

@@ -61,6 +61,7 @@ def reproduce(config, workdir: str, average_last: int | None = None, skip_traini
   test = input_pipeline.load_text_split(config, "test")
   mesh = train_step.make_mesh()
   sharding = train_step.batch_sharding(mesh)
+  params = jax.device_put(params, train_step.replicated(mesh))  # sources are split over every device
   rows = -(-config.decode_batch_size // mesh.size) * mesh.size
   with tqdm(total=len(test.sources), desc="newstest decoding", unit="sent") as bar:
     hypotheses = translate_sentences(
