@@ -211,6 +211,12 @@ def peak_memory_bytes() -> int | None:
   return max(peaks) if peaks else None
 
 
+def peak_memory(before: int | None) -> dict:
+  """The process-wide peak (JAX cannot reset it) and whether it rose during this phase, i.e. is this phase's own."""
+  after = peak_memory_bytes()
+  return {"peak_bytes_in_use": after, "peak_rose_in_phase": None if after is None else after > (before or 0)}
+
+
 def xla_cost(compiled) -> dict:
   """XLA's own flop count and buffer sizes for a compiled computation (None where the backend has none)."""
   out = {"xla_flops": None, "xla_memory": None}
@@ -249,9 +255,10 @@ def model_config(workload: Workload, dtype: str, overrides: dict) -> tuple[Model
 # ---- Benchmarks ----
 
 def bench_train(name: str, workload: Workload, cfg: ModelConfig, mesh, peak_tflops: float | None,
-                seed: int) -> tuple[dict, dict]:
+                seed: int, profile_dir: str | None = None) -> tuple[dict, dict]:
   """Times the jitted, data-parallel train step; returns (results, params for the decoding benchmark)."""
   devices = mesh.devices.size
+  peak_before = peak_memory_bytes()
   rows = max(devices, workload.batch_tokens // workload.train_length // devices * devices)
   model = Transformer(cfg)
   schedule = optim.paper_learning_rate(cfg.d_model, 4000)
@@ -286,6 +293,14 @@ def bench_train(name: str, workload: Workload, cfg: ModelConfig, mesh, peak_tflo
     log(f"{name}: train step {i + 1}/{workload.warmup + workload.steps} ({phase}) {elapsed * 1e3:.1f} ms, "
         f"loss {float(metrics['loss_sum'] / metrics['tokens']):.3f}")
 
+  if profile_dir:  # after the timed steps, so the trace never slows them down
+    with jax.profiler.trace(os.path.join(profile_dir, f"{name}_train")):
+      for i in range(3):
+        state, metrics = compiled(state, batches[i % len(batches)], dropout_rng)
+        jax.block_until_ready((state, metrics))
+    with open(os.path.join(profile_dir, f"{name}_train.hlo.txt"), "w") as f:
+      f.write(compiled.as_text())
+
   timed = [i % len(batches) for i in range(workload.warmup, workload.warmup + workload.steps)]
   mean_tokens = statistics.fmean(tokens[i] for i in timed)
   mean_flops = {k: statistics.fmean(flops[i][k] for i in timed) for k in flops[0]}
@@ -307,7 +322,7 @@ def bench_train(name: str, workload: Workload, cfg: ModelConfig, mesh, peak_tflo
       "xla_flops_per_step": cost["xla_flops"],
       "xla_flops_over_model_flops": cost["xla_flops"] / mean_flops["total"] if cost["xla_flops"] else None,
       "xla_memory": cost["xla_memory"],
-      "peak_bytes_in_use": peak_memory_bytes(),
+      **peak_memory(peak_before),
       "final_loss": float(metrics["loss_sum"] / metrics["tokens"]),
   }
   params = state.params
@@ -325,9 +340,11 @@ def without_eos(params, vocab_size: int):
   return jax.tree_util.tree_map_with_path(zero_eos, params)
 
 
-def bench_decode(name: str, workload: Workload, cfg: ModelConfig, params, mesh, seed: int) -> dict:
+def bench_decode(name: str, workload: Workload, cfg: ModelConfig, params, mesh, seed: int,
+                 profile_dir: str | None = None) -> dict:
   """Times decode.translate_beam (beam 4, alpha 0.6, limit source length + 50) on one batch of sentences."""
   devices = mesh.devices.size
+  peak_before = peak_memory_bytes()
   batch = max(devices, workload.decode_batch // devices * devices)
   rng = np.random.default_rng(seed + 2)
   lengths = sample_lengths(rng, batch, workload.decode_length // 2 + 1, workload.decode_length)
@@ -355,6 +372,12 @@ def bench_decode(name: str, workload: Workload, cfg: ModelConfig, params, mesh, 
     times.append(time.perf_counter() - start)
     log(f"{name}: beam search {i + 1}/{workload.decode_repeats} {times[-1]:.3f} s")
 
+  if profile_dir:
+    with jax.profiler.trace(os.path.join(profile_dir, f"{name}_decode")):
+      jax.block_until_ready(compiled(params, source_on_devices))
+    with open(os.path.join(profile_dir, f"{name}_decode.hlo.txt"), "w") as f:
+      f.write(compiled.as_text())
+
   best = np.asarray(jax.device_get(tokens))[:, 0]
   generated = (best > 0).sum(axis=1)  # tokens up to and including EOS; finished hypotheses are padded with 0
   seconds = statistics.median(times)
@@ -367,7 +390,7 @@ def bench_decode(name: str, workload: Workload, cfg: ModelConfig, params, mesh, 
       "eos_before_limit": int((generated < limits).sum()),
       "sentences_per_s": batch / seconds,
       "target_tokens_per_s": int(generated.sum()) / seconds,
-      "peak_bytes_in_use": peak_memory_bytes(),
+      **peak_memory(peak_before),
   }
 
 
@@ -449,6 +472,8 @@ def parse_args(argv=None) -> argparse.Namespace:
   parser.add_argument("--num_devices", type=int, default=-1, help="devices on the data axis (default: all)")
   parser.add_argument("--seed", type=int, default=0)
   parser.add_argument("--output", help="also write the JSON report to this path")
+  parser.add_argument("--profile_dir", help="also trace 3 train steps and 1 beam search (after timing) into this "
+                      "directory for TensorBoard/Perfetto, with the optimized HLO beside them")
   args = parser.parse_args(argv)
   unknown = [w for w in args.workloads.split(",") if w not in WORKLOADS]
   if unknown:
@@ -474,7 +499,10 @@ def main(argv=None) -> dict:
       "versions": versions(), "xla_flags": os.environ.get("XLA_FLAGS", ""), "dtype": args.dtype,
       "peak_tflops_per_device": peak,
       "peak_note": None if peak else "MFU is null: no known peak for this device (pass --peak_tflops)",
-      "mfu_formula": MFU_FORMULA, "model_overrides": overrides, "workloads": {},
+      "mfu_formula": MFU_FORMULA,
+      "peak_memory_note": "peak_bytes_in_use: max over devices of memory_stats()['peak_bytes_in_use'], the process "
+                          "peak so far (null on CPU); where peak_rose_in_phase is false the phase stayed below an "
+                          "earlier phase's peak. xla_memory: the compiler's buffer sizes for the train step.", "model_overrides": overrides, "workloads": {},
   }
   log(f"{len(devices)} x {device_kind} ({devices[0].platform}), jax {jax.__version__}, peak "
       f"{peak or 'unknown'} TFLOP/s per device")
@@ -491,7 +519,7 @@ def main(argv=None) -> dict:
     params = None
     if "train" in phases:
       try:
-        result["train"], params = bench_train(name, workload, cfg, mesh, peak, args.seed)
+        result["train"], params = bench_train(name, workload, cfg, mesh, peak, args.seed, args.profile_dir)
       except Exception as error:  # pylint: disable=broad-except
         log(f"{name}: train failed: {type(error).__name__}: {error}")  # e.g. out of memory: go on with the rest
         result["train"] = {"error": f"{type(error).__name__}: {str(error)[:2000]}"}
@@ -500,7 +528,7 @@ def main(argv=None) -> dict:
         if params is None:
           init = lambda rng: Transformer(cfg).init(rng, *[np.ones((1, 2), np.int32)] * 3)["params"]
           params = jax.jit(init, out_shardings=train_step.replicated(mesh))(jax.random.PRNGKey(args.seed))
-        result["decode"] = bench_decode(name, workload, cfg, params, mesh, args.seed)
+        result["decode"] = bench_decode(name, workload, cfg, params, mesh, args.seed, args.profile_dir)
       except Exception as error:  # pylint: disable=broad-except
         log(f"{name}: decode failed: {type(error).__name__}: {error}")
         result["decode"] = {"error": f"{type(error).__name__}: {str(error)[:2000]}"}
