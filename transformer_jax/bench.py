@@ -502,7 +502,8 @@ def main(argv=None) -> dict:
       "mfu_formula": MFU_FORMULA,
       "peak_memory_note": "peak_bytes_in_use: max over devices of memory_stats()['peak_bytes_in_use'], the process "
                           "peak so far (null on CPU); where peak_rose_in_phase is false the phase stayed below an "
-                          "earlier phase's peak. xla_memory: the compiler's buffer sizes for the train step.", "model_overrides": overrides, "workloads": {},
+                          "earlier phase's peak. xla_memory: the compiler's buffer sizes for the train step.",
+      "model_overrides": overrides, "workloads": {},
   }
   log(f"{len(devices)} x {device_kind} ({devices[0].platform}), jax {jax.__version__}, peak "
       f"{peak or 'unknown'} TFLOP/s per device")
