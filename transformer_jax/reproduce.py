@@ -92,9 +92,10 @@ def reproduce(config, workdir: str, average_last: int | None = None, skip_traini
 
 def _markdown(r: dict) -> str:
   paper = "n/a (not a paper row)" if r["paper_bleu"] is None else f"{r['paper_bleu']:.1f}"
+  signature = r["sacrebleu_signature"].replace("|", r"\|")  # a bare | would split the table cell
   return (f"| {r['dataset']} {r['direction']} {r['model']} | ours |  paper |\n|---|---|---|\n"
           f"| tokenized, compound-split BLEU (the paper's metric) | {r['tokenized_bleu']:.2f} | {paper} |\n"
-          f"| sacreBLEU ({r['sacrebleu_signature']}) | {r['sacrebleu']:.2f} | |\n\n"
+          f"| sacreBLEU (`{signature}`) | {r['sacrebleu']:.2f} | |\n\n"
           f"Average of the checkpoints of steps {r['averaged_steps']}; beam {r['beam_size']}, alpha {r['alpha']}, "
           f"maximum length {r['max_length']}; {r['test_sentences']} test sentences.\n")
 
