@@ -30,9 +30,9 @@ def global_batch(rows=16, length=8, seed=0):
   return make_batch(sources, targets, rows, length)  # the last two rows are all padding
 
 
-def run_steps(num_devices, batches):
+def run_steps(num_devices, batches, cfg=CFG):
   mesh = train_step.make_mesh(num_devices)
-  model = Transformer(CFG)
+  model = Transformer(cfg)
   optimizer, schedule = optim.make_optimizer(config())
   state = train_step.create_train_state(model, optimizer, jax.random.PRNGKey(0), mesh)
   step = train_step.jit_train_step(model, mesh, 0.1, schedule)
@@ -158,3 +158,18 @@ def test_restoring_into_a_different_model_names_the_first_mismatch(tmp_path):
   with pytest.raises(ValueError, match=r"\['decoder_0'\]\['ffn'\]\['wi'\]\['bias'\] has shape \(32,\) in the "
                                        r"checkpoint but \(48,\) in the model"):
     saver.restore(other)
+
+
+def test_bfloat16_train_step_keeps_float32_parameters_and_optimizer_state():
+  half = dataclasses.replace(CFG, dtype="bfloat16")
+  mesh = train_step.make_mesh(1)
+  model = Transformer(half)
+  optimizer, schedule = optim.make_optimizer(config())
+  state = train_step.create_train_state(model, optimizer, jax.random.PRNGKey(0), mesh)
+  step = train_step.jit_train_step(model, mesh, 0.1, schedule)
+  state, metrics = step(state, train_step.put_batch(global_batch(), mesh), jax.random.PRNGKey(1))
+  floats = [x for x in jax.tree_util.tree_leaves((state.params, state.opt_state)) if x.dtype.kind == "f"]
+  assert floats and all(x.dtype == np.float32 for x in floats)
+  assert bool(metrics["finite"])
+  # Near log(32), the loss of a fresh model over 32 tokens (bfloat16 closeness to float32: tests/test_model.py).
+  assert abs(float(metrics["loss_sum"]) / float(metrics["tokens"]) - np.log(32)) < 0.5

@@ -11,6 +11,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from transformer_jax.precision import einsum_f32
+
 Array = jax.Array
 
 
@@ -29,11 +31,15 @@ def _masked_softmax(scores: Array, mask: Array) -> Array:
   return jax.nn.softmax(scores, axis=-1)
 
 
+def _scores(equation: str, query: Array, key: Array) -> Array:
+  # float32 scores from compute-dtype queries and keys: the softmax sees scores never rounded to bfloat16.
+  return einsum_f32(equation, query, key) / jnp.sqrt(query.shape[-1])
+
+
 def dot_product_attention(query: Array, key: Array, value: Array, mask: Array, *, dropout_rate: float = 0.0,
                           dropout_rng: Array | None = None, deterministic: bool = True) -> Array:
   """softmax(Q K^T / sqrt(d_k)) V over [batch, length, heads, dim] inputs; mask [batch, 1, q_len, k_len]."""
-  scores = jnp.einsum("bqhd,bkhd->bhqk", query, key) / jnp.sqrt(query.shape[-1]).astype(query.dtype)
-  weights = _masked_softmax(scores, mask)
+  weights = _masked_softmax(_scores("bqhd,bkhd->bhqk", query, key), mask)
   if dropout_rate > 0.0 and not deterministic:
     keep = jax.random.bernoulli(dropout_rng, 1.0 - dropout_rate, weights.shape)
     weights = jnp.where(keep, weights / (1.0 - dropout_rate), 0.0)
@@ -83,8 +89,7 @@ class MultiHeadAttention(nn.Module):
     """
     query = self.query(query_inputs)
     per_beam = keys.ndim == 5
-    scores = jnp.einsum("bkhd,bkthd->bkht" if per_beam else "bkhd,bthd->bkht", query, keys)
-    scores = scores / jnp.sqrt(self.d_k).astype(scores.dtype)
+    scores = _scores("bkhd,bkthd->bkht" if per_beam else "bkhd,bthd->bkht", query, keys)
     weights = _masked_softmax(scores, key_valid).astype(values.dtype)
     context = jnp.einsum("bkht,bkthd->bkhd" if per_beam else "bkht,bthd->bkhd", weights, values)
     return self.out(context)

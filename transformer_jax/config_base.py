@@ -50,7 +50,9 @@ def base_config() -> ml_collections.ConfigDict:
   c.positional_encoding = "sinusoidal"  # "learned" is Table 3 row (E).
   c.max_position = 512  # Longest sequence the positional table (sinusoidal or learned) covers.
   c.attention_bias = True  # Biases in the Q/V/O projections (the paper's equations show none; keys never have one).
-  c.dtype = "float32"  # Activation/matmul dtype; parameters stay float32.
+  # Compute dtype of matmuls and activations. "bfloat16" is mixed precision: parameters, optimiser state, attention
+  # softmax, layer-norm statistics and the loss stay float32 (transformer_jax/precision.py).
+  c.dtype = "float32"
 
   # ---- Optimiser (the paper: Adam 0.9/0.98/1e-9, inverse square root with warmup) ----
   c.learning_rate_scale = 1.0  # Multiplies d_model^-0.5 * min(step^-0.5, step * warmup^-1.5); the paper uses 1.

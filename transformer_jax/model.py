@@ -21,6 +21,7 @@ import numpy as np
 
 from transformer_jax import config_base
 from transformer_jax.attention import MultiHeadAttention, attention_mask
+from transformer_jax.precision import einsum_f32
 
 Array = jax.Array
 
@@ -87,7 +88,12 @@ class Embedder(nn.Module):
     return self.dropout(x, deterministic=deterministic)
 
   def logits(self, x: Array) -> Array:
-    return self.token_embedding.attend(x)
+    """Pre-softmax projection with the shared embedding matrix: [..., d_model] -> float32 [..., vocab].
+
+    Inputs in the compute dtype, output accumulated and kept in float32: under bfloat16 the log-softmax over the
+    vocabulary (loss, beam scores) then sees logits that were never rounded to 8 bits of mantissa."""
+    dtype = self.config.jnp_dtype
+    return einsum_f32("...d,vd->...v", x.astype(dtype), self.token_embedding.embedding.astype(dtype))
 
 
 class FeedForward(nn.Module):
@@ -114,7 +120,8 @@ class ResidualNorm(nn.Module):
   @nn.compact
   def __call__(self, x: Array, sublayer_output: Array, deterministic: bool) -> Array:
     y = nn.Dropout(self.config.dropout_rate)(sublayer_output, deterministic=deterministic)
-    return nn.LayerNorm(dtype=self.config.jnp_dtype, name="norm")(x + y)
+    # Mean and variance are computed in float32 whatever the compute dtype (flax's force_float32_reductions).
+    return nn.LayerNorm(dtype=self.config.jnp_dtype, force_float32_reductions=True, name="norm")(x + y)
 
 
 class EncoderLayer(nn.Module):
@@ -201,7 +208,7 @@ class Transformer(nn.Module):
     y = self.embedder(decoder_inputs, target_positions, deterministic)
     for layer in self.decoder_layers:
       y = layer(y, encoded, self_mask, cross_mask, deterministic)
-    return self.embedder.logits(y).astype(jnp.float32)
+    return self.embedder.logits(y)
 
   def __call__(self, source: Array, decoder_inputs: Array, targets: Array, source_segments: Array | None = None,
                target_segments: Array | None = None, source_positions: Array | None = None,
@@ -239,7 +246,7 @@ class Transformer(nn.Module):
     for layer, beam_cache, shared_cache in zip(self.decoder_layers, cache["per_beam"], cache["shared"]):
       y, beam_cache = layer.step(y, beam_cache, shared_cache, position, source_valid)
       per_beam.append(beam_cache)
-    return self.embedder.logits(y).astype(jnp.float32), {"shared": cache["shared"], "per_beam": per_beam}
+    return self.embedder.logits(y), {"shared": cache["shared"], "per_beam": per_beam}
 
 
 def count_parameters(params) -> int:
