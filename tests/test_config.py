@@ -69,3 +69,20 @@ def test_paper_configs_have_the_papers_hyperparameters():
     assert (c.label_smoothing, c.warmup_steps, c.beam_size, c.length_penalty_alpha) == (0.1, 4000, 4, 0.6)
     assert (c.adam_b1, c.adam_b2, c.adam_eps, c.decode_extra_length) == (0.9, 0.98, 1e-9, 50)
     assert (c.dataset, c.source_lang, c.target_lang) == ("wmt14_translate/de-en", "en", "de")
+
+
+@pytest.mark.parametrize("changes,message", [
+    ({"attention_impl": "flash"}, "attention_impl='flash'"),
+    ({"attention_impl": "xla", "attention_dropout_rate": 0.1}, "attention_dropout_rate=0.1 needs attention_impl"),
+    ({"attention_impl": "xla", "d_k": 16, "d_v": 32}, "needs d_k == d_v"),
+    ({"attention_impl": "cudnn"}, "needs dtype='bfloat16'"),
+])
+def test_validate_refuses_impossible_attention_settings(changes, message):
+  config = default.get_config()
+  config.update(changes)
+  with pytest.raises(ValueError, match=message):
+    config_base.validate(config)
+  config.attention_impl = "naive"  # the reference path supports everything above
+  config.dtype = "float32"
+  if "flash" not in str(changes):
+    config_base.validate(config)

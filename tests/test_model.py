@@ -160,3 +160,14 @@ def test_bfloat16_forward_is_close_to_float32_and_keeps_softmaxes_in_float32():
   matmuls = [e for e in eqns if e.primitive.name == "dot_general"]
   assert all(dtypes(e) == {"bfloat16"} or e.params["precision"] == jax.lax.DotAlgorithmPreset.BF16_BF16_F32
              for e in matmuls)
+
+
+def test_fused_attention_gives_the_same_logits():
+  """attention_impl="xla" (jax.nn.dot_product_attention) against the naive reference, through the whole model."""
+  params = init(TINY)
+  naive = np.asarray(Transformer(TINY).apply({"params": params}, SOURCE, DECODER_INPUTS, TARGETS))
+  fused_model = Transformer(dataclasses.replace(TINY, attention_impl="xla"))
+  fused = np.asarray(jax.jit(fused_model.apply)({"params": params}, SOURCE, DECODER_INPUTS, TARGETS))
+  valid = TARGETS > 0
+  np.testing.assert_allclose(fused[valid], naive[valid], rtol=1e-5, atol=1e-5)
+  assert np.all(np.isfinite(fused))

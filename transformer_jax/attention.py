@@ -3,6 +3,11 @@
 Masks come from segment ids: 0 marks padding, 1, 2, ... mark the sentences packed into one row (a row holding one
 sentence has ids 0/1). A query may look at a key only if both belong to the same segment, the key is not padding,
 and (for decoder self-attention) the key is not in the query's future.
+
+Three implementations of the same function, chosen by `attention_impl`: "naive" (the reference: einsums and a
+masked softmax, the only one with dropout on the attention weights), "xla" and "cudnn" (`jax.nn.dot_product_attention`;
+cuDNN's fused flash attention on NVIDIA GPUs, bfloat16 only). All three take the same boolean mask, so padding,
+causal and packed-segment masks are exact on every path.
 """
 
 from __future__ import annotations
@@ -36,9 +41,20 @@ def _scores(equation: str, query: Array, key: Array) -> Array:
   return einsum_f32(equation, query, key) / jnp.sqrt(query.shape[-1])
 
 
-def dot_product_attention(query: Array, key: Array, value: Array, mask: Array, *, dropout_rate: float = 0.0,
-                          dropout_rng: Array | None = None, deterministic: bool = True) -> Array:
-  """softmax(Q K^T / sqrt(d_k)) V over [batch, length, heads, dim] inputs; mask [batch, 1, q_len, k_len]."""
+IMPLEMENTATIONS = ("naive", "xla", "cudnn")
+
+
+def dot_product_attention(query: Array, key: Array, value: Array, mask: Array, *, impl: str = "naive",
+                          dropout_rate: float = 0.0, dropout_rng: Array | None = None,
+                          deterministic: bool = True) -> Array:
+  """softmax(Q K^T / sqrt(d_k)) V over [batch, length, heads, dim] inputs; mask [batch, 1, q_len, k_len].
+
+  Queries with no allowed key (padding) get finite outputs on every path (a uniform average; never used)."""
+  if impl != "naive":
+    if dropout_rate > 0.0 and not deterministic:  # config_base.validate refuses this combination earlier
+      raise ValueError(f"attention dropout needs attention_impl='naive', not {impl!r}")
+    # Softmax in float32 inside, as in the naive path; key and value must have the same head size (d_k == d_v).
+    return jax.nn.dot_product_attention(query, key, value, mask=mask, implementation=impl)
   weights = _masked_softmax(_scores("bqhd,bkhd->bhqk", query, key), mask)
   if dropout_rate > 0.0 and not deterministic:
     keep = jax.random.bernoulli(dropout_rng, 1.0 - dropout_rate, weights.shape)
@@ -55,6 +71,7 @@ class MultiHeadAttention(nn.Module):
   use_bias: bool = True
   dropout_rate: float = 0.0
   dtype: jnp.dtype = jnp.float32
+  impl: str = "naive"  # one of IMPLEMENTATIONS
 
   def setup(self):
     dense = lambda features, name, bias: nn.DenseGeneral(features, use_bias=bias, dtype=self.dtype, name=name)
@@ -70,7 +87,7 @@ class MultiHeadAttention(nn.Module):
     dropout_rng = None
     if self.dropout_rate > 0.0 and not deterministic:
       dropout_rng = self.make_rng("dropout")
-    context = dot_product_attention(query, key, value, mask, dropout_rate=self.dropout_rate,
+    context = dot_product_attention(query, key, value, mask, impl=self.impl, dropout_rate=self.dropout_rate,
                                     dropout_rng=dropout_rng, deterministic=deterministic)
     return self.out(context)
 
@@ -85,11 +102,28 @@ class MultiHeadAttention(nn.Module):
 
     keys/values are either [batch, beams, length, heads, dim] (self-attention: each beam has its own history) or
     [batch, length, heads, dim] (cross-attention: all beams of a sentence share the encoder output).
-    key_valid is a boolean mask broadcastable to [batch, beams, heads, length].
+    key_valid is a boolean mask broadcastable to [batch, beams, 1, length] (the same for every head).
     """
     query = self.query(query_inputs)
     per_beam = keys.ndim == 5
-    scores = _scores("bkhd,bkthd->bkht" if per_beam else "bkhd,bthd->bkht", query, keys)
-    weights = _masked_softmax(scores, key_valid).astype(values.dtype)
-    context = jnp.einsum("bkht,bkthd->bkhd" if per_beam else "bkht,bthd->bkhd", weights, values)
+    if self.impl == "naive":
+      scores = _scores("bkhd,bkthd->bkht" if per_beam else "bkhd,bthd->bkht", query, keys)
+      weights = _masked_softmax(scores, key_valid).astype(values.dtype)
+      context = jnp.einsum("bkht,bkthd->bkhd" if per_beam else "bkht,bthd->bkhd", weights, values)
+    else:
+      context = self._attend_cached_fused(query, keys, values, key_valid)
     return self.out(context)
+
+  def _attend_cached_fused(self, query: Array, keys: Array, values: Array, key_valid: Array) -> Array:
+    # One query position per beam leaves nothing for a flash-attention kernel to tile, so "cudnn" decodes with the
+    # "xla" implementation (cuDNN also rejects some of these one-query shapes).
+    batch, beams, heads, _ = query.shape
+    length = keys.shape[-3]
+    valid = jnp.broadcast_to(key_valid, (batch, beams, 1, length))
+    if keys.ndim == 5:  # each beam its own history: beams join the batch, one query each
+      merge = lambda x: x.reshape((batch * beams,) + x.shape[2:])
+      context = jax.nn.dot_product_attention(merge(query)[:, None], merge(keys), merge(values),
+                                             mask=merge(valid)[:, :, None], implementation="xla")
+      return context.reshape(batch, beams, heads, -1)
+    # Shared encoder keys: the beams of a sentence are its query positions.
+    return jax.nn.dot_product_attention(query, keys, values, mask=valid.transpose(0, 2, 1, 3), implementation="xla")

@@ -14,6 +14,7 @@ POSITIONAL_ENCODINGS = ("sinusoidal", "learned")
 # (newstest2014 for WMT14). The WMT input pipeline issue adds packing at scale, caching and mock-data tests.
 DATASETS = ("embedded_ende", "wmt14_translate/de-en", "wmt14_translate/fr-en", "wmt17_translate/de-en")
 DTYPES = ("float32", "bfloat16")
+ATTENTION_IMPLS = ("naive", "xla", "cudnn")  # attention.IMPLEMENTATIONS; repeated so configs need no JAX import
 
 
 def base_config() -> ml_collections.ConfigDict:
@@ -53,6 +54,10 @@ def base_config() -> ml_collections.ConfigDict:
   # Compute dtype of matmuls and activations. "bfloat16" is mixed precision: parameters, optimiser state, attention
   # softmax, layer-norm statistics and the loss stay float32 (transformer_jax/precision.py).
   c.dtype = "float32"
+  # Attention kernel: "naive" (einsums + masked softmax; the reference, and the only one with attention dropout),
+  # "xla" or "cudnn" (jax.nn.dot_product_attention; cudnn = fused flash attention on NVIDIA GPUs, bfloat16 only).
+  # All give the same results with the same masks; the cached decoder uses "xla" for "cudnn".
+  c.attention_impl = "naive"
 
   # ---- Optimiser (the paper: Adam 0.9/0.98/1e-9, inverse square root with warmup) ----
   c.learning_rate_scale = 1.0  # Multiplies d_model^-0.5 * min(step^-0.5, step * warmup^-1.5); the paper uses 1.
@@ -108,6 +113,21 @@ def validate(config) -> None:
   check(config.nonfinite_policy in ("stop", "skip"),
         f"nonfinite_policy={config.nonfinite_policy!r}: must be 'stop' or 'skip'")
   check(config.dtype in DTYPES, f"dtype={config.dtype!r}: must be one of {DTYPES}")
+  check(config.attention_impl in ATTENTION_IMPLS,
+        f"attention_impl={config.attention_impl!r}: must be one of {ATTENTION_IMPLS}")
+  if config.attention_impl in ("xla", "cudnn"):
+    check(config.attention_dropout_rate == 0.0,
+          f"attention_dropout_rate={config.attention_dropout_rate} needs attention_impl='naive' (the fused "
+          f"attention_impl={config.attention_impl!r} has no dropout on attention weights): set one of the two")
+    if config.num_heads >= 1:
+      d_k, d_v = head_dims(config)
+      check(d_k == d_v, f"attention_impl={config.attention_impl!r} needs d_k == d_v (got {d_k} and {d_v}): "
+            "use attention_impl='naive' or equal head sizes")
+      check(config.attention_impl != "cudnn" or (d_k % 8 == 0 and d_k <= 128),
+            f"attention_impl='cudnn' needs a head size (d_k) that is a multiple of 8 and at most 128, got {d_k}")
+  check(config.attention_impl != "cudnn" or config.dtype == "bfloat16",
+        f"attention_impl='cudnn' needs dtype='bfloat16' (cuDNN's fused attention has no float32 kernel), got "
+        f"dtype={config.dtype!r}")
   check(config.sentencepiece_model_type in ("unigram", "bpe"),
         f"sentencepiece_model_type={config.sentencepiece_model_type!r}: must be 'unigram' or 'bpe'")
   for key in ("num_layers", "d_model", "d_ff", "num_heads", "vocab_size", "num_train_steps", "warmup_steps",

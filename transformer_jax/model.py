@@ -42,6 +42,7 @@ class ModelConfig:
   max_position: int = 512
   attention_bias: bool = True
   dtype: str = "float32"
+  attention_impl: str = "naive"
 
   @classmethod
   def from_config(cls, config) -> "ModelConfig":
@@ -110,7 +111,7 @@ class FeedForward(nn.Module):
 def _attention(cfg: ModelConfig, name: str) -> MultiHeadAttention:
   return MultiHeadAttention(num_heads=cfg.num_heads, d_k=cfg.d_k, d_v=cfg.d_v, d_model=cfg.d_model,
                             use_bias=cfg.attention_bias, dropout_rate=cfg.attention_dropout_rate,
-                            dtype=cfg.jnp_dtype, name=name)
+                            dtype=cfg.jnp_dtype, impl=cfg.attention_impl, name=name)
 
 
 class ResidualNorm(nn.Module):
