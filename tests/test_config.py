@@ -86,3 +86,27 @@ def test_validate_refuses_impossible_attention_settings(changes, message):
   config.dtype = "float32"
   if "flash" not in str(changes):
     config_base.validate(config)
+
+
+@pytest.mark.parametrize("changes,num_devices,message", [
+    ({"mesh_tensor": 3}, None, "d_ff=512 is not divisible by 3, the devices on mesh axes \\('tensor',\\)"),
+    ({"mesh_tensor": 8, "num_heads": 4}, None, "num_heads=4 is not divisible by 8"),
+    ({"mesh_fsdp": 3}, None, "d_model=128 is not divisible by 3.*mesh_fsdp=3"),
+    ({"mesh_data": -1, "mesh_fsdp": -1}, None, "at most one may be -1"),
+    ({"mesh_data": 0}, None, "mesh_data=0"),
+    ({"mesh_data": 4, "mesh_tensor": 4}, 8, "do not fit the 8 visible devices"),
+    ({"mesh_tensor": 16, "num_heads": 16, "vocab_size": 1000}, 32, "vocab_size=1000 is not divisible by 16"),
+    ({"logical_axis_rules": (("embed", "model"),)}, None, "'embed' -> 'model' is not a mesh axis"),
+    ({"grad_accum_steps": 0}, None, "grad_accum_steps=0"),
+])
+def test_validate_refuses_impossible_meshes(changes, num_devices, message):
+  config = default.get_config()
+  config.update(changes)
+  with pytest.raises(ValueError, match=message):
+    config_base.validate(config, num_devices=num_devices)
+
+
+def test_validate_accepts_sharded_layouts():
+  config = default.get_config()
+  config.update({"mesh_data": -1, "mesh_fsdp": 2, "mesh_tensor": 4})
+  config_base.validate(config, num_devices=8)

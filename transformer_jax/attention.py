@@ -17,6 +17,7 @@ import jax
 import jax.numpy as jnp
 
 from transformer_jax.precision import einsum_f32
+from transformer_jax.sharding import param_init
 
 Array = jax.Array
 
@@ -74,13 +75,21 @@ class MultiHeadAttention(nn.Module):
   impl: str = "naive"  # one of IMPLEMENTATIONS
 
   def setup(self):
-    dense = lambda features, name, bias: nn.DenseGeneral(features, use_bias=bias, dtype=self.dtype, name=name)
+    kernel_init, bias_init = nn.linear.default_kernel_init, nn.initializers.zeros_init()
+
+    def dense(features, name, bias):  # d_model -> [heads, dim]
+      return nn.DenseGeneral(features, use_bias=bias, dtype=self.dtype, name=name,
+                             kernel_init=param_init(kernel_init, "embed", "heads", "kv"),
+                             bias_init=param_init(bias_init, "heads", "kv"))
+
     self.query = dense((self.num_heads, self.d_k), "query", self.use_bias)
     # A key bias adds q.b to every score of a query alike, so the softmax cancels it: its gradient is pure
     # rounding noise, which Adam (eps 1e-9) would turn into full-size random steps. It is left out.
     self.key = dense((self.num_heads, self.d_k), "key", False)
     self.value = dense((self.num_heads, self.d_v), "value", self.use_bias)
-    self.out = nn.DenseGeneral(self.d_model, axis=(-2, -1), use_bias=self.use_bias, dtype=self.dtype, name="out")
+    self.out = nn.DenseGeneral(self.d_model, axis=(-2, -1), use_bias=self.use_bias, dtype=self.dtype, name="out",
+                               kernel_init=param_init(kernel_init, "heads", "kv", "embed"),
+                               bias_init=param_init(bias_init, "embed"))
 
   def __call__(self, query_inputs: Array, key_value_inputs: Array, mask: Array, deterministic: bool) -> Array:
     query, key, value = self.query(query_inputs), self.key(key_value_inputs), self.value(key_value_inputs)

@@ -22,6 +22,7 @@ import numpy as np
 from transformer_jax import config_base
 from transformer_jax.attention import MultiHeadAttention, attention_mask
 from transformer_jax.precision import einsum_f32
+from transformer_jax.sharding import param_init
 
 Array = jax.Array
 
@@ -48,7 +49,8 @@ class ModelConfig:
   def from_config(cls, config) -> "ModelConfig":
     d_k, d_v = config_base.head_dims(config)
     names = {f.name for f in dataclasses.fields(cls)} - {"d_k", "d_v"}
-    return cls(d_k=d_k, d_v=d_v, **{name: config[name] for name in names})
+    # A key missing from an older workdir's config.json (e.g. attention_impl) takes its default.
+    return cls(d_k=d_k, d_v=d_v, **{name: config[name] for name in names if name in config})
 
   @property
   def jnp_dtype(self):
@@ -73,10 +75,11 @@ class Embedder(nn.Module):
   def setup(self):
     cfg = self.config
     # Variance 1/d_model, so that after the sqrt(d_model) scaling the embeddings have unit variance.
-    self.token_embedding = nn.Embed(cfg.vocab_size, cfg.d_model, dtype=cfg.jnp_dtype,
-                                    embedding_init=nn.initializers.normal(stddev=cfg.d_model ** -0.5))
+    self.token_embedding = nn.Embed(cfg.vocab_size, cfg.d_model, dtype=cfg.jnp_dtype, embedding_init=param_init(
+        nn.initializers.normal(stddev=cfg.d_model ** -0.5), "vocab", "embed"))
     if cfg.positional_encoding == "learned":
-      self.position_embedding = self.param("position_embedding", nn.initializers.normal(stddev=0.02),
+      self.position_embedding = self.param("position_embedding",
+                                           param_init(nn.initializers.normal(stddev=0.02), "position", "embed"),
                                            (cfg.max_position, cfg.d_model))
     else:
       self.position_embedding = jnp.asarray(sinusoidal_table(cfg.max_position, cfg.d_model))
@@ -103,9 +106,12 @@ class FeedForward(nn.Module):
   @nn.compact
   def __call__(self, x: Array, deterministic: bool) -> Array:
     cfg = self.config
-    h = nn.relu(nn.Dense(cfg.d_ff, dtype=cfg.jnp_dtype, name="wi")(x))
+    dense = lambda features, name, names: nn.Dense(
+        features, dtype=cfg.jnp_dtype, name=name, kernel_init=param_init(nn.linear.default_kernel_init, *names),
+        bias_init=param_init(nn.initializers.zeros_init(), names[1]))
+    h = nn.relu(dense(cfg.d_ff, "wi", ("embed", "mlp"))(x))
     h = nn.Dropout(cfg.relu_dropout_rate)(h, deterministic=deterministic)
-    return nn.Dense(cfg.d_model, dtype=cfg.jnp_dtype, name="wo")(h)
+    return dense(cfg.d_model, "wo", ("mlp", "embed"))(h)
 
 
 def _attention(cfg: ModelConfig, name: str) -> MultiHeadAttention:
@@ -122,7 +128,9 @@ class ResidualNorm(nn.Module):
   def __call__(self, x: Array, sublayer_output: Array, deterministic: bool) -> Array:
     y = nn.Dropout(self.config.dropout_rate)(sublayer_output, deterministic=deterministic)
     # Mean and variance are computed in float32 whatever the compute dtype (flax's force_float32_reductions).
-    return nn.LayerNorm(dtype=self.config.jnp_dtype, force_float32_reductions=True, name="norm")(x + y)
+    return nn.LayerNorm(dtype=self.config.jnp_dtype, force_float32_reductions=True, name="norm",
+                        scale_init=param_init(nn.initializers.ones_init(), "embed"),
+                        bias_init=param_init(nn.initializers.zeros_init(), "embed"))(x + y)
 
 
 class EncoderLayer(nn.Module):

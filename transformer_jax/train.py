@@ -14,7 +14,7 @@ import numpy as np
 from absl import logging
 from clu import metric_writers
 
-from transformer_jax import bleu, checkpoint, config_base, optim, train_step
+from transformer_jax import bleu, checkpoint, config_base, optim, sharding, train_step
 from transformer_jax.run_guards import StopSignal, Stopwatch, check_finite, ensure_writable
 from transformer_jax.data import batching, input_pipeline
 from transformer_jax.inference import CONFIG_FILENAME, TOKENIZER_FILENAME, translate_sentences
@@ -46,7 +46,8 @@ def evaluate_loss(eval_step, params, dev, tokenizer, config, mesh) -> dict:
                     longest, counts.empty)
   totals = None
   for batch in batching.eval_batches(sources, targets, bucket_lengths=config.bucket_lengths,
-                                     tokens_per_batch=config.tokens_per_batch, row_multiple=mesh.size):
+                                     tokens_per_batch=config.tokens_per_batch,
+                                     row_multiple=sharding.batch_shards(mesh)):
     sums = jax.device_get(eval_step(params, train_step.put_batch(batch, mesh)))
     totals = sums if totals is None else {k: totals[k] + sums[k] for k in totals}
   return summarize(totals)
@@ -54,7 +55,8 @@ def evaluate_loss(eval_step, params, dev, tokenizer, config, mesh) -> dict:
 
 def evaluate_bleu(model, params, tokenizer, split, config, mesh, limit: int | None = None) -> dict:
   sources, references = split.sources[:limit], split.targets[:limit]
-  rows = -(-config.decode_batch_size // mesh.size) * mesh.size
+  shards = sharding.batch_shards(mesh)
+  rows = -(-config.decode_batch_size // shards) * shards
   sharding = train_step.batch_sharding(mesh)
   hypotheses = translate_sentences(
       model, params, tokenizer, sources, beam_size=config.beam_size, alpha=config.length_penalty_alpha,
@@ -69,7 +71,7 @@ def evaluate_bleu(model, params, tokenizer, split, config, mesh, limit: int | No
 def train_and_evaluate(config, workdir: str) -> dict:
   """Trains (resuming from the latest checkpoint in workdir), evaluates on dev, and finally scores the test set.
   Returns the final metrics (also written to workdir/results.json)."""
-  config_base.validate(config)
+  config_base.validate(config, num_devices=jax.device_count())
 
   # ---- Workdir and config record: everything needed to resume or decode lives in the workdir ----
   ensure_writable(workdir)
@@ -79,12 +81,15 @@ def train_and_evaluate(config, workdir: str) -> dict:
   writer = metric_writers.create_default_writer(workdir, just_logging=jax.process_index() > 0)
   writer.write_hparams({k: v for k, v in config.items() if isinstance(v, (int, float, str, bool))})
 
-  # ---- Mesh: one data-parallel axis over all (or num_data_shards) devices ----
-  mesh = train_step.make_mesh(config.num_data_shards)
-  logging.info("Mesh: %s over %d devices (%s).", dict(mesh.shape), mesh.size, jax.devices()[0].platform)
+  # ---- Mesh: ("data", "fsdp", "tensor"); batch rows split over data * fsdp ----
+  mesh = sharding.mesh_from_config(config)
+  logging.info("Mesh: %s over %d devices (%s), %d process(es).", dict(mesh.shape), mesh.size,
+               jax.devices()[0].platform, jax.process_count())
 
   # ---- Input ----
-  data = input_pipeline.load_datasets(config, os.path.join(workdir, TOKENIZER_FILENAME), row_multiple=mesh.size,
+  # Rows split evenly over the batch shards, and (for gradient accumulation) each shard's rows over micro-batches.
+  data = input_pipeline.load_datasets(config, os.path.join(workdir, TOKENIZER_FILENAME),
+                                      row_multiple=sharding.batch_shards(mesh) * config.grad_accum_steps,
                                       process_index=jax.process_index(), process_count=jax.process_count())
   tokenizer = data.tokenizer
   logging.info("Vocabulary %d; %d batches per epoch with shapes %s.", tokenizer.vocab_size,
@@ -95,7 +100,9 @@ def train_and_evaluate(config, workdir: str) -> dict:
   optimizer, learning_rate_fn = optim.make_optimizer(config)
   rng = jax.random.PRNGKey(config.seed)
   init_rng, dropout_rng = jax.random.split(rng)
-  state = train_step.create_train_state(model, optimizer, init_rng, mesh)
+  # Created abstractly, then initialised straight into the shardings its logical axis names ask for.
+  state = train_step.create_train_state(model, optimizer, init_rng, mesh, config.logical_axis_rules)
+  state_sharding = sharding.shardings_of(state)
   logging.info("Parameters: %d.", sum(x.size for x in jax.tree_util.tree_leaves(state.params)))
 
   # ---- Checkpoint restore ----
@@ -106,8 +113,9 @@ def train_and_evaluate(config, workdir: str) -> dict:
   start_step = int(jax.device_get(state.step))
 
   # ---- Steps ----
-  p_train_step = train_step.jit_train_step(model, mesh, config.label_smoothing, learning_rate_fn)
-  p_eval_step = train_step.jit_eval_step(model, mesh, config.label_smoothing)
+  p_train_step = train_step.jit_train_step(model, mesh, config.label_smoothing, learning_rate_fn, state_sharding,
+                                           config.grad_accum_steps)
+  p_eval_step = train_step.jit_eval_step(model, mesh, config.label_smoothing, state_sharding.params)
   dropout_rng = jax.device_put(dropout_rng, train_step.replicated(mesh))
 
   def evaluate_dev(params, step: int, train_seconds: float) -> None:
