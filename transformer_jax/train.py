@@ -57,12 +57,12 @@ def evaluate_bleu(model, params, tokenizer, split, config, mesh, limit: int | No
   sources, references = split.sources[:limit], split.targets[:limit]
   shards = sharding.batch_shards(mesh)
   rows = -(-config.decode_batch_size // shards) * shards
-  sharding = train_step.batch_sharding(mesh)
+  rows_sharding = sharding.batch_sharding(mesh)
   hypotheses = translate_sentences(
       model, params, tokenizer, sources, beam_size=config.beam_size, alpha=config.length_penalty_alpha,
       extra_length=config.decode_extra_length, max_decode_length=config.max_decode_length,
       max_source_length=config.bucket_lengths[-1], batch_size=rows,
-      place_source=lambda source: jax.device_put(source, sharding))
+      place_source=lambda source: jax.device_put(source, rows_sharding))
   report = bleu.bleu_report(hypotheses, references, lang=config.target_lang)
   report["examples"] = list(zip(sources[:3], hypotheses[:3], references[:3]))
   return report
