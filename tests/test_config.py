@@ -78,3 +78,44 @@ def test_en_fr_configs_differ_from_en_de_only_where_the_paper_says():
     different = {k for k in de.keys() if fr[k] != de[k]}
     assert different <= {"dataset", "target_lang", "vocab_size", "sentencepiece_model_type", "dropout_rate"}
   assert wmt14_enfr_big.get_config().dropout_rate == 0.1 and wmt14_enfr_base.get_config().dropout_rate == 0.1
+
+
+@pytest.mark.parametrize("changes,message", [
+    ({"attention_impl": "flash"}, "attention_impl='flash'"),
+    ({"attention_impl": "xla", "attention_dropout_rate": 0.1}, "attention_dropout_rate=0.1 needs attention_impl"),
+    ({"attention_impl": "xla", "d_k": 16, "d_v": 32}, "needs d_k == d_v"),
+    ({"attention_impl": "cudnn"}, "needs dtype='bfloat16'"),
+])
+def test_validate_refuses_impossible_attention_settings(changes, message):
+  config = default.get_config()
+  config.update(changes)
+  with pytest.raises(ValueError, match=message):
+    config_base.validate(config)
+  config.attention_impl = "naive"  # the reference path supports everything above
+  config.dtype = "float32"
+  if "flash" not in str(changes):
+    config_base.validate(config)
+
+
+@pytest.mark.parametrize("changes,num_devices,message", [
+    ({"mesh_tensor": 3}, None, "d_ff=512 is not divisible by 3, the devices on mesh axes \\('tensor',\\)"),
+    ({"mesh_tensor": 8, "num_heads": 4}, None, "num_heads=4 is not divisible by 8"),
+    ({"mesh_fsdp": 3}, None, "d_model=128 is not divisible by 3.*mesh_fsdp=3"),
+    ({"mesh_data": -1, "mesh_fsdp": -1}, None, "at most one may be -1"),
+    ({"mesh_data": 0}, None, "mesh_data=0"),
+    ({"mesh_data": 4, "mesh_tensor": 4}, 8, "do not fit the 8 visible devices"),
+    ({"mesh_tensor": 16, "num_heads": 16, "vocab_size": 1000}, 32, "vocab_size=1000 is not divisible by 16"),
+    ({"logical_axis_rules": (("embed", "model"),)}, None, "'embed' -> 'model' is not a mesh axis"),
+    ({"grad_accum_steps": 0}, None, "grad_accum_steps=0"),
+])
+def test_validate_refuses_impossible_meshes(changes, num_devices, message):
+  config = default.get_config()
+  config.update(changes)
+  with pytest.raises(ValueError, match=message):
+    config_base.validate(config, num_devices=num_devices)
+
+
+def test_validate_accepts_sharded_layouts():
+  config = default.get_config()
+  config.update({"mesh_data": -1, "mesh_fsdp": 2, "mesh_tensor": 4})
+  config_base.validate(config, num_devices=8)

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from configs import default, wmt14_ende_base, wmt14_ende_big
+from transformer_jax import losses
 from transformer_jax.model import (ModelConfig, Transformer, closed_form_parameter_count, count_parameters,
                                    sinusoidal_table)
 
@@ -119,3 +120,54 @@ def test_cached_decoding_equals_full_forward(positional_encoding):
 def test_default_config_builds():
   cfg = ModelConfig.from_config(default.get_config())
   assert abstract_count(dataclasses.replace(cfg, vocab_size=100)) > 0
+
+
+def _primitives(jaxpr):
+  """Every equation of a jaxpr, nested jaxprs (jit, custom_jvp, ...) included."""
+  for eqn in jaxpr.eqns:
+    yield eqn
+    for value in eqn.params.values():
+      for sub in value if isinstance(value, (list, tuple)) else [value]:
+        inner = getattr(sub, "jaxpr", sub)
+        if hasattr(inner, "eqns"):
+          yield from _primitives(inner)
+
+
+def test_bfloat16_forward_is_close_to_float32_and_keeps_softmaxes_in_float32():
+  params = init(TINY)
+  full = np.asarray(Transformer(TINY).apply({"params": params}, SOURCE, DECODER_INPUTS, TARGETS))
+  half_model = Transformer(dataclasses.replace(TINY, dtype="bfloat16"))
+  half = jax.jit(half_model.apply)({"params": params}, SOURCE, DECODER_INPUTS, TARGETS)
+  assert half.dtype == jnp.float32
+  valid = TARGETS > 0
+  np.testing.assert_allclose(np.asarray(half)[valid], full[valid], atol=0.1)  # logits span about +-3.5
+  assert not np.allclose(np.asarray(half), full, atol=1e-4), "bfloat16 should not compute in float32"
+  # The vocabulary projection accumulates into float32: its outputs are not bfloat16 values.
+  rounded = np.asarray(half.astype(jnp.bfloat16).astype(jnp.float32))
+  assert np.mean(np.asarray(half) != rounded) > 0.9
+
+  def loss(p):
+    logits = half_model.apply({"params": p}, SOURCE, DECODER_INPUTS, TARGETS)
+    return losses.token_losses(logits, TARGETS, 0.1)[0].sum()
+
+  eqns = list(_primitives(jax.make_jaxpr(jax.value_and_grad(loss))(params).jaxpr))
+  dtypes = lambda eqn: {str(v.aval.dtype) for v in eqn.invars}
+  # Softmaxes (exp), the log-softmax (log) and layer-norm statistics (rsqrt of the variance) run in float32 ...
+  for name in ("exp", "log", "rsqrt"):
+    assert [dtypes(e) for e in eqns if e.primitive.name == name] and all(
+        dtypes(e) == {"float32"} for e in eqns if e.primitive.name == name), name
+  # ... and every matmul, forward and backward, multiplies bfloat16 operands.
+  matmuls = [e for e in eqns if e.primitive.name == "dot_general"]
+  assert all(dtypes(e) == {"bfloat16"} or e.params["precision"] == jax.lax.DotAlgorithmPreset.BF16_BF16_F32
+             for e in matmuls)
+
+
+def test_fused_attention_gives_the_same_logits():
+  """attention_impl="xla" (jax.nn.dot_product_attention) against the naive reference, through the whole model."""
+  params = init(TINY)
+  naive = np.asarray(Transformer(TINY).apply({"params": params}, SOURCE, DECODER_INPUTS, TARGETS))
+  fused_model = Transformer(dataclasses.replace(TINY, attention_impl="xla"))
+  fused = np.asarray(jax.jit(fused_model.apply)({"params": params}, SOURCE, DECODER_INPUTS, TARGETS))
+  valid = TARGETS > 0
+  np.testing.assert_allclose(fused[valid], naive[valid], rtol=1e-5, atol=1e-5)
+  assert np.all(np.isfinite(fused))

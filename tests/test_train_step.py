@@ -1,19 +1,21 @@
-"""The sharded train step: 8 devices equal 1 for the same global batch; loss against a numpy reference;
-checkpoint round trip."""
+"""The sharded train step: data-parallel, fully-sharded and tensor-parallel layouts of 8 devices equal 1 device for
+the same global batch; mixed precision; loss against a numpy reference; checkpoint round trip."""
 
 import dataclasses
+import functools
 import os
 
 import jax
 import numpy as np
 import pytest
 
-from transformer_jax import checkpoint, losses, optim, train_step
+from transformer_jax import checkpoint, losses, optim, sharding, train_step
 from transformer_jax.config_base import base_config
 from transformer_jax.data.batching import make_batch
 from transformer_jax.model import ModelConfig, Transformer
 
-CFG = ModelConfig(vocab_size=32, num_layers=1, d_model=16, d_ff=32, num_heads=2, d_k=8, d_v=8, dropout_rate=0.1,
+# 4 heads, d_ff 32 and vocabulary 32 split over up to 4 tensor-parallel devices; d_model 16 over up to 8 fsdp ones.
+CFG = ModelConfig(vocab_size=32, num_layers=1, d_model=16, d_ff=32, num_heads=4, d_k=4, d_v=4, dropout_rate=0.1,
                   max_position=32)
 
 
@@ -30,25 +32,40 @@ def global_batch(rows=16, length=8, seed=0):
   return make_batch(sources, targets, rows, length)  # the last two rows are all padding
 
 
-def run_steps(num_devices, batches):
-  mesh = train_step.make_mesh(num_devices)
-  model = Transformer(CFG)
+def run_steps(mesh_shape, batches, cfg=CFG):
+  """(final params, per-step metrics, final state) of training on a ("data", "fsdp", "tensor") mesh of that shape
+  (an int: data parallelism only)."""
+  mesh = train_step.make_mesh(*np.atleast_1d(mesh_shape))
+  model = Transformer(cfg)
   optimizer, schedule = optim.make_optimizer(config())
   state = train_step.create_train_state(model, optimizer, jax.random.PRNGKey(0), mesh)
-  step = train_step.jit_train_step(model, mesh, 0.1, schedule)
+  step = train_step.jit_train_step(model, mesh, 0.1, schedule, sharding.shardings_of(state))
   rng = jax.device_put(jax.random.PRNGKey(1), train_step.replicated(mesh))
   metrics = []
   for batch in batches:
     state, m = step(state, train_step.put_batch(batch, mesh), rng)
     metrics.append(jax.device_get(m))
-  return jax.device_get(state.params), metrics
+  return jax.device_get(state.params), metrics, state
 
 
-def test_eight_devices_equal_one_device():
+@functools.cache
+def one_device_run():
+  return run_steps(1, [global_batch(seed=s) for s in range(2)])
+
+
+@pytest.mark.parametrize("mesh_shape,sharded", [
+    ((8, 1, 1), None),  # data parallel: everything replicated
+    ((2, 4, 1), ("embedder", "token_embedding", "embedding")),  # fully sharded data parallel (d_model over fsdp)
+    ((2, 1, 4), ("decoder_0", "ffn", "wi", "kernel")),  # tensor parallel (d_ff over tensor)
+])
+def test_every_mesh_layout_equals_one_device(mesh_shape, sharded):
   assert jax.device_count() >= 8, "conftest forces 8 CPU devices"
-  batches = [global_batch(seed=s) for s in range(2)]
-  params1, metrics1 = run_steps(1, batches)
-  params8, metrics8 = run_steps(8, batches)
+  params1, metrics1, _ = one_device_run()
+  params8, metrics8, state8 = run_steps(mesh_shape, [global_batch(seed=s) for s in range(2)])
+  if sharded:  # the layout really splits parameters and their Adam moments
+    for tree in (state8.params, state8.opt_state[0].mu):
+      leaf = functools.reduce(lambda node, key: node[key], sharded, tree)
+      assert leaf.addressable_shards[0].data.size * 4 == leaf.size, leaf.sharding
   for m1, m8 in zip(metrics1, metrics8):
     assert m8["tokens"] == m1["tokens"]
     assert m8["loss_sum"] == pytest.approx(m1["loss_sum"], rel=1e-5)
@@ -73,28 +90,30 @@ def test_label_smoothed_loss_matches_numpy():
 def test_dropout_depends_on_step_only():
   """fold_in(rng, step): the same step draws the same dropout, whatever happened before."""
   batch = global_batch()
-  params_a, metrics_a = run_steps(1, [batch, batch])
-  params_b, metrics_b = run_steps(1, [batch, batch])
+  _, metrics_a, _ = run_steps(1, [batch, batch])
+  _, metrics_b, _ = run_steps(1, [batch, batch])
   assert metrics_a[1]["loss_sum"] == metrics_b[1]["loss_sum"]
   assert metrics_a[0]["loss_sum"] != metrics_a[1]["loss_sum"]
 
 
 def test_checkpoint_round_trip_restores_identical_state(tmp_path):
-  mesh = train_step.make_mesh(1)
-  model = Transformer(CFG)
-  optimizer, schedule = optim.make_optimizer(config())
-  state = train_step.create_train_state(model, optimizer, jax.random.PRNGKey(0), mesh)
-  step = train_step.jit_train_step(model, mesh, 0.1, schedule)
-  state, _ = step(state, train_step.put_batch(global_batch(), mesh), jax.random.PRNGKey(1))
+  """Saved from a tensor-parallel layout, restored into a fully-sharded one: the same values, in the template's
+  shardings."""
+  _, _, state = run_steps((2, 1, 4), [global_batch()])
   saver = checkpoint.Checkpointer(str(tmp_path / "ckpt"), max_to_keep=2)
   saver.save(state)
   saver.wait()
-  fresh = train_step.create_train_state(model, optimizer, jax.random.PRNGKey(5), mesh)
+  optimizer, _ = optim.make_optimizer(config())
+  mesh = train_step.make_mesh(2, 4, 1)
+  fresh = train_step.create_train_state(Transformer(CFG), optimizer, jax.random.PRNGKey(5), mesh)
   restored = checkpoint.Checkpointer(str(tmp_path / "ckpt"), max_to_keep=2).restore(fresh)
   assert int(restored.step) == 1
   for a, b in zip(jax.tree_util.tree_leaves(jax.device_get((state.params, state.opt_state))),
                   jax.tree_util.tree_leaves(jax.device_get((restored.params, restored.opt_state)))):
     np.testing.assert_array_equal(a, b)
+  for a, b in zip(jax.tree_util.tree_leaves(sharding.shardings_of((fresh.params, fresh.opt_state))),
+                  jax.tree_util.tree_leaves(sharding.shardings_of((restored.params, restored.opt_state)))):
+    assert a == b
   saver.close()
 
 
@@ -158,3 +177,57 @@ def test_restoring_into_a_different_model_names_the_first_mismatch(tmp_path):
   with pytest.raises(ValueError, match=r"\['decoder_0'\]\['ffn'\]\['wi'\]\['bias'\] has shape \(32,\) in the "
                                        r"checkpoint but \(48,\) in the model"):
     saver.restore(other)
+
+
+def test_bfloat16_train_step_keeps_float32_parameters_and_optimizer_state():
+  half = dataclasses.replace(CFG, dtype="bfloat16")
+  mesh = train_step.make_mesh(1)
+  model = Transformer(half)
+  optimizer, schedule = optim.make_optimizer(config())
+  state = train_step.create_train_state(model, optimizer, jax.random.PRNGKey(0), mesh)
+  step = train_step.jit_train_step(model, mesh, 0.1, schedule)
+  state, metrics = step(state, train_step.put_batch(global_batch(), mesh), jax.random.PRNGKey(1))
+  floats = [x for x in jax.tree_util.tree_leaves((state.params, state.opt_state)) if x.dtype.kind == "f"]
+  assert floats and all(x.dtype == np.float32 for x in floats)
+  assert bool(metrics["finite"])
+  # Near log(32), the loss of a fresh model over 32 tokens (bfloat16 closeness to float32: tests/test_model.py).
+  assert abs(float(metrics["loss_sum"]) / float(metrics["tokens"]) - np.log(32)) < 0.5
+
+
+def _accumulated_step(mesh_shape, grad_accum_steps):
+  """(state, jitted step) without dropout, so splitting the batch into micro-batches is the only change."""
+  mesh = train_step.make_mesh(*np.atleast_1d(mesh_shape))
+  model = Transformer(dataclasses.replace(CFG, dropout_rate=0.0))
+  optimizer, schedule = optim.make_optimizer(config())
+  state = train_step.create_train_state(model, optimizer, jax.random.PRNGKey(0), mesh)
+  step = train_step.jit_train_step(model, mesh, 0.1, schedule, sharding.shardings_of(state), grad_accum_steps)
+  return state, lambda state, batch: step(state, train_step.put_batch(batch, mesh), jax.random.PRNGKey(1))
+
+
+@functools.cache
+def _whole_batch_step():
+  state, step = _accumulated_step(1, 1)
+  state, metrics = step(state, global_batch(rows=16))
+  return jax.device_get((metrics, state.params))
+
+
+@pytest.mark.parametrize("mesh_shape,grad_accum_steps", [(1, 4), ((2, 4, 1), 2)])
+def test_gradient_accumulation_equals_one_big_batch_and_keeps_the_guard(mesh_shape, grad_accum_steps):
+  whole, params_whole = _whole_batch_step()
+  state, step = _accumulated_step(mesh_shape, grad_accum_steps)
+  state, split = step(state, global_batch(rows=16))
+  for key in ("tokens", "loss_sum", "nll_sum", "correct_sum"):
+    assert split[key] == pytest.approx(whole[key], rel=1e-6)
+  assert split["grad_norm"] == pytest.approx(whole["grad_norm"], rel=1e-5)
+  for a, b in zip(jax.tree_util.tree_leaves(params_whole), jax.tree_util.tree_leaves(jax.device_get(state.params))):
+    np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-6)
+  # The non-finite guard still holds: one infinite weight makes every micro-batch's loss non-finite.
+  params = jax.tree_util.tree_map(np.array, jax.device_get(state.params))  # writable copies
+  params["decoder_0"]["ffn"]["wo"]["bias"][0] = np.inf
+  state = state.replace(params=jax.device_put(params, sharding.shardings_of(state.params)))
+  before = jax.device_get((state.params, state.opt_state))
+  state, metrics = step(state, global_batch(rows=16))
+  assert not metrics["finite"] and int(state.step) == 2
+  for a, b in zip(jax.tree_util.tree_leaves(before), jax.tree_util.tree_leaves(jax.device_get((state.params,
+                                                                                               state.opt_state)))):
+    np.testing.assert_array_equal(a, b)

@@ -3,6 +3,11 @@
 Masks come from segment ids: 0 marks padding, 1, 2, ... mark the sentences packed into one row (a row holding one
 sentence has ids 0/1). A query may look at a key only if both belong to the same segment, the key is not padding,
 and (for decoder self-attention) the key is not in the query's future.
+
+Three implementations of the same function, chosen by `attention_impl`: "naive" (the reference: einsums and a
+masked softmax, the only one with dropout on the attention weights), "xla" and "cudnn" (`jax.nn.dot_product_attention`;
+cuDNN's fused flash attention on NVIDIA GPUs, bfloat16 only). All three take the same boolean mask, so padding,
+causal and packed-segment masks are exact on every path.
 """
 
 from __future__ import annotations
@@ -10,6 +15,9 @@ from __future__ import annotations
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+
+from transformer_jax.precision import einsum_f32
+from transformer_jax.sharding import param_init
 
 Array = jax.Array
 
@@ -29,16 +37,29 @@ def _masked_softmax(scores: Array, mask: Array) -> Array:
   return jax.nn.softmax(scores, axis=-1)
 
 
-def dot_product_attention(query: Array, key: Array, value: Array, mask: Array, *, dropout_rate: float = 0.0,
-                          dropout_rng: Array | None = None, deterministic: bool = True,
-                          module: nn.Module | None = None) -> Array:
+def _scores(equation: str, query: Array, key: Array) -> Array:
+  # float32 scores from compute-dtype queries and keys: the softmax sees scores never rounded to bfloat16.
+  return einsum_f32(equation, query, key) / jnp.sqrt(query.shape[-1])
+
+
+IMPLEMENTATIONS = ("naive", "xla", "cudnn")
+
+
+def dot_product_attention(query: Array, key: Array, value: Array, mask: Array, *, impl: str = "naive",
+                          dropout_rate: float = 0.0, dropout_rng: Array | None = None,
+                          deterministic: bool = True, module: nn.Module | None = None) -> Array:
   """softmax(Q K^T / sqrt(d_k)) V over [batch, length, heads, dim] inputs; mask [batch, 1, q_len, k_len].
 
-  If `module` is given, it sows the weights [batch, heads, q_len, k_len] into "intermediates" (as Flax's own
-  dot_product_attention does); that costs nothing unless the caller makes the collection mutable.
+  Queries with no allowed key (padding) get finite outputs on every path (a uniform average; never used).
+  If `module` is given, the naive path sows the weights [batch, heads, q_len, k_len] into "intermediates" (as
+  Flax's own dot_product_attention does); that costs nothing unless the caller makes the collection mutable.
   """
-  scores = jnp.einsum("bqhd,bkhd->bhqk", query, key) / jnp.sqrt(query.shape[-1]).astype(query.dtype)
-  weights = _masked_softmax(scores, mask)
+  if impl != "naive":
+    if dropout_rate > 0.0 and not deterministic:  # config_base.validate refuses this combination earlier
+      raise ValueError(f"attention dropout needs attention_impl='naive', not {impl!r}")
+    # Softmax in float32 inside, as in the naive path; key and value must have the same head size (d_k == d_v).
+    return jax.nn.dot_product_attention(query, key, value, mask=mask, implementation=impl)
+  weights = _masked_softmax(_scores("bqhd,bkhd->bhqk", query, key), mask)
   if module is not None:
     module.sow("intermediates", "attention_weights", weights)
   if dropout_rate > 0.0 and not deterministic:
@@ -56,22 +77,31 @@ class MultiHeadAttention(nn.Module):
   use_bias: bool = True
   dropout_rate: float = 0.0
   dtype: jnp.dtype = jnp.float32
+  impl: str = "naive"  # one of IMPLEMENTATIONS
 
   def setup(self):
-    dense = lambda features, name, bias: nn.DenseGeneral(features, use_bias=bias, dtype=self.dtype, name=name)
+    kernel_init, bias_init = nn.linear.default_kernel_init, nn.initializers.zeros_init()
+
+    def dense(features, name, bias):  # d_model -> [heads, dim]
+      return nn.DenseGeneral(features, use_bias=bias, dtype=self.dtype, name=name,
+                             kernel_init=param_init(kernel_init, "embed", "heads", "kv"),
+                             bias_init=param_init(bias_init, "heads", "kv"))
+
     self.query = dense((self.num_heads, self.d_k), "query", self.use_bias)
     # A key bias adds q.b to every score of a query alike, so the softmax cancels it: its gradient is pure
     # rounding noise, which Adam (eps 1e-9) would turn into full-size random steps. It is left out.
     self.key = dense((self.num_heads, self.d_k), "key", False)
     self.value = dense((self.num_heads, self.d_v), "value", self.use_bias)
-    self.out = nn.DenseGeneral(self.d_model, axis=(-2, -1), use_bias=self.use_bias, dtype=self.dtype, name="out")
+    self.out = nn.DenseGeneral(self.d_model, axis=(-2, -1), use_bias=self.use_bias, dtype=self.dtype, name="out",
+                               kernel_init=param_init(kernel_init, "heads", "kv", "embed"),
+                               bias_init=param_init(bias_init, "embed"))
 
   def __call__(self, query_inputs: Array, key_value_inputs: Array, mask: Array, deterministic: bool) -> Array:
     query, key, value = self.query(query_inputs), self.key(key_value_inputs), self.value(key_value_inputs)
     dropout_rng = None
     if self.dropout_rate > 0.0 and not deterministic:
       dropout_rng = self.make_rng("dropout")
-    context = dot_product_attention(query, key, value, mask, dropout_rate=self.dropout_rate,
+    context = dot_product_attention(query, key, value, mask, impl=self.impl, dropout_rate=self.dropout_rate,
                                     dropout_rng=dropout_rng, deterministic=deterministic, module=self)
     return self.out(context)
 
@@ -86,12 +116,28 @@ class MultiHeadAttention(nn.Module):
 
     keys/values are either [batch, beams, length, heads, dim] (self-attention: each beam has its own history) or
     [batch, length, heads, dim] (cross-attention: all beams of a sentence share the encoder output).
-    key_valid is a boolean mask broadcastable to [batch, beams, heads, length].
+    key_valid is a boolean mask broadcastable to [batch, beams, 1, length] (the same for every head).
     """
     query = self.query(query_inputs)
     per_beam = keys.ndim == 5
-    scores = jnp.einsum("bkhd,bkthd->bkht" if per_beam else "bkhd,bthd->bkht", query, keys)
-    scores = scores / jnp.sqrt(self.d_k).astype(scores.dtype)
-    weights = _masked_softmax(scores, key_valid).astype(values.dtype)
-    context = jnp.einsum("bkht,bkthd->bkhd" if per_beam else "bkht,bthd->bkhd", weights, values)
+    if self.impl == "naive":
+      scores = _scores("bkhd,bkthd->bkht" if per_beam else "bkhd,bthd->bkht", query, keys)
+      weights = _masked_softmax(scores, key_valid).astype(values.dtype)
+      context = jnp.einsum("bkht,bkthd->bkhd" if per_beam else "bkht,bthd->bkhd", weights, values)
+    else:
+      context = self._attend_cached_fused(query, keys, values, key_valid)
     return self.out(context)
+
+  def _attend_cached_fused(self, query: Array, keys: Array, values: Array, key_valid: Array) -> Array:
+    # One query position per beam leaves nothing for a flash-attention kernel to tile, so "cudnn" decodes with the
+    # "xla" implementation (cuDNN also rejects some of these one-query shapes).
+    batch, beams, heads, _ = query.shape
+    length = keys.shape[-3]
+    valid = jnp.broadcast_to(key_valid, (batch, beams, 1, length))
+    if keys.ndim == 5:  # each beam its own history: beams join the batch, one query each
+      merge = lambda x: x.reshape((batch * beams,) + x.shape[2:])
+      context = jax.nn.dot_product_attention(merge(query)[:, None], merge(keys), merge(values),
+                                             mask=merge(valid)[:, :, None], implementation="xla")
+      return context.reshape(batch, beams, heads, -1)
+    # Shared encoder keys: the beams of a sentence are its query positions.
+    return jax.nn.dot_product_attention(query, keys, values, mask=valid.transpose(0, 2, 1, 3), implementation="xla")

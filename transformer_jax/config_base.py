@@ -7,6 +7,8 @@ the key), and `validate` refuses values and combinations that could not work.
 
 from __future__ import annotations
 
+import math
+
 import ml_collections
 
 POSITIONAL_ENCODINGS = ("sinusoidal", "learned")
@@ -17,6 +19,10 @@ DATASET_LANGUAGES = {"embedded_ende": ("en", "de"), "wmt14_translate/de-en": ("d
                      "wmt14_translate/fr-en": ("fr", "en"), "wmt17_translate/de-en": ("de", "en"), "local": None}
 DATASETS = tuple(DATASET_LANGUAGES)
 DTYPES = ("float32", "bfloat16")
+# t5x/MaxText-style rules: heads, FFN width and vocabulary over "tensor"; d_model (every weight has it) over "fsdp".
+LOGICAL_AXIS_RULES = (("vocab", "tensor"), ("mlp", "tensor"), ("heads", "tensor"), ("embed", "fsdp"), ("kv", None),
+                      ("position", None))
+ATTENTION_IMPLS = ("naive", "xla", "cudnn")  # attention.IMPLEMENTATIONS; repeated so configs need no JAX import
 
 
 def base_config() -> ml_collections.ConfigDict:
@@ -61,7 +67,13 @@ def base_config() -> ml_collections.ConfigDict:
   c.positional_encoding = "sinusoidal"  # "learned" is Table 3 row (E).
   c.max_position = 512  # Longest sequence the positional table (sinusoidal or learned) covers.
   c.attention_bias = True  # Biases in the Q/V/O projections (the paper's equations show none; keys never have one).
-  c.dtype = "float32"  # Activation/matmul dtype; parameters stay float32.
+  # Compute dtype of matmuls and activations. "bfloat16" is mixed precision: parameters, optimiser state, attention
+  # softmax, layer-norm statistics and the loss stay float32 (transformer_jax/precision.py).
+  c.dtype = "float32"
+  # Attention kernel: "naive" (einsums + masked softmax; the reference, and the only one with attention dropout),
+  # "xla" or "cudnn" (jax.nn.dot_product_attention; cudnn = fused flash attention on NVIDIA GPUs, bfloat16 only).
+  # All give the same results with the same masks; the cached decoder uses "xla" for "cudnn".
+  c.attention_impl = "naive"
 
   # ---- Optimiser (the paper: Adam 0.9/0.98/1e-9, inverse square root with warmup) ----
   c.learning_rate_scale = 1.0  # Multiplies d_model^-0.5 * min(step^-0.5, step * warmup^-1.5); the paper uses 1.
@@ -69,6 +81,9 @@ def base_config() -> ml_collections.ConfigDict:
   c.adam_b1 = 0.9
   c.adam_b2 = 0.98
   c.adam_eps = 1e-9
+  # Micro-batches per optimiser step: the global batch (tokens_per_batch) is split along its rows into this many
+  # parts run one after the other, their gradients summed: the same update in 1/k of the activation memory.
+  c.grad_accum_steps = 1
   c.grad_clip_norm = 0.0  # 0 disables clipping (the paper clips nothing).
   c.nonfinite_policy = "stop"  # NaN/Inf loss or gradient: "stop" the run naming the step, or "skip" the update.
   c.num_train_steps = 100_000
@@ -89,7 +104,15 @@ def base_config() -> ml_collections.ConfigDict:
   c.num_dev_bleu_sentences = 500  # Dev sentences beam-decoded for the periodic dev BLEU.
   c.checkpoint_every_steps = 1000
   c.max_checkpoints_to_keep = 5
-  c.num_data_shards = -1  # Devices on the mesh's data axis; -1 = all devices.
+
+  # ---- Devices: mesh ("data", "fsdp", "tensor"), see transformer_jax/sharding.py ----
+  # Sizes of the mesh axes; one may be -1: all devices the others leave. Batch rows are split over data * fsdp.
+  c.mesh_data = -1  # data parallelism, parameters replicated
+  c.mesh_fsdp = 1  # data parallelism with parameters and optimiser state sharded (FSDP / ZeRO-3)
+  c.mesh_tensor = 1  # tensor (Megatron) parallelism: heads, d_ff and vocabulary split
+  # Logical parameter axis -> mesh axis (or axes, or None); the first rule naming an axis wins. Names: vocab, embed
+  # (d_model), mlp (d_ff), heads, kv (d_k/d_v), position (learned positions).
+  c.logical_axis_rules = LOGICAL_AXIS_RULES
   return c
 
 
@@ -103,13 +126,60 @@ def head_dims(config) -> tuple[int, int]:
           resolved(config.d_v, config.d_model // config.num_heads))
 
 
-def validate(config) -> None:
-  """Raises ValueError listing every problem, each naming its key, before anything compiles."""
+def _check_mesh(config, num_devices: int | None, check) -> None:
+  """Mesh sizes, axis rules, and every sharded dimension divisible by the mesh axes it is split over."""
+  keys = {"data": "mesh_data", "fsdp": "mesh_fsdp", "tensor": "mesh_tensor"}
+  sizes = {axis: config[key] for axis, key in keys.items()}
+  valid = [v == -1 or v >= 1 for v in sizes.values()]
+  for (axis, key), ok in zip(keys.items(), valid):
+    check(ok, f"{key}={sizes[axis]}: must be >= 1, or -1 for the devices the other axes leave")
+  check(list(sizes.values()).count(-1) <= 1, "mesh_data/mesh_fsdp/mesh_tensor: at most one may be -1")
+  if num_devices is not None and all(valid) and list(sizes.values()).count(-1) <= 1:
+    known = math.prod(v for v in sizes.values() if v > 0)
+    if -1 in sizes.values() and num_devices % known == 0:
+      sizes = {axis: v if v > 0 else num_devices // known for axis, v in sizes.items()}
+    check(-1 not in sizes.values() and math.prod(sizes.values()) <= num_devices,
+          f"mesh_data/mesh_fsdp/mesh_tensor={tuple(config[k] for k in keys.values())} do not fit the "
+          f"{num_devices} visible devices")
+  try:
+    rules = [(name, tuple(axes) if isinstance(axes, (list, tuple)) else axes)
+             for name, axes in config.logical_axis_rules]
+  except (TypeError, ValueError):
+    check(False, f"logical_axis_rules={config.logical_axis_rules!r}: must be pairs (logical name, mesh axes)")
+    return
+  for name, axes in rules:
+    for axis in (axes if isinstance(axes, tuple) else (axes,)):
+      check(axis is None or axis in keys, f"logical_axis_rules: {name!r} -> {axis!r} is not a mesh axis "
+            f"{tuple(keys)}")
+  d_k, d_v = head_dims(config) if config.num_heads >= 1 else (1, 1)
+  dimensions = {"vocab": [("vocab_size", config.vocab_size)], "embed": [("d_model", config.d_model)],
+                "mlp": [("d_ff", config.d_ff)], "heads": [("num_heads", config.num_heads)],
+                "kv": [("d_k", d_k), ("d_v", d_v)], "position": [("max_position", config.max_position)]}
+  used = set()  # the first rule of a name is checked (flax tries a later one only if those mesh axes are taken)
+  for name, axes in rules:
+    axes = axes if isinstance(axes, tuple) else (axes,)
+    if name not in dimensions or name in used:
+      continue
+    used.add(name)
+    parts = math.prod(sizes[a] for a in axes if a in sizes and sizes[a] > 0)
+    for key, value in dimensions[name]:
+      check(parts <= 1 or value % parts == 0,
+            f"{key}={value} is not divisible by {parts}, the devices on mesh axes {axes} that logical_axis_rules "
+            f"split {name!r} over ({', '.join(f'{keys[a]}={sizes[a]}' for a in axes if a in keys)}): change "
+            f"{key} or the mesh")
+
+
+def validate(config, num_devices: int | None = None) -> None:
+  """Raises ValueError listing every problem, each naming its key, before anything compiles.
+
+  With num_devices, mesh sizes of -1 are resolved and checked against it too."""
   problems = []
 
   def check(ok: bool, message: str):
     if not ok:
       problems.append(message)
+
+  _check_mesh(config, num_devices, check)
 
   check(config.dataset in DATASETS, f"dataset={config.dataset!r}: must be one of {DATASETS}")
   languages = DATASET_LANGUAGES.get(config.dataset)
@@ -135,11 +205,26 @@ def validate(config) -> None:
   check(config.nonfinite_policy in ("stop", "skip"),
         f"nonfinite_policy={config.nonfinite_policy!r}: must be 'stop' or 'skip'")
   check(config.dtype in DTYPES, f"dtype={config.dtype!r}: must be one of {DTYPES}")
+  check(config.attention_impl in ATTENTION_IMPLS,
+        f"attention_impl={config.attention_impl!r}: must be one of {ATTENTION_IMPLS}")
+  if config.attention_impl in ("xla", "cudnn"):
+    check(config.attention_dropout_rate == 0.0,
+          f"attention_dropout_rate={config.attention_dropout_rate} needs attention_impl='naive' (the fused "
+          f"attention_impl={config.attention_impl!r} has no dropout on attention weights): set one of the two")
+    if config.num_heads >= 1:
+      d_k, d_v = head_dims(config)
+      check(d_k == d_v, f"attention_impl={config.attention_impl!r} needs d_k == d_v (got {d_k} and {d_v}): "
+            "use attention_impl='naive' or equal head sizes")
+      check(config.attention_impl != "cudnn" or (d_k % 8 == 0 and d_k <= 128),
+            f"attention_impl='cudnn' needs a head size (d_k) that is a multiple of 8 and at most 128, got {d_k}")
+  check(config.attention_impl != "cudnn" or config.dtype == "bfloat16",
+        f"attention_impl='cudnn' needs dtype='bfloat16' (cuDNN's fused attention has no float32 kernel), got "
+        f"dtype={config.dtype!r}")
   check(config.sentencepiece_model_type in ("unigram", "bpe"),
         f"sentencepiece_model_type={config.sentencepiece_model_type!r}: must be 'unigram' or 'bpe'")
   for key in ("num_layers", "d_model", "d_ff", "num_heads", "vocab_size", "num_train_steps", "warmup_steps",
               "beam_size", "max_decode_length", "decode_batch_size", "tokens_per_batch", "log_every_steps",
-              "checkpoint_every_steps", "max_checkpoints_to_keep", "max_position"):
+              "checkpoint_every_steps", "max_checkpoints_to_keep", "max_position", "grad_accum_steps"):
     check(config[key] >= 1, f"{key}={config[key]}: must be >= 1")
   for key in ("dropout_rate", "attention_dropout_rate", "relu_dropout_rate", "label_smoothing"):
     check(0.0 <= config[key] < 1.0, f"{key}={config[key]}: must be in [0, 1)")

@@ -21,6 +21,8 @@ import numpy as np
 
 from transformer_jax import config_base
 from transformer_jax.attention import MultiHeadAttention, attention_mask
+from transformer_jax.precision import einsum_f32
+from transformer_jax.sharding import param_init
 
 Array = jax.Array
 
@@ -41,12 +43,14 @@ class ModelConfig:
   max_position: int = 512
   attention_bias: bool = True
   dtype: str = "float32"
+  attention_impl: str = "naive"
 
   @classmethod
   def from_config(cls, config) -> "ModelConfig":
     d_k, d_v = config_base.head_dims(config)
     names = {f.name for f in dataclasses.fields(cls)} - {"d_k", "d_v"}
-    return cls(d_k=d_k, d_v=d_v, **{name: config[name] for name in names})
+    # A key missing from an older workdir's config.json (e.g. attention_impl) takes its default.
+    return cls(d_k=d_k, d_v=d_v, **{name: config[name] for name in names if name in config})
 
   @property
   def jnp_dtype(self):
@@ -71,10 +75,11 @@ class Embedder(nn.Module):
   def setup(self):
     cfg = self.config
     # Variance 1/d_model, so that after the sqrt(d_model) scaling the embeddings have unit variance.
-    self.token_embedding = nn.Embed(cfg.vocab_size, cfg.d_model, dtype=cfg.jnp_dtype,
-                                    embedding_init=nn.initializers.normal(stddev=cfg.d_model ** -0.5))
+    self.token_embedding = nn.Embed(cfg.vocab_size, cfg.d_model, dtype=cfg.jnp_dtype, embedding_init=param_init(
+        nn.initializers.normal(stddev=cfg.d_model ** -0.5), "vocab", "embed"))
     if cfg.positional_encoding == "learned":
-      self.position_embedding = self.param("position_embedding", nn.initializers.normal(stddev=0.02),
+      self.position_embedding = self.param("position_embedding",
+                                           param_init(nn.initializers.normal(stddev=0.02), "position", "embed"),
                                            (cfg.max_position, cfg.d_model))
     else:
       self.position_embedding = jnp.asarray(sinusoidal_table(cfg.max_position, cfg.d_model))
@@ -87,7 +92,12 @@ class Embedder(nn.Module):
     return self.dropout(x, deterministic=deterministic)
 
   def logits(self, x: Array) -> Array:
-    return self.token_embedding.attend(x)
+    """Pre-softmax projection with the shared embedding matrix: [..., d_model] -> float32 [..., vocab].
+
+    Inputs in the compute dtype, output accumulated and kept in float32: under bfloat16 the log-softmax over the
+    vocabulary (loss, beam scores) then sees logits that were never rounded to 8 bits of mantissa."""
+    dtype = self.config.jnp_dtype
+    return einsum_f32("...d,vd->...v", x.astype(dtype), self.token_embedding.embedding.astype(dtype))
 
 
 class FeedForward(nn.Module):
@@ -96,15 +106,18 @@ class FeedForward(nn.Module):
   @nn.compact
   def __call__(self, x: Array, deterministic: bool) -> Array:
     cfg = self.config
-    h = nn.relu(nn.Dense(cfg.d_ff, dtype=cfg.jnp_dtype, name="wi")(x))
+    dense = lambda features, name, names: nn.Dense(
+        features, dtype=cfg.jnp_dtype, name=name, kernel_init=param_init(nn.linear.default_kernel_init, *names),
+        bias_init=param_init(nn.initializers.zeros_init(), names[1]))
+    h = nn.relu(dense(cfg.d_ff, "wi", ("embed", "mlp"))(x))
     h = nn.Dropout(cfg.relu_dropout_rate)(h, deterministic=deterministic)
-    return nn.Dense(cfg.d_model, dtype=cfg.jnp_dtype, name="wo")(h)
+    return dense(cfg.d_model, "wo", ("mlp", "embed"))(h)
 
 
 def _attention(cfg: ModelConfig, name: str) -> MultiHeadAttention:
   return MultiHeadAttention(num_heads=cfg.num_heads, d_k=cfg.d_k, d_v=cfg.d_v, d_model=cfg.d_model,
                             use_bias=cfg.attention_bias, dropout_rate=cfg.attention_dropout_rate,
-                            dtype=cfg.jnp_dtype, name=name)
+                            dtype=cfg.jnp_dtype, impl=cfg.attention_impl, name=name)
 
 
 class ResidualNorm(nn.Module):
@@ -114,7 +127,10 @@ class ResidualNorm(nn.Module):
   @nn.compact
   def __call__(self, x: Array, sublayer_output: Array, deterministic: bool) -> Array:
     y = nn.Dropout(self.config.dropout_rate)(sublayer_output, deterministic=deterministic)
-    return nn.LayerNorm(dtype=self.config.jnp_dtype, name="norm")(x + y)
+    # Mean and variance are computed in float32 whatever the compute dtype (flax's force_float32_reductions).
+    return nn.LayerNorm(dtype=self.config.jnp_dtype, force_float32_reductions=True, name="norm",
+                        scale_init=param_init(nn.initializers.ones_init(), "embed"),
+                        bias_init=param_init(nn.initializers.zeros_init(), "embed"))(x + y)
 
 
 class EncoderLayer(nn.Module):
@@ -201,7 +217,7 @@ class Transformer(nn.Module):
     y = self.embedder(decoder_inputs, target_positions, deterministic)
     for layer in self.decoder_layers:
       y = layer(y, encoded, self_mask, cross_mask, deterministic)
-    return self.embedder.logits(y).astype(jnp.float32)
+    return self.embedder.logits(y)
 
   def __call__(self, source: Array, decoder_inputs: Array, targets: Array, source_segments: Array | None = None,
                target_segments: Array | None = None, source_positions: Array | None = None,
@@ -239,7 +255,7 @@ class Transformer(nn.Module):
     for layer, beam_cache, shared_cache in zip(self.decoder_layers, cache["per_beam"], cache["shared"]):
       y, beam_cache = layer.step(y, beam_cache, shared_cache, position, source_valid)
       per_beam.append(beam_cache)
-    return self.embedder.logits(y).astype(jnp.float32), {"shared": cache["shared"], "per_beam": per_beam}
+    return self.embedder.logits(y), {"shared": cache["shared"], "per_beam": per_beam}
 
 
 def count_parameters(params) -> int:

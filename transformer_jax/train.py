@@ -16,7 +16,7 @@ from absl import logging
 from jax.experimental import multihost_utils
 from clu import metric_writers
 
-from transformer_jax import bleu, checkpoint, config_base, optim, run_info, train_step
+from transformer_jax import bleu, checkpoint, config_base, optim, run_info, sharding, train_step
 from transformer_jax.run_guards import StopSignal, Stopwatch, check_finite, ensure_writable
 from transformer_jax.data import batching, input_pipeline
 from transformer_jax.inference import CONFIG_FILENAME, TOKENIZER_FILENAME, translate_sentences
@@ -48,7 +48,8 @@ def evaluate_loss(eval_step, params, dev, tokenizer, config, mesh) -> dict:
                     longest, counts.empty)
   totals = None
   for batch in batching.eval_batches(sources, targets, bucket_lengths=config.bucket_lengths,
-                                     tokens_per_batch=config.tokens_per_batch, row_multiple=mesh.size):
+                                     tokens_per_batch=config.tokens_per_batch,
+                                     row_multiple=sharding.batch_shards(mesh)):
     sums = jax.device_get(eval_step(params, train_step.put_batch(batch, mesh)))
     totals = sums if totals is None else {k: totals[k] + sums[k] for k in totals}
   return summarize(totals)
@@ -56,13 +57,14 @@ def evaluate_loss(eval_step, params, dev, tokenizer, config, mesh) -> dict:
 
 def evaluate_bleu(model, params, tokenizer, split, config, mesh, limit: int | None = None) -> dict:
   sources, references = split.sources[:limit], split.targets[:limit]
-  rows = -(-config.decode_batch_size // mesh.size) * mesh.size
-  sharding = train_step.batch_sharding(mesh)
+  shards = sharding.batch_shards(mesh)
+  rows = -(-config.decode_batch_size // shards) * shards
+  rows_sharding = sharding.batch_sharding(mesh)
   hypotheses = translate_sentences(
       model, params, tokenizer, sources, beam_size=config.beam_size, alpha=config.length_penalty_alpha,
       extra_length=config.decode_extra_length, max_decode_length=config.max_decode_length,
       max_source_length=config.bucket_lengths[-1], batch_size=rows,
-      place_source=lambda source: jax.device_put(source, sharding))
+      place_source=lambda source: jax.device_put(source, rows_sharding))
   report = bleu.bleu_report(hypotheses, references, lang=config.target_lang)
   report["examples"] = list(zip(sources[:3], hypotheses[:3], references[:3]))
   return report
@@ -71,7 +73,7 @@ def evaluate_bleu(model, params, tokenizer, split, config, mesh, limit: int | No
 def train_and_evaluate(config, workdir: str) -> dict:
   """Trains (resuming from the latest checkpoint in workdir), evaluates on dev, and finally scores the test set.
   Returns the final metrics (also written to workdir/results.json)."""
-  config_base.validate(config)
+  config_base.validate(config, num_devices=jax.device_count())
 
   # ---- Workdir and config record: everything needed to resume or decode lives in the workdir ----
   ensure_writable(workdir)
@@ -82,14 +84,17 @@ def train_and_evaluate(config, workdir: str) -> dict:
   writer = metric_writers.create_default_writer(workdir, just_logging=jax.process_index() > 0)
   writer.write_hparams({k: v for k, v in config.items() if isinstance(v, (int, float, str, bool))})
 
-  # ---- Mesh: one data-parallel axis over all (or num_data_shards) devices ----
-  mesh = train_step.make_mesh(config.num_data_shards)
-  logging.info("Mesh: %s over %d devices (%s).", dict(mesh.shape), mesh.size, jax.devices()[0].platform)
+  # ---- Mesh: ("data", "fsdp", "tensor"); batch rows split over data * fsdp ----
+  mesh = sharding.mesh_from_config(config)
+  logging.info("Mesh: %s over %d devices (%s), %d process(es).", dict(mesh.shape), mesh.size,
+               jax.devices()[0].platform, jax.process_count())
 
   # ---- Input ----
+  # Rows split evenly over the batch shards, and (for gradient accumulation) each shard's rows over micro-batches.
   # Process 0 trains the vocabulary and caches the token ids; the others wait at these barriers, then read them.
   barrier = multihost_utils.sync_global_devices if jax.process_count() > 1 else lambda name: None
-  data = input_pipeline.load_datasets(config, os.path.join(workdir, TOKENIZER_FILENAME), row_multiple=mesh.size,
+  data = input_pipeline.load_datasets(config, os.path.join(workdir, TOKENIZER_FILENAME),
+                                      row_multiple=sharding.batch_shards(mesh) * config.grad_accum_steps,
                                       process_index=jax.process_index(), process_count=jax.process_count(),
                                       wait_for_process_0=barrier)
   tokenizer = data.tokenizer
@@ -101,7 +106,9 @@ def train_and_evaluate(config, workdir: str) -> dict:
   optimizer, learning_rate_fn = optim.make_optimizer(config)
   rng = jax.random.PRNGKey(config.seed)
   init_rng, dropout_rng = jax.random.split(rng)
-  state = train_step.create_train_state(model, optimizer, init_rng, mesh)
+  # Created abstractly, then initialised straight into the shardings its logical axis names ask for.
+  state = train_step.create_train_state(model, optimizer, init_rng, mesh, config.logical_axis_rules)
+  state_sharding = sharding.shardings_of(state)
   logging.info("Parameters: %d.", sum(x.size for x in jax.tree_util.tree_leaves(state.params)))
 
   # ---- Checkpoint restore ----
@@ -112,7 +119,8 @@ def train_and_evaluate(config, workdir: str) -> dict:
   start_step = int(jax.device_get(state.step))
   # The data position is the step; these settings decide which batch a step gets. A resume that changes them
   # trains on, but no longer on the batches the uninterrupted run would have seen: say so.
-  batches = dict(data.batch_settings, global_rows_multiple_of=mesh.size, processes=jax.process_count())
+  batches = dict(data.batch_settings, global_rows_multiple_of=sharding.batch_shards(mesh) * config.grad_accum_steps,
+                 processes=jax.process_count())
   batches_path = os.path.join(workdir, "batch_settings.json")
   if start_step and os.path.exists(batches_path):
     with open(batches_path) as f:
@@ -127,8 +135,9 @@ def train_and_evaluate(config, workdir: str) -> dict:
       json.dump(batches, f, indent=2)
 
   # ---- Steps ----
-  p_train_step = train_step.jit_train_step(model, mesh, config.label_smoothing, learning_rate_fn)
-  p_eval_step = train_step.jit_eval_step(model, mesh, config.label_smoothing)
+  p_train_step = train_step.jit_train_step(model, mesh, config.label_smoothing, learning_rate_fn, state_sharding,
+                                           config.grad_accum_steps)
+  p_eval_step = train_step.jit_eval_step(model, mesh, config.label_smoothing, state_sharding.params)
   dropout_rng = jax.device_put(dropout_rng, train_step.replicated(mesh))
 
   def evaluate_dev(params, step: int, train_seconds: float) -> None:
