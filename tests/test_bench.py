@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 
+import flax.linen as nn
 import jax
 import numpy as np
 import pytest
@@ -31,7 +32,7 @@ def kernel_sizes(cfg):
   """Multiply-adds per token of every matmul kernel, split by the side whose tokens it runs over."""
   shapes = jax.eval_shape(lambda: Transformer(cfg).init(jax.random.PRNGKey(0), *[np.ones((1, 2), np.int32)] * 3))
   per_source, per_target = 0, 0
-  for path, leaf in jax.tree_util.tree_leaves_with_path(shapes["params"]):
+  for path, leaf in jax.tree_util.tree_leaves_with_path(nn.unbox(shapes["params"])):
     name = jax.tree_util.keystr(path)
     if not name.endswith("['kernel']"):
       continue

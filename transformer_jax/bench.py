@@ -22,7 +22,6 @@ Inputs are random token ids with WMT-like lengths (fixed seed) and the model has
 from __future__ import annotations
 
 import argparse
-import contextlib
 import dataclasses
 import datetime
 import importlib
@@ -33,44 +32,16 @@ import platform
 import statistics
 import sys
 import time
-import types
 
 import jax
 import numpy as np
 import optax
 
 
-class _Deferred(types.ModuleType):
-  """Stands in for a module that the hot path imports at the top but only uses in functions bench never calls
-  (ml_collections in config_base, sentencepiece in tokenizer); the real module is imported on first attribute use."""
+from transformer_jax import decode, optim, train_step
+from transformer_jax.model import ModelConfig, Transformer
+from transformer_jax.special_ids import EOS_ID
 
-  def __getattr__(self, attribute):
-    if attribute.startswith("__"):
-      raise AttributeError(attribute)
-    if sys.modules.get(self.__name__) is self:
-      del sys.modules[self.__name__]
-    return getattr(importlib.import_module(self.__name__), attribute)
-
-
-@contextlib.contextmanager
-def _deferred_imports(*names):
-  installed = {name: _Deferred(name) for name in names if name not in sys.modules}
-  sys.modules.update(installed)
-  try:
-    yield
-  finally:
-    for name, stand_in in installed.items():
-      if sys.modules.get(name) is stand_in:
-        del sys.modules[name]
-
-
-# model.py imports config_base (ml_collections) and decode.py imports tokenizer (sentencepiece) for one constant
-# each; neither is installed on a JAX-only accelerator machine.
-with _deferred_imports("ml_collections", "sentencepiece"):
-  from transformer_jax import decode, optim, train_step  # pylint: disable=g-import-not-at-top
-  from transformer_jax.model import ModelConfig, Transformer  # pylint: disable=g-import-not-at-top
-
-EOS_ID = 1
 # Sentence lengths in subword tokens (EOS included): log-normal with median 24 and sigma 0.6 (mean ~29), roughly
 # WMT14 EN-DE under a 37k BPE vocabulary; target length = source length x N(1.05, 0.1).
 LENGTH_MEDIAN, LENGTH_SIGMA = 24.0, 0.6

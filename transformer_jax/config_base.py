@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 
-import ml_collections
 
 POSITIONAL_ENCODINGS = ("sinusoidal", "learned")
 # Sources and the languages each offers; the direction is (source_lang, target_lang). tfds splits train / validation
@@ -25,8 +24,10 @@ LOGICAL_AXIS_RULES = (("vocab", "tensor"), ("mlp", "tensor"), ("heads", "tensor"
 ATTENTION_IMPLS = ("naive", "xla", "cudnn")  # attention.IMPLEMENTATIONS; repeated so configs need no JAX import
 
 
-def base_config() -> ml_collections.ConfigDict:
+def base_config():
   """The paper's Transformer-base (Vaswani et al. 2017, Table 3 row 'base') on the embedded corpus."""
+  # Imported here, not at the top: the model and the benchmark use this module's checks on machines with only JAX.
+  import ml_collections  # pylint: disable=g-import-not-at-top
   c = ml_collections.ConfigDict()
 
   # ---- Data ----

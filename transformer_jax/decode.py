@@ -18,7 +18,7 @@ import jax
 import jax.numpy as jnp
 
 from transformer_jax.model import Transformer
-from transformer_jax.tokenizer import EOS_ID
+from transformer_jax.special_ids import EOS_ID
 
 Array = jax.Array
 # A large finite negative instead of -inf keeps arithmetic on dead hypotheses free of NaN.

@@ -10,10 +10,7 @@ from typing import Callable, Iterable
 
 import sentencepiece as spm
 
-# The model masks padding by comparing ids with 0, so PAD must be 0. No BOS piece.
-PAD_ID = 0
-EOS_ID = 1
-UNK_ID = 2
+from transformer_jax.special_ids import EOS_ID, PAD_ID, UNK_ID  # no BOS piece
 
 # sentencepiece rejects input_sentence_size values in 1..100.
 _MIN_SAMPLED_SENTENCES = 101
