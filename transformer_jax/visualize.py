@@ -77,22 +77,24 @@ def _plot_heads(weights: np.ndarray, queries: list[str], keys: list[str], title:
   rows = -(-heads // columns)
   cell = 0.22  # inches per token, so labels stay readable for sentences of any length
   panel_w, panel_h = max(2.5, cell * len(keys) + 1.0), max(2.5, cell * len(queries) + 1.0)
-  figure, axes = plt.subplots(rows, columns, figsize=(panel_w * columns, panel_h * rows + 0.6), squeeze=False)
+  figure, axes = plt.subplots(rows, columns, figsize=(panel_w * columns + 1.0, panel_h * rows + 0.6), squeeze=False,
+                              layout="constrained")
+  vmax = max(float(weights.max()), 1e-6)  # one colour scale for all heads of the layer, up to its largest weight
   font = 7 if max(len(keys), len(queries)) <= 40 else 5
   for head in range(rows * columns):
     axis = axes[head // columns][head % columns]
     if head >= heads:
       axis.axis("off")
       continue
-    axis.imshow(weights[head], cmap="viridis", vmin=0.0, vmax=1.0, aspect="auto", interpolation="nearest")
+    image = axis.imshow(weights[head], cmap="viridis", vmin=0.0, vmax=vmax, aspect="auto", interpolation="nearest")
     axis.set_title(f"head {head}", fontsize=9)
     axis.set_xticks(range(len(keys)), keys, rotation=90, fontsize=font)
     axis.set_yticks(range(len(queries)), queries, fontsize=font)
     if head % columns == 0:
       axis.set_ylabel(query_label, fontsize=8)
     axis.set_xlabel(key_label, fontsize=8)
+  figure.colorbar(image, ax=axes, shrink=0.6, label="attention weight")
   figure.suptitle(title, fontsize=11)
-  figure.tight_layout()
   figure.savefig(path, dpi=110)
   plt.close(figure)
 
