@@ -164,22 +164,27 @@ def visualize(workdir: str, sentence: str, output_dir: str, step: int | None = N
   return result
 
 
-def _define_flags():
+def _define_flags(flag_values=flags.FLAGS):
   # Defined when run as a command only, so tests can import this module beside other commands.
+  f = flag_values
   flags.DEFINE_string("workdir", None, "Workdir of a training run (config.json, sentencepiece.model, checkpoints/).",
-                      required=True)
-  flags.DEFINE_string("sentence", None, "Source sentence to translate and draw.", required=True)
-  flags.DEFINE_string("output_dir", None, "Directory for the PNGs, attention.npz and tokens.json.", required=True)
-  flags.DEFINE_integer("step", None, "Checkpoint step to load (default: the latest).")
+                      required=True, flag_values=f)
+  flags.DEFINE_string("sentence", None, "Source sentence to translate and draw.", required=True, flag_values=f)
+  flags.DEFINE_string("output_dir", None, "Directory for the PNGs, attention.npz and tokens.json.", required=True,
+                      flag_values=f)
+  flags.DEFINE_integer("step", None, "Checkpoint step to load (default: the latest).", flag_values=f)
   flags.DEFINE_integer("beam_size", None, "Beam size for the translation that is drawn (default: the run's "
-                       "config); 1 = greedy.")
-  flags.DEFINE_integer("positions", 100, "Positions shown in positional_encoding.png.")
-  return flags.FLAGS
+                       "config); 1 = greedy.", flag_values=f)
+  flags.DEFINE_integer("positions", 100, "Positions shown in positional_encoding.png.", flag_values=f)
+  return f
 
 
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
+  # Orbax logs every step of a restore at INFO; keep its warnings and errors only.
+  logging.get_absl_handler().addFilter(lambda record: record.levelno >= logging.WARNING or
+                                       "/orbax/" not in record.pathname)
   result = visualize(FLAGS.workdir, FLAGS.sentence, FLAGS.output_dir, FLAGS.step, FLAGS.beam_size,
                      FLAGS.positions)
   logging.info("Translation: %s", result["translation"])
