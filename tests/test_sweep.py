@@ -55,6 +55,13 @@ def test_each_run_logs_its_command_and_environment(swept):
     assert entry["git"]["commit"] == commit.stdout.strip() and isinstance(entry["git"]["dirty"], bool)
 
 
+def test_sample_dev_translations_reach_tensorboard(swept):
+  _, root = swept
+  workdir = os.path.join(root, tiny_sweep.RUN_NAMES[0])
+  events = [name for name in os.listdir(workdir) if name.startswith("events.out.tfevents")]
+  assert any(b"dev/translations" in open(os.path.join(workdir, name), "rb").read() for name in events)
+
+
 def test_rerun_skips_finished_runs_and_resumes_an_interrupted_one(swept, capsys):
   path, root = swept
   logs = {name: open(os.path.join(root, name, "log.txt")).read() for name in tiny_sweep.RUN_NAMES}

@@ -118,7 +118,12 @@ def visualize(workdir: str, sentence: str, output_dir: str, step: int | None = N
               beam_size: int | None = None, positions: int = 100) -> dict:
   """Translates `sentence` with the workdir's model and writes the pictures to output_dir. Returns
   {"translation", "source_pieces", "target_pieces", "files"}."""
-  config, tokenizer, model, params = load_workdir(workdir, step)
+  return draw(load_workdir(workdir, step), sentence, output_dir, beam_size, positions)
+
+
+def draw(loaded, sentence: str, output_dir: str, beam_size: int | None = None, positions: int = 100) -> dict:
+  """visualize() for a run already loaded: loaded = (config, tokenizer, model, params) of inference.load_workdir."""
+  config, tokenizer, model, params = loaded
   source = tokenizer.encode(sentence)[:min(config.bucket_lengths[-1], model.config.max_position) - 1]
   if not source:
     raise ValueError("--sentence is empty after tokenization")
