@@ -435,9 +435,10 @@ def draw_plots(rows: list[dict], runs: list[ResolvedRun], root: str, metric: str
       axis.plot([x for x, _ in xy], [y for _, y in xy], marker="o", label=label)
     if not numeric:
       axis.set_xticks(range(len(order)), order)
-    elif all(_number(x) > 0 for x in order) and max(map(_number, order)) / min(map(_number, order)) >= 8:
-      axis.set_xscale("log", base=2)
-      axis.set_xticks([_number(x) for x in order], order)
+    else:
+      if all(_number(x) > 0 for x in order) and max(map(_number, order)) / min(map(_number, order)) >= 8:
+        axis.set_xscale("log", base=2)
+      axis.set_xticks([_number(x) for x in order], order)  # ticks at the values tried
     axis.set(xlabel=key, ylabel=metric, title=f"{metric} against {key}")
     axis.grid(alpha=0.3)
     axis.legend(fontsize=7)
