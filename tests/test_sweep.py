@@ -8,9 +8,10 @@ import subprocess
 import sys
 
 import pytest
+from absl import flags
 
 import tiny_sweep
-from transformer_jax import sweep
+from transformer_jax import average_checkpoints, sweep, visualize
 
 
 @pytest.fixture(scope="module")
@@ -49,9 +50,18 @@ def test_each_run_logs_its_command_and_environment(swept):
   assert "--config.num_heads=1" in entry["command_line"]
   assert entry["devices"] == {"platform": "cpu", "kind": "cpu", "count": 2, "process_count": 1}
   assert entry["versions"]["jax"] and entry["versions"]["flax"] and entry["python"] and entry["start_time"]
-  commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=tiny_sweep.ROOT, capture_output=True, text=True)
-  if commit.returncode == 0:
-    assert entry["git"]["commit"] == commit.stdout.strip() and isinstance(entry["git"]["dirty"], bool)
+  git = lambda *args: subprocess.run(["git", *args], cwd=tiny_sweep.ROOT, capture_output=True, text=True)
+  if git("rev-parse", "HEAD").returncode == 0:  # a checkout: the recorded commit is HEAD or (after a commit
+    # made while the tests ran) one of its ancestors
+    assert git("merge-base", "--is-ancestor", entry["git"]["commit"], "HEAD").returncode == 0, entry["git"]
+    assert isinstance(entry["git"]["dirty"], bool)
+
+
+def test_sample_dev_translations_reach_tensorboard(swept):
+  _, root = swept
+  workdir = os.path.join(root, tiny_sweep.RUN_NAMES[0])
+  events = [name for name in os.listdir(workdir) if name.startswith("events.out.tfevents")]
+  assert any(b"dev/translations" in open(os.path.join(workdir, name), "rb").read() for name in events)
 
 
 def test_rerun_skips_finished_runs_and_resumes_an_interrupted_one(swept, capsys):
@@ -106,12 +116,16 @@ def test_grid_and_random_search():
 
 
 def test_help_of_the_new_commands():
-  env = dict(os.environ, PYTHONPATH=tiny_sweep.ROOT)
-  for module, flags in [("transformer_jax.sweep", ["--root", "--parallel", "--print_commands", "--aggregate_only"]),
-                        ("transformer_jax.average_checkpoints", ["--workdir", "--last", "--output_workdir"]),
-                        ("transformer_jax.visualize", ["--workdir", "--sentence", "--output_dir"])]:
-    result = subprocess.run([sys.executable, "-m", module, "--helpshort"], cwd=tiny_sweep.ROOT, env=env,
-                            capture_output=True, text=True, timeout=120)
-    assert "python -m " + module in result.stdout, module
-    for flag in flags:
-      assert flag in result.stdout, (module, flag)
+  result = subprocess.run([sys.executable, "-m", "transformer_jax.sweep", "--helpshort"], cwd=tiny_sweep.ROOT,
+                          env=dict(os.environ, PYTHONPATH=tiny_sweep.ROOT), capture_output=True, text=True,
+                          timeout=120)
+  assert "python -m transformer_jax.sweep" in result.stdout
+  for flag in ["--root", "--parallel", "--group", "--set", "--print_commands", "--aggregate_only", "--metric"]:
+    assert flag in result.stdout, flag
+  # The other two commands import JAX (seconds per process): their usage and flags are checked in this process.
+  for module, names in [(average_checkpoints, ["workdir", "last", "output_workdir", "output_step", "overwrite"]),
+                        (visualize, ["workdir", "sentence", "output_dir", "step", "beam_size", "positions"])]:
+    assert module.__doc__.count(f"python -m {module.__name__} --workdir=") >= 1
+    flag_values = module._define_flags(flags.FlagValues())  # pylint: disable=protected-access
+    for name in names:
+      assert len(flag_values[name].help) > 20, (module.__name__, name)

@@ -12,13 +12,13 @@ from transformer_jax import inference, model as model_lib, visualize
 
 
 @pytest.fixture(scope="module")
-def workdir(tmp_path_factory):
+def loaded(tmp_path_factory):
   _, root = tiny_sweep.trained_sweep(tmp_path_factory)
-  return os.path.join(root, tiny_sweep.RUN_NAMES[1])  # two heads
+  return inference.load_workdir(os.path.join(root, tiny_sweep.RUN_NAMES[1]))  # two heads
 
 
-def test_writes_one_picture_per_kind_and_layer_and_the_positional_encoding(workdir, tmp_path):
-  result = visualize.visualize(workdir, "The dog sees the cat.", str(tmp_path), beam_size=1)
+def test_writes_one_picture_per_kind_and_layer_and_the_positional_encoding(loaded, tmp_path):
+  result = visualize.draw(loaded, "The dog sees the cat.", str(tmp_path), beam_size=1)
   expected = ["encoder_self_layer0.png", "decoder_self_layer0.png", "cross_layer0.png", "positional_encoding.png"]
   assert result["files"] == expected
   for name in expected:
@@ -38,8 +38,8 @@ def _softmax(x):
   return e / e.sum(-1, keepdims=True)
 
 
-def test_captured_weights_are_distributions_over_real_keys(workdir):
-  _, _, model, params = inference.load_workdir(workdir)
+def test_captured_weights_are_distributions_over_real_keys(loaded):
+  _, _, model, params = loaded
   sources = [[5, 6, 7, 8, 9, 1], [10, 11, 1]]  # the second is padded by 3 source tokens
   targets = [[12, 13, 1], [14, 15, 16, 17, 1]]  # the first is padded by 2 target tokens
   batch = visualize.teacher_forced_batch(sources, targets)

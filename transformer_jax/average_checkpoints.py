@@ -137,23 +137,28 @@ def average_last(workdir: str, last: int, output_workdir: str | None = None, out
   return info
 
 
-def _define_flags():
+def _define_flags(flag_values=flags.FLAGS):
   # Defined when run as a command only, so tests and other modules can import average_trees without flag clashes.
+  f = flag_values
   flags.DEFINE_string("workdir", None, "Workdir of a training run (config.json, sentencepiece.model, checkpoints/).",
-                      required=True)
+                      required=True, flag_values=f)
   flags.DEFINE_integer("last", 5, "How many of the newest complete checkpoints to average (the paper: 5 for base, "
-                       "20 for big; needs max_checkpoints_to_keep >= this).")
+                       "20 for big; needs max_checkpoints_to_keep >= this).", flag_values=f)
   flags.DEFINE_string("output_workdir", None, "Workdir to write the average to (with copies of the config and "
-                      "tokenizer); default WORKDIR/averaged_lastK. Decode it with translate --workdir=THIS.")
+                      "tokenizer); default WORKDIR/averaged_lastK. Decode it with translate --workdir=THIS.",
+                      flag_values=f)
   flags.DEFINE_integer("output_step", None, "Step number of the averaged checkpoint (default: the newest averaged "
-                       "step).")
-  flags.DEFINE_bool("overwrite", False, "Replace an average already in --output_workdir.")
-  return flags.FLAGS
+                       "step).", flag_values=f)
+  flags.DEFINE_bool("overwrite", False, "Replace an average already in --output_workdir.", flag_values=f)
+  return f
 
 
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
+  # Orbax logs every step of a restore at INFO; keep its warnings and errors only.
+  logging.get_absl_handler().addFilter(lambda record: record.levelno >= logging.WARNING or
+                                       "/orbax/" not in record.pathname)
   info = average_last(FLAGS.workdir, FLAGS.last, FLAGS.output_workdir, FLAGS.output_step, FLAGS.overwrite)
   print(f"Averaged the parameters of steps {info['averaged_steps']} into {info['output_workdir']} (step "
         f"{info['step']}). Translate with: python -m transformer_jax.translate --workdir={info['output_workdir']}")

@@ -60,7 +60,8 @@ class Run:
 class Sweep:
   config: str  # base config file, e.g. "configs/default.py" (relative to the repository root or the cwd)
   groups: dict  # group name -> list of Run
-  overrides: dict = dataclasses.field(default_factory=dict)  # applied to every run, before the run's own
+  # Applied to every run, before the run's own; a value may be a function of the run name (e.g. a per-run path).
+  overrides: dict = dataclasses.field(default_factory=dict)
   metric: str = "dev/bleu_best"  # results.csv column plotted against each varied key
   description: str = ""
 
@@ -175,7 +176,8 @@ def resolve(sweep: Sweep, group: str | None = None, sets: dict | None = None) ->
         raise ValueError(f"two runs are named {name!r}: give them distinct names")
       names.add(name)
       runs.append(ResolvedRun(name=name, group=group_name, config=_config_path(run.config or sweep.config),
-                              overrides={**sweep.overrides, **run.overrides, **(sets or {})},
+                              overrides={**{k: v(name) if callable(v) else v for k, v in sweep.overrides.items()},
+                                         **run.overrides, **(sets or {})},
                               varied=dict(run.overrides), reference=dict(run.reference)))
   return runs
 
@@ -360,8 +362,8 @@ def write_tables(rows: list[dict], runs: list[ResolvedRun], root: str, sweep: Sw
     lines += [sweep.description.strip(), ""]
   lines += [f"Command: `python -m transformer_jax.sweep {sweep_path} --root={root}`", "",
             f"Base config `{os.path.relpath(sweep.config) if os.path.isabs(sweep.config) else sweep.config}`; every "
-            "run also sets " + (", ".join(f"`{k}={_format_value(v)}`" for k, v in sweep.overrides.items()) or
-                                "nothing else") + ".", "",
+            "run also sets " + (", ".join(f"`{k}={_format_value(v)}`" for k, v in sweep.overrides.items()
+                                          if not callable(v)) or "nothing else") + ".", "",
             "Final values are at the last step; `dev/bleu_best` is the best dev BLEU of any evaluation (at "
             "`dev/best_step`); `parameters` is the closed-form count at the config's vocabulary. All columns: "
             "`results.csv`.", "",
@@ -433,9 +435,10 @@ def draw_plots(rows: list[dict], runs: list[ResolvedRun], root: str, metric: str
       axis.plot([x for x, _ in xy], [y for _, y in xy], marker="o", label=label)
     if not numeric:
       axis.set_xticks(range(len(order)), order)
-    elif all(_number(x) > 0 for x in order) and max(map(_number, order)) / min(map(_number, order)) >= 8:
-      axis.set_xscale("log", base=2)
-      axis.set_xticks([_number(x) for x in order], order)
+    else:
+      if all(_number(x) > 0 for x in order) and max(map(_number, order)) / min(map(_number, order)) >= 8:
+        axis.set_xscale("log", base=2)
+      axis.set_xticks([_number(x) for x in order], order)  # ticks at the values tried
     axis.set(xlabel=key, ylabel=metric, title=f"{metric} against {key}")
     axis.grid(alpha=0.3)
     axis.legend(fontsize=7)
@@ -532,7 +535,8 @@ def main(argv):
 
 
 if __name__ == "__main__":
+  FLAGS = _define_flags()  # defined by __main__, so --helpshort lists them
   # Run the code of the imported module, whose Sweep class is the one sweep files import (not __main__'s copy).
   from transformer_jax import sweep as _imported  # pylint: disable=g-import-not-at-top
-  _imported.FLAGS = _imported._define_flags()  # pylint: disable=protected-access
+  _imported.FLAGS = FLAGS
   app.run(_imported.main)

@@ -77,22 +77,24 @@ def _plot_heads(weights: np.ndarray, queries: list[str], keys: list[str], title:
   rows = -(-heads // columns)
   cell = 0.22  # inches per token, so labels stay readable for sentences of any length
   panel_w, panel_h = max(2.5, cell * len(keys) + 1.0), max(2.5, cell * len(queries) + 1.0)
-  figure, axes = plt.subplots(rows, columns, figsize=(panel_w * columns, panel_h * rows + 0.6), squeeze=False)
+  figure, axes = plt.subplots(rows, columns, figsize=(panel_w * columns + 1.0, panel_h * rows + 0.6), squeeze=False,
+                              layout="constrained")
+  vmax = max(float(weights.max()), 1e-6)  # one colour scale for all heads of the layer, up to its largest weight
   font = 7 if max(len(keys), len(queries)) <= 40 else 5
   for head in range(rows * columns):
     axis = axes[head // columns][head % columns]
     if head >= heads:
       axis.axis("off")
       continue
-    axis.imshow(weights[head], cmap="viridis", vmin=0.0, vmax=1.0, aspect="auto", interpolation="nearest")
+    image = axis.imshow(weights[head], cmap="viridis", vmin=0.0, vmax=vmax, aspect="auto", interpolation="nearest")
     axis.set_title(f"head {head}", fontsize=9)
     axis.set_xticks(range(len(keys)), keys, rotation=90, fontsize=font)
     axis.set_yticks(range(len(queries)), queries, fontsize=font)
     if head % columns == 0:
       axis.set_ylabel(query_label, fontsize=8)
     axis.set_xlabel(key_label, fontsize=8)
+  figure.colorbar(image, ax=axes, shrink=0.6, label="attention weight")
   figure.suptitle(title, fontsize=11)
-  figure.tight_layout()
   figure.savefig(path, dpi=110)
   plt.close(figure)
 
@@ -116,7 +118,12 @@ def visualize(workdir: str, sentence: str, output_dir: str, step: int | None = N
               beam_size: int | None = None, positions: int = 100) -> dict:
   """Translates `sentence` with the workdir's model and writes the pictures to output_dir. Returns
   {"translation", "source_pieces", "target_pieces", "files"}."""
-  config, tokenizer, model, params = load_workdir(workdir, step)
+  return draw(load_workdir(workdir, step), sentence, output_dir, beam_size, positions)
+
+
+def draw(loaded, sentence: str, output_dir: str, beam_size: int | None = None, positions: int = 100) -> dict:
+  """visualize() for a run already loaded: loaded = (config, tokenizer, model, params) of inference.load_workdir."""
+  config, tokenizer, model, params = loaded
   source = tokenizer.encode(sentence)[:min(config.bucket_lengths[-1], model.config.max_position) - 1]
   if not source:
     raise ValueError("--sentence is empty after tokenization")
@@ -162,22 +169,27 @@ def visualize(workdir: str, sentence: str, output_dir: str, step: int | None = N
   return result
 
 
-def _define_flags():
+def _define_flags(flag_values=flags.FLAGS):
   # Defined when run as a command only, so tests can import this module beside other commands.
+  f = flag_values
   flags.DEFINE_string("workdir", None, "Workdir of a training run (config.json, sentencepiece.model, checkpoints/).",
-                      required=True)
-  flags.DEFINE_string("sentence", None, "Source sentence to translate and draw.", required=True)
-  flags.DEFINE_string("output_dir", None, "Directory for the PNGs, attention.npz and tokens.json.", required=True)
-  flags.DEFINE_integer("step", None, "Checkpoint step to load (default: the latest).")
+                      required=True, flag_values=f)
+  flags.DEFINE_string("sentence", None, "Source sentence to translate and draw.", required=True, flag_values=f)
+  flags.DEFINE_string("output_dir", None, "Directory for the PNGs, attention.npz and tokens.json.", required=True,
+                      flag_values=f)
+  flags.DEFINE_integer("step", None, "Checkpoint step to load (default: the latest).", flag_values=f)
   flags.DEFINE_integer("beam_size", None, "Beam size for the translation that is drawn (default: the run's "
-                       "config); 1 = greedy.")
-  flags.DEFINE_integer("positions", 100, "Positions shown in positional_encoding.png.")
-  return flags.FLAGS
+                       "config); 1 = greedy.", flag_values=f)
+  flags.DEFINE_integer("positions", 100, "Positions shown in positional_encoding.png.", flag_values=f)
+  return f
 
 
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
+  # Orbax logs every step of a restore at INFO; keep its warnings and errors only.
+  logging.get_absl_handler().addFilter(lambda record: record.levelno >= logging.WARNING or
+                                       "/orbax/" not in record.pathname)
   result = visualize(FLAGS.workdir, FLAGS.sentence, FLAGS.output_dir, FLAGS.step, FLAGS.beam_size,
                      FLAGS.positions)
   logging.info("Translation: %s", result["translation"])
