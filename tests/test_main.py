@@ -85,7 +85,8 @@ def test_translate_writes_one_line_per_input_line(trained, tmp_path):
 
 
 def test_help_describes_every_flag():
-  for module, flags in [("transformer_jax.main", ["--workdir", "--config"]),
+  for module, flags in [("transformer_jax.main", ["--workdir", "--config", "--coordinator_address"]),
+                        ("transformer_jax.reproduce", ["--config", "--workdir", "--average_last", "--num_processes"]),
                         ("transformer_jax.translate", ["--workdir", "--input", "--output", "--beam_size",
                                                        "--alpha"])]:
     result = run([module, "--helpshort"])  # absl exits with status 1 after printing help

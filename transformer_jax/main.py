@@ -12,20 +12,12 @@ each other by themselves, elsewhere pass --coordinator_address=HOST0:PORT --num_
 JAX_COORDINATOR_ADDRESS), on a TPU pod add --jax_distributed=on. README.md, "Many hosts", has the details.
 """
 
-import logging as std_logging
-import os
+from transformer_jax import launch  # first: sets the CPU device count
 
-# On CPU, one XLA device per core with the batch split over them ran ~9% faster than one device using intra-op
-# threads (2 cores, d_model 128: 287 vs 314 ms/step; the gradient all-reduce eats most of the rest). Must be set
-# before JAX starts its backends; accelerators are unaffected.
-if "xla_force_host_platform_device_count" not in os.environ.get("XLA_FLAGS", ""):
-  os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") +
-                             f" --xla_force_host_platform_device_count={len(os.sched_getaffinity(0))}").strip()
-
-from absl import app, flags, logging  # pylint: disable=g-import-not-at-top
+from absl import app, flags  # pylint: disable=g-import-not-at-top
 from ml_collections import config_flags  # pylint: disable=g-import-not-at-top
 
-from transformer_jax import distributed, train  # pylint: disable=g-import-not-at-top
+from transformer_jax import train  # pylint: disable=g-import-not-at-top
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("workdir", None, "Directory for checkpoints, the tokenizer, the resolved config, TensorBoard "
@@ -33,27 +25,13 @@ flags.DEFINE_string("workdir", None, "Directory for checkpoints, the tokenizer, 
 config_flags.DEFINE_config_file("config", None, "Config file, e.g. configs/default.py; override keys with "
                                 "--config.KEY=VALUE.", lock_config=True)
 flags.mark_flags_as_required(["config"])
-flags.DEFINE_enum("jax_distributed", "auto", distributed.MODES, "Join a multi-process run with "
-                  "jax.distributed.initialize: auto = when a coordinator address is given or SLURM / Open MPI "
-                  "launched more than one task; on = always (TPU pods); off = never.")
-flags.DEFINE_string("coordinator_address", None, "host:port of process 0 (default: JAX_COORDINATOR_ADDRESS, or "
-                    "detected from the cluster).")
-flags.DEFINE_integer("num_processes", None, "Processes in the run (default: detected from the cluster).")
-flags.DEFINE_integer("process_id", None, "This process's index, 0 .. num_processes - 1 (default: detected).")
-
-
-class _QuietLibraries:
-  """Orbax logs every step of every save at INFO; keep only its warnings and errors on the console."""
-
-  def filter(self, record) -> bool:
-    return record.levelno >= std_logging.WARNING or "/orbax/" not in record.pathname
+flags.adopt_module_key_flags(launch)  # --help lists the multi-host flags too
 
 
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
-  logging.get_absl_handler().addFilter(_QuietLibraries())
-  distributed.initialize(FLAGS.jax_distributed, FLAGS.coordinator_address, FLAGS.num_processes, FLAGS.process_id)
+  launch.setup()
   train.train_and_evaluate(FLAGS.config, FLAGS.workdir)
 
 

@@ -14,13 +14,15 @@ with the paper's number beside them) and the test translations, one line per sou
 
 from __future__ import annotations
 
-import json
-import os
+from transformer_jax import launch  # pylint: disable=g-bad-import-order  # first: sets the CPU device count
 
-import jax
-from absl import app, flags, logging
-from ml_collections import config_flags
-from tqdm import tqdm
+import json  # pylint: disable=g-import-not-at-top
+import os  # pylint: disable=g-import-not-at-top
+
+import jax  # pylint: disable=g-import-not-at-top
+from absl import app, flags, logging  # pylint: disable=g-import-not-at-top
+from ml_collections import config_flags  # pylint: disable=g-import-not-at-top
+from tqdm import tqdm  # pylint: disable=g-import-not-at-top
 
 from transformer_jax import average_checkpoints, bleu, config_base, train, train_step
 from transformer_jax.data import input_pipeline
@@ -35,6 +37,7 @@ _CONFIG = config_flags.DEFINE_config_file("config", None, "Paper config, e.g. co
 _WORKDIR = flags.DEFINE_string("workdir", None, "Training workdir (resumed if it exists).")
 _AVERAGE_LAST = flags.DEFINE_integer("average_last", None, "Checkpoints to average: default 5 for base-sized models "
                                      "and 20 for big ones, as in the paper (at most max_checkpoints_to_keep).")
+flags.adopt_module_key_flags(launch)  # --help lists the multi-host flags too
 _SKIP_TRAINING = flags.DEFINE_bool("skip_training", False, "Average and decode the checkpoints already in the "
                                    "workdir without training further.")
 
@@ -103,6 +106,7 @@ def _markdown(r: dict) -> str:
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
+  launch.setup()
   reproduce(_CONFIG.value, _WORKDIR.value, _AVERAGE_LAST.value, _SKIP_TRAINING.value)
 
 
