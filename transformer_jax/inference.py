@@ -12,6 +12,7 @@ import jax
 import ml_collections
 import numpy as np
 from absl import logging
+from jax.experimental import multihost_utils
 
 from transformer_jax import checkpoint, decode, optim, tokenizer as tokenizer_lib, train_step
 
@@ -22,6 +23,11 @@ CONFIG_FILENAME = "config.json"
 def _bucket(length: int, multiple: int = 16) -> int:
   """Pads source lengths up to a multiple of 16, so a file compiles the decoder only a few times."""
   return -(-length // multiple) * multiple
+
+
+def _to_host(x: jax.Array) -> np.ndarray:
+  # On a mesh spanning several processes each one holds only its own rows: all-gather them first (multi-host runs).
+  return np.asarray(x if x.is_fully_addressable else multihost_utils.process_allgather(x, tiled=True))
 
 
 def translate_n_best(model, params, tokenizer: tokenizer_lib.Tokenizer, sentences: list[str], *, n_best: int,
@@ -54,7 +60,7 @@ def translate_n_best(model, params, tokenizer: tokenizer_lib.Tokenizer, sentence
     source = place_source(source) if place_source else source
     tokens, scores = decode.translate_beam(model, params, source, beam_size=beam_size, alpha=alpha,
                                            extra_length=extra_length, max_decode_length=max_decode_length)
-    tokens, scores = np.asarray(tokens[:, :n_best]), np.asarray(scores[:, :n_best])
+    tokens, scores = _to_host(tokens[:, :n_best]), _to_host(scores[:, :n_best])
     for row, i in enumerate(chunk):
       results[i] = [(tokenizer.decode(tokens[row, k].tolist()), float(scores[row, k])) for k in range(n_best)
                     if scores[row, k] > decode.DEAD / 2]  # fewer finished hypotheses than n_best: shorter list
