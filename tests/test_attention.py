@@ -1,5 +1,6 @@
 """Attention and its masks against a naive numpy implementation written loop by loop from the paper's formula."""
 
+import flax.linen as nn
 import jax
 import numpy as np
 import pytest
@@ -79,7 +80,7 @@ def test_multi_head_module_matches_naive_projections():
   x = rng.normal(size=(3, 7, 16)).astype(np.float32)
   module = MultiHeadAttention(num_heads=2, d_k=4, d_v=6, d_model=16)
   mask = attention_mask(SEGMENTS, SEGMENTS, causal=True)
-  params = module.init(jax.random.PRNGKey(0), x, x, mask, True)["params"]
+  params = nn.unbox(module.init(jax.random.PRNGKey(0), x, x, mask, True)["params"])
   got = np.asarray(module.apply({"params": params}, x, x, mask, True))
   p = jax.tree_util.tree_map(np.asarray, params)
   project = lambda name: np.einsum("bld,dhk->blhk", x, p[name]["kernel"]) + p[name].get("bias", 0.0)

@@ -4,6 +4,7 @@ padding invariance, and cached incremental decoding equal to the full forward pa
 import dataclasses
 import math
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -22,7 +23,8 @@ DECODER_INPUTS = np.array([[1, 20, 21, 22, 0], [1, 23, 0, 0, 0], [1, 24, 25, 26,
 
 
 def init(cfg):
-  return Transformer(cfg).init(jax.random.PRNGKey(0), SOURCE, DECODER_INPUTS, TARGETS)["params"]
+  # Unboxed: init returns parameters wrapped in their logical axis names (transformer_jax/sharding.py).
+  return nn.unbox(Transformer(cfg).init(jax.random.PRNGKey(0), SOURCE, DECODER_INPUTS, TARGETS)["params"])
 
 
 def abstract_count(cfg):
