@@ -9,7 +9,6 @@ import json
 import os
 
 import jax
-from jax.experimental import multihost_utils
 import ml_collections
 import numpy as np
 from absl import logging
@@ -31,11 +30,6 @@ def _to_host(array) -> np.ndarray:
 def _bucket(length: int, multiple: int = 16) -> int:
   """Pads source lengths up to a multiple of 16, so a file compiles the decoder only a few times."""
   return -(-length // multiple) * multiple
-
-
-def _to_host(x: jax.Array) -> np.ndarray:
-  # On a mesh spanning several processes each one holds only its own rows: all-gather them first (multi-host runs).
-  return np.asarray(x if x.is_fully_addressable else multihost_utils.process_allgather(x, tiled=True))
 
 
 def translate_n_best(model, params, tokenizer: tokenizer_lib.Tokenizer, sentences: list[str], *, n_best: int,
