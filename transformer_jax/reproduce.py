@@ -32,16 +32,6 @@ from transformer_jax.inference import load_workdir, translate_sentences
 PAPER_BLEU = {("wmt14_translate/de-en", "en", "de", "base"): 27.3, ("wmt14_translate/de-en", "en", "de", "big"): 28.4,
               ("wmt14_translate/fr-en", "en", "fr", "base"): 38.1, ("wmt14_translate/fr-en", "en", "fr", "big"): 41.8}
 
-_CONFIG = config_flags.DEFINE_config_file("config", None, "Paper config, e.g. configs/wmt14_ende_base.py; override "
-                                          "keys with --config.KEY=VALUE.", lock_config=True)
-_WORKDIR = flags.DEFINE_string("workdir", None, "Training workdir (resumed if it exists).")
-_AVERAGE_LAST = flags.DEFINE_integer("average_last", None, "Checkpoints to average: default 5 for base-sized models "
-                                     "and 20 for big ones, as in the paper (at most max_checkpoints_to_keep).")
-flags.adopt_module_key_flags(launch)  # --help lists the multi-host flags too
-_SKIP_TRAINING = flags.DEFINE_bool("skip_training", False, "Average and decode the checkpoints already in the "
-                                   "workdir without training further.")
-
-
 def model_size(config) -> str:
   return "big" if config.d_model >= 1024 else "base"
 
@@ -103,13 +93,27 @@ def _markdown(r: dict) -> str:
           f"maximum length {r['max_length']}; {r['test_sentences']} test sentences.\n")
 
 
+def _define_flags():
+  # Defined when run as a command, not on import, so tests can import this module beside other commands.
+  config_flags.DEFINE_config_file("config", None, "Paper config, e.g. configs/wmt14_ende_base.py; override keys with "
+                                  "--config.KEY=VALUE.", lock_config=True)
+  flags.DEFINE_string("workdir", None, "Training workdir (resumed if it exists).")
+  flags.DEFINE_integer("average_last", None, "Checkpoints to average: default 5 for base-sized models and 20 for big "
+                       "ones, as in the paper (at most max_checkpoints_to_keep).")
+  flags.DEFINE_bool("skip_training", False, "Average and decode the checkpoints already in the workdir without "
+                    "training further.")
+  flags.adopt_module_key_flags(launch)  # --help lists the multi-host flags too
+  flags.mark_flags_as_required(["config", "workdir"])
+
+
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
   launch.setup()
-  reproduce(_CONFIG.value, _WORKDIR.value, _AVERAGE_LAST.value, _SKIP_TRAINING.value)
+  f = flags.FLAGS
+  reproduce(f.config, f.workdir, f.average_last, f.skip_training)
 
 
 if __name__ == "__main__":
-  flags.mark_flags_as_required(["config", "workdir"])
+  _define_flags()
   app.run(main)

@@ -21,14 +21,6 @@ from ml_collections import config_flags
 from transformer_jax import tokenizer as tokenizer_lib
 from transformer_jax.data import input_pipeline, sources, token_cache
 
-_CONFIG = config_flags.DEFINE_config_file("config", "configs/default.py", "Training config whose data to measure.")
-_WORKDIR = flags.DEFINE_string("workdir", "/tmp/transformer_jax_data_bench",
-                               "Holds the vocabulary and token cache (created if absent, reused if present).")
-_SECONDS = flags.DEFINE_float("seconds", 10.0, "Time spent on each measured stage.")
-_TOKENS_PER_BATCH = flags.DEFINE_integer("tokens_per_batch", 25_000,
-                                         "Batch size for the batching stage (the paper's 25k by default).")
-
-
 def _timed(fn, seconds: float) -> tuple[int, float]:
   """Calls fn(i) for i = 0, 1, ... until `seconds` have passed; returns the call count and the time taken."""
   started, calls = time.perf_counter(), 0
@@ -85,12 +77,23 @@ def measure(config, workdir: str, seconds: float, tokens_per_batch: int) -> dict
   return results
 
 
+def _define_flags():
+  # Defined when run as a command, not on import, so tests can import this module beside other commands.
+  config_flags.DEFINE_config_file("config", "configs/default.py", "Training config whose data to measure.")
+  flags.DEFINE_string("workdir", "/tmp/transformer_jax_data_bench",
+                      "Holds the vocabulary and token cache (created if absent, reused if present).")
+  flags.DEFINE_float("seconds", 10.0, "Time spent on each measured stage.")
+  flags.DEFINE_integer("tokens_per_batch", 25_000, "Batch size for the batching stage (the paper's 25k by default).")
+
+
 def main(argv):
   del argv
-  results = measure(_CONFIG.value, _WORKDIR.value, _SECONDS.value, _TOKENS_PER_BATCH.value)
+  f = flags.FLAGS
+  results = measure(f.config, f.workdir, f.seconds, f.tokens_per_batch)
   json.dump(results, sys.stdout, indent=2)
   print()
 
 
 if __name__ == "__main__":
+  _define_flags()
   app.run(main)
