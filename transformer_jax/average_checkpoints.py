@@ -22,7 +22,7 @@ import ml_collections
 import numpy as np
 from absl import app, flags, logging
 
-from transformer_jax import checkpoint, optim, train_step
+from transformer_jax import checkpoint, launch, optim, train_step
 from transformer_jax import tokenizer as tokenizer_lib
 from transformer_jax.inference import CONFIG_FILENAME, TOKENIZER_FILENAME
 
@@ -156,9 +156,7 @@ def _define_flags(flag_values=flags.FLAGS):
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
-  # Orbax logs every step of a restore at INFO; keep its warnings and errors only.
-  logging.get_absl_handler().addFilter(lambda record: record.levelno >= logging.WARNING or
-                                       "/orbax/" not in record.pathname)
+  launch.quiet_orbax_logs()
   info = average_last(FLAGS.workdir, FLAGS.last, FLAGS.output_workdir, FLAGS.output_step, FLAGS.overwrite)
   print(f"Averaged the parameters of steps {info['averaged_steps']} into {info['output_workdir']} (step "
         f"{info['step']}). Translate with: python -m transformer_jax.translate --workdir={info['output_workdir']}")

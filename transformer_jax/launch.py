@@ -35,7 +35,11 @@ class _QuietLibraries:
     return record.levelno >= std_logging.WARNING or "/orbax/" not in record.pathname
 
 
+def quiet_orbax_logs() -> None:
+  logging.get_absl_handler().addFilter(_QuietLibraries())
+
+
 def setup() -> None:
   """Call at the start of main(), after flags are parsed."""
-  logging.get_absl_handler().addFilter(_QuietLibraries())
+  quiet_orbax_logs()
   distributed.initialize(_MODE.value, _COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value)

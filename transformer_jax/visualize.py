@@ -23,7 +23,7 @@ import jax
 import numpy as np
 from absl import app, flags, logging
 
-from transformer_jax import decode, model as model_lib, tokenizer as tokenizer_lib
+from transformer_jax import decode, launch, model as model_lib, tokenizer as tokenizer_lib
 from transformer_jax.inference import load_workdir
 
 KINDS = {"encoder_self": ("encoder", "self_attention"), "decoder_self": ("decoder", "self_attention"),
@@ -187,9 +187,7 @@ def _define_flags(flag_values=flags.FLAGS):
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
-  # Orbax logs every step of a restore at INFO; keep its warnings and errors only.
-  logging.get_absl_handler().addFilter(lambda record: record.levelno >= logging.WARNING or
-                                       "/orbax/" not in record.pathname)
+  launch.quiet_orbax_logs()
   result = visualize(FLAGS.workdir, FLAGS.sentence, FLAGS.output_dir, FLAGS.step, FLAGS.beam_size,
                      FLAGS.positions)
   logging.info("Translation: %s", result["translation"])
