@@ -117,18 +117,14 @@ def test_fused_cross_attention_equals_naive_with_padded_keys():
   assert np.all(np.isfinite(got))
 
 
-@pytest.mark.parametrize("per_beam", [True, False])
-def test_fused_cached_attention_equals_naive(per_beam):
-  """attend_cached: per-beam self-attention histories [b, beams, T, h, d] and shared encoder keys [b, T, h, d]."""
+def test_fused_cached_cross_attention_equals_naive():
+  """attend_cached over shared encoder keys [b, T, h, d] with source padding. (Per-beam histories take the same
+  einsum on every implementation; test_model checks cached decoding against the full forward pass.)"""
   rng = np.random.default_rng(6)
   batch, beams, length = 2, 3, 5
   x = rng.normal(size=(batch, beams, 16)).astype(np.float32)
-  shape = (batch, beams, length, 2, 4) if per_beam else (batch, length, 2, 4)
-  keys, values = (rng.normal(size=shape).astype(np.float32) for _ in range(2))
-  if per_beam:  # a decoder history: positions up to 2 are filled
-    key_valid = (np.arange(length) <= 2)[None, None, None, :]
-  else:  # source padding, different per sentence
-    key_valid = (np.arange(length)[None, :] < np.array([[5], [2]]))[:, None, None, :]
+  keys, values = (rng.normal(size=(batch, length, 2, 4)).astype(np.float32) for _ in range(2))
+  key_valid = (np.arange(length)[None, :] < np.array([[5], [2]]))[:, None, None, :]  # different per sentence
   naive = MultiHeadAttention(num_heads=2, d_k=4, d_v=4, d_model=16)
   params = naive.init(jax.random.PRNGKey(0), x, keys, values, key_valid, method=MultiHeadAttention.attend_cached)
   run = lambda module: np.asarray(module.apply(params, x, keys, values, key_valid,

@@ -114,30 +114,28 @@ class MultiHeadAttention(nn.Module):
   def attend_cached(self, query_inputs: Array, keys: Array, values: Array, key_valid: Array) -> Array:
     """Attention of queries [batch, beams, d_model] over cached keys/values.
 
-    keys/values are either [batch, beams, length, heads, dim] (self-attention: each beam has its own history) or
+    keys/values are either [batch, beams, heads, length, dim] (self-attention: each beam has its own history, stored
+    heads-first so the einsum reads it as laid out and each step's write is an in-place update) or
     [batch, length, heads, dim] (cross-attention: all beams of a sentence share the encoder output).
     key_valid is a boolean mask broadcastable to [batch, beams, 1, length] (the same for every head).
     """
     query = self.query(query_inputs)
-    per_beam = keys.ndim == 5
-    if self.impl == "naive":
-      scores = _scores("bkhd,bkthd->bkht" if per_beam else "bkhd,bthd->bkht", query, keys)
+    if keys.ndim == 5:
+      # One query per beam over its own history: a plain einsum on every implementation (a fused kernel has nothing
+      # to tile here and would want the history transposed, a copy of the whole cache per step).
+      scores = _scores("bkhd,bkhtd->bkht", query, keys)
       weights = _masked_softmax(scores, key_valid).astype(values.dtype)
-      context = jnp.einsum("bkht,bkthd->bkhd" if per_beam else "bkht,bthd->bkhd", weights, values)
+      context = jnp.einsum("bkht,bkhtd->bkhd", weights, values)
+    elif self.impl == "naive":
+      scores = _scores("bkhd,bthd->bkht", query, keys)
+      weights = _masked_softmax(scores, key_valid).astype(values.dtype)
+      context = jnp.einsum("bkht,bthd->bkhd", weights, values)
     else:
-      context = self._attend_cached_fused(query, keys, values, key_valid)
+      # Shared encoder keys: the beams of a sentence are its query positions. "cudnn" decodes with "xla": a handful
+      # of query positions leaves a flash-attention kernel nothing to tile (and cuDNN rejects some of these shapes).
+      batch, beams, _, _ = query.shape
+      valid = jnp.broadcast_to(key_valid, (batch, beams, 1, keys.shape[1]))
+      context = jax.nn.dot_product_attention(query, keys, values, mask=valid.transpose(0, 2, 1, 3),
+                                             implementation="xla")
     return self.out(context)
 
-  def _attend_cached_fused(self, query: Array, keys: Array, values: Array, key_valid: Array) -> Array:
-    # One query position per beam leaves nothing for a flash-attention kernel to tile, so "cudnn" decodes with the
-    # "xla" implementation (cuDNN also rejects some of these one-query shapes).
-    batch, beams, heads, _ = query.shape
-    length = keys.shape[-3]
-    valid = jnp.broadcast_to(key_valid, (batch, beams, 1, length))
-    if keys.ndim == 5:  # each beam its own history: beams join the batch, one query each
-      merge = lambda x: x.reshape((batch * beams,) + x.shape[2:])
-      context = jax.nn.dot_product_attention(merge(query)[:, None], merge(keys), merge(values),
-                                             mask=merge(valid)[:, :, None], implementation="xla")
-      return context.reshape(batch, beams, heads, -1)
-    # Shared encoder keys: the beams of a sentence are its query positions.
-    return jax.nn.dot_product_attention(query, keys, values, mask=valid.transpose(0, 2, 1, 3), implementation="xla")

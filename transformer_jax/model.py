@@ -170,9 +170,10 @@ class DecoderLayer(nn.Module):
            ) -> tuple[Array, dict]:
     """One decoding position for y [batch, beams, d_model]; returns the output and this beam's updated history."""
     new_key, new_value = self.self_attention.project_key_value(y)  # [batch, beams, heads, dim]
-    keys = jax.lax.dynamic_update_slice_in_dim(beam_cache["key"], new_key[:, :, None], position, axis=2)
-    values = jax.lax.dynamic_update_slice_in_dim(beam_cache["value"], new_value[:, :, None], position, axis=2)
-    history_valid = (jnp.arange(keys.shape[2]) <= position)[None, None, None, :]
+    # The history is [batch, beams, heads, length, dim]: this position's keys/values land in place.
+    keys = jax.lax.dynamic_update_slice_in_dim(beam_cache["key"], new_key[:, :, :, None], position, axis=3)
+    values = jax.lax.dynamic_update_slice_in_dim(beam_cache["value"], new_value[:, :, :, None], position, axis=3)
+    history_valid = (jnp.arange(keys.shape[3]) <= position)[None, None, None, :]
     y = self.self_attention_norm(y, self.self_attention.attend_cached(y, keys, values, history_valid), True)
     cross = self.cross_attention.attend_cached(y, shared_cache["key"], shared_cache["value"],
                                                source_valid[:, None, None, :])
@@ -242,8 +243,8 @@ class Transformer(nn.Module):
       cross_key, cross_value = layer.cross_key_value(encoded)
       shared.append({"key": cross_key, "value": cross_value})
       per_beam.append({
-          "key": jnp.zeros((batch, num_beams, max_length, cfg.num_heads, cfg.d_k), cfg.jnp_dtype),
-          "value": jnp.zeros((batch, num_beams, max_length, cfg.num_heads, cfg.d_v), cfg.jnp_dtype),
+          "key": jnp.zeros((batch, num_beams, cfg.num_heads, max_length, cfg.d_k), cfg.jnp_dtype),
+          "value": jnp.zeros((batch, num_beams, cfg.num_heads, max_length, cfg.d_v), cfg.jnp_dtype),
       })
     return {"shared": shared, "per_beam": per_beam}
 
