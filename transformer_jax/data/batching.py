@@ -128,16 +128,20 @@ def assemble_batch(sources, targets, row_members: list, num_rows: int, length: i
   return batch
 
 
+def _flat_pairs(sources, targets) -> tuple[TokenSequences, TokenSequences]:
+  if len(sources) != len(targets):
+    raise ValueError(f"{len(sources)} sources but {len(targets)} targets")
+  if not len(sources):
+    raise ValueError("no training pairs left after filtering: check the data and the maximum lengths")
+  return _as_flat(sources), _as_flat(targets)
+
+
 class BucketedBatcher:
   """Batch k = f(seed, k): epochs are shuffled permutations of fixed-size batches within length buckets."""
 
   def __init__(self, sources: list[list[int]], targets: list[list[int]], *, bucket_lengths, tokens_per_batch: int,
                seed: int, row_multiple: int = 1, process_index: int = 0, process_count: int = 1):
-    if len(sources) != len(targets):
-      raise ValueError(f"{len(sources)} sources but {len(targets)} targets")
-    if not sources:
-      raise ValueError("no training pairs left after filtering: check the data and the maximum lengths")
-    self.sources, self.targets = _as_flat(sources), _as_flat(targets)
+    self.sources, self.targets = _flat_pairs(sources, targets)
     self.bucket_lengths = tuple(bucket_lengths)
     self.seed = seed
     self.process_index, self.process_count = process_index, process_count
@@ -146,7 +150,7 @@ class BucketedBatcher:
     self.rows = {length: max(multiple, tokens_per_batch // length // multiple * multiple)
                  for length in self.bucket_lengths}
     self.members: dict[int, np.ndarray] = {}
-    lengths = np.maximum(sequence_lengths(sources), sequence_lengths(targets))
+    lengths = np.maximum(self.sources.lengths, self.targets.lengths)
     if lengths.max() > self.bucket_lengths[-1]:
       raise ValueError(f"a pair of {lengths.max()} tokens is longer than the longest bucket "
                        f"{self.bucket_lengths[-1]}: filter the pairs first")
@@ -249,16 +253,13 @@ class PackedBatcher:
 
   def __init__(self, sources: list[list[int]], targets: list[list[int]], *, length: int, tokens_per_batch: int,
                seed: int, row_multiple: int = 1, process_index: int = 0, process_count: int = 1):
-    if len(sources) != len(targets):
-      raise ValueError(f"{len(sources)} sources but {len(targets)} targets")
-    if not sources:
-      raise ValueError("no training pairs left after filtering: check the data and the maximum lengths")
-    self.source_lengths, self.target_lengths = sequence_lengths(sources), sequence_lengths(targets)
+    self.sources, self.targets = _flat_pairs(sources, targets)
+    self.source_lengths, self.target_lengths = self.sources.lengths, self.targets.lengths
     longest = int(max(self.source_lengths.max(), self.target_lengths.max()))
     if longest > length:
       raise ValueError(f"a pair of {longest} tokens does not fit packed rows of {length}: raise the row length "
                        "(the longest bucket_lengths entry) or lower max_source_length / max_target_length")
-    self.sources, self.targets, self.length, self.seed = _as_flat(sources), _as_flat(targets), length, seed
+    self.length, self.seed = length, seed
     multiple = int(np.lcm(row_multiple, process_count))
     self.rows = max(multiple, tokens_per_batch // length // multiple * multiple)
     self.process_index, self.process_count = process_index, process_count

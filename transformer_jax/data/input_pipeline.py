@@ -57,10 +57,18 @@ def _single_process(name: str) -> None:
   del name
 
 
-def _check_shared(path: str, process_index: int) -> None:
-  if not os.path.exists(path):
-    raise sources.DataError(f"Process {process_index} cannot see {path}, which process 0 wrote: the workdir (and "
-                            "token_cache_dir) must be on a filesystem every host shares.")
+def _built_by_process_0(load_or_build: Callable, path: str, name: str, process_index: int,
+                        wait_for_process_0: Callable[[str], None]):
+  """Process 0 builds the file at `path` (or reuses it); the others wait for it, then only read it."""
+  if process_index == 0:
+    result = load_or_build()
+  wait_for_process_0(name)
+  if process_index != 0:
+    if not os.path.exists(path):
+      raise sources.DataError(f"Process {process_index} cannot see {path}, which process 0 wrote: the workdir (and "
+                              "token_cache_dir) must be on a filesystem every host shares.")
+    result = load_or_build()  # finds the file, so it reads it
+  return result
 
 
 def make_batcher(config, pairs: token_cache.TokenizedPairs, *, row_multiple: int = 1, process_index: int = 0,
@@ -94,21 +102,17 @@ def load_datasets(config, tokenizer_path: str, *, cache_dir: str | None = None, 
   if process_index == 0:  # tfds prepares a dataset in place: one writer
     sources.prepare(config)
   wait_for_process_0("dataset")
-  if process_index == 0:
-    tokenizer_lib.load_or_train(
-        tokenizer_path, lambda: _both_sides(train_pairs()), config.vocab_size,
-        model_type=config.sentencepiece_model_type, max_sentences=config.tokenizer_train_sentences, seed=config.seed)
-  wait_for_process_0("vocabulary")
-  _check_shared(tokenizer_path, process_index)
-  tokenizer = tokenizer_lib.load_or_train(tokenizer_path, None, config.vocab_size)
+  tokenizer = _built_by_process_0(
+      lambda: tokenizer_lib.load_or_train(
+          tokenizer_path, lambda: _both_sides(train_pairs()), config.vocab_size,
+          model_type=config.sentencepiece_model_type, max_sentences=config.tokenizer_train_sentences,
+          seed=config.seed),
+      tokenizer_path, "vocabulary", process_index, wait_for_process_0)
 
   text_fingerprint = sources.fingerprint(config)
   entry = token_cache.entry_path(cache_dir, "train", text_fingerprint, tokenizer_path)
-  if process_index == 0:
-    token_cache.load_or_encode(entry, train_pairs, tokenizer, text_fingerprint)
-  wait_for_process_0("token cache")
-  _check_shared(entry, process_index)
-  pairs = token_cache.load_or_encode(entry, train_pairs, tokenizer, text_fingerprint)
+  pairs = _built_by_process_0(lambda: token_cache.load_or_encode(entry, train_pairs, tokenizer, text_fingerprint),
+                              entry, "token cache", process_index, wait_for_process_0)
 
   batcher, counts = make_batcher(config, pairs, row_multiple=row_multiple, process_index=process_index,
                                  process_count=process_count)
