@@ -13,9 +13,11 @@ import math
 POSITIONAL_ENCODINGS = ("sinusoidal", "learned")
 # Sources and the languages each offers; the direction is (source_lang, target_lang). tfds splits train / validation
 # / test are newstest2013 / newstest2014 for WMT14 and newstest2016 / newstest2017 for WMT17. "local" reads the
-# files named by the local_* keys, in any languages.
+# files named by the local_* keys, in any languages. "multi30k" reads Multi30k task 1 (Elliott et al. 2016) from
+# multi30k_dir under the dataset's own file names: train / val / test_2016_flickr (data/multi30k.py).
 DATASET_LANGUAGES = {"embedded_ende": ("en", "de"), "wmt14_translate/de-en": ("de", "en"),
-                     "wmt14_translate/fr-en": ("fr", "en"), "wmt17_translate/de-en": ("de", "en"), "local": None}
+                     "wmt14_translate/fr-en": ("fr", "en"), "wmt17_translate/de-en": ("de", "en"),
+                     "multi30k": ("en", "de", "fr", "cs"), "local": None}
 DATASETS = tuple(DATASET_LANGUAGES)
 DTYPES = ("float32", "bfloat16")
 # t5x/MaxText-style rules: heads, FFN width and vocabulary over "tensor"; d_model (every weight has it) over "fsdp".
@@ -42,6 +44,9 @@ def base_config():
   c.local_validation = ""
   c.local_test = ""
   c.local_tsv_languages = ("en", "de")
+  # dataset="multi30k": the directory holding train/val/test_2016_flickr.{lang}.gz, as the dataset's repository
+  # names them (`python -m transformer_jax.data.multi30k --dir=DIR` downloads them).
+  c.multi30k_dir = ""
   c.token_cache_dir = ""  # Training token ids are cached here once; "" = <workdir>/token_cache.
   c.embedded_seed = 0  # The embedded corpus is generated from this seed; the same seed gives the same corpus.
   c.embedded_num_train = 200_000  # Sentence pairs in the embedded training split.
@@ -196,6 +201,10 @@ def validate(config, num_devices: int | None = None) -> None:
               "file per language)")
       if spec.endswith((".tsv", ".tsv.gz")):
         languages = tuple(config.local_tsv_languages)
+  if config.dataset == "multi30k":
+    from transformer_jax.data import multi30k  # pylint: disable=g-import-not-at-top  (numpy-free, no TensorFlow)
+    problem = multi30k.missing_files_problem(config.multi30k_dir, (config.source_lang, config.target_lang))
+    check(problem is None, problem or "")
   check(config.source_lang != config.target_lang,
         f"source_lang and target_lang are both {config.source_lang!r}: they must differ")
   if languages is not None:

@@ -18,7 +18,7 @@ from typing import Iterator
 
 import tensorflow_datasets as tfds
 
-from transformer_jax.data import embedded
+from transformer_jax.data import embedded, multi30k
 
 SPLITS = ("train", "validation", "test")
 Pairs = Iterator[tuple[str, str]]
@@ -38,9 +38,14 @@ def _builder(config) -> tfds.core.DatasetBuilder:
   return tfds.builder(config.dataset, data_dir=config.tfds_data_dir or None)
 
 
+def reads_files(config) -> bool:
+  """Local files and Multi30k are read line by line from files; the rest come from tfds."""
+  return config.dataset in ("local", "multi30k")
+
+
 def prepare(config) -> tfds.core.DatasetBuilder | None:
-  """Downloads and prepares a tfds source once (a no-op when prepared, and for local files)."""
-  if config.dataset == "local":
+  """Downloads and prepares a tfds source once (a no-op when prepared, and for files)."""
+  if reads_files(config):
     return None
   builder = _builder(config)
   try:
@@ -88,7 +93,10 @@ def _read_lines(path: str) -> Iterator[str]:
 
 def local_split_files(config, split: str) -> list[str]:
   """The files behind a local split: one TSV, or one file per language from a `{lang}` pattern."""
-  spec = config[f"local_{split}"]
+  if config.dataset == "multi30k":
+    spec = multi30k.split_pattern(config.multi30k_dir, split)
+  else:
+    spec = config[f"local_{split}"]
   if not spec:
     return []
   if is_tsv(spec):
@@ -125,23 +133,23 @@ def _local_pairs(config, split: str) -> Pairs:
 
 def iter_pairs(config, split: str) -> Pairs:
   """(source, target) text pairs of `split`, streamed (the WMT training split does not need to fit in memory)."""
-  if config.dataset == "local":
+  if reads_files(config):
     return _local_pairs(config, split)
   return _tfds_pairs(config, split)
 
 
 def has_split(config, split: str) -> bool:
-  return config.dataset != "local" or bool(config[f"local_{split}"])
+  return config.dataset != "local" or bool(config[f"local_{split}"])  # Multi30k has all three
 
 
 def fingerprint(config) -> dict:
   """What identifies the training text: changes here invalidate the token cache."""
-  if config.dataset == "local":
+  if reads_files(config):
     files = []
     for path in local_split_files(config, "train"):
       stat = os.stat(path) if os.path.exists(path) else None
       files.append([os.path.abspath(path), stat.st_size if stat else None, stat.st_mtime_ns if stat else None])
-    return {"dataset": "local", "files": files, "tsv_languages": list(config.local_tsv_languages),
+    return {"dataset": config.dataset, "files": files, "tsv_languages": list(config.local_tsv_languages),
             "direction": [config.source_lang, config.target_lang]}
   identity = {"dataset": config.dataset, "direction": [config.source_lang, config.target_lang]}
   if config.dataset == "embedded_ende":
