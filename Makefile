@@ -2,12 +2,16 @@
 #   make demo   creates .venv, installs requirements.txt, trains configs/default.py on the embedded data and
 #               prints the test BLEU (runs/demo is the workdir; rerunning resumes it).
 #   make test   creates .venv if needed and runs the test suite.
+#   make demo-multi30k MULTI30K_DIR=DIR   trains configs/multi30k_ende.py on the Multi30k files in DIR (30 minutes on
+#               2 CPU cores) and prints test2016 BLEU; DIR is filled by `python -m transformer_jax.data.multi30k`.
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 WORKDIR ?= runs/demo
+MULTI30K_DIR ?= data/multi30k
+MULTI30K_WORKDIR ?= runs/multi30k
 
-.PHONY: demo test clean-demo
+.PHONY: demo demo-multi30k test clean-demo
 
 $(VENV)/installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -17,6 +21,10 @@ $(VENV)/installed: requirements.txt
 
 demo: $(VENV)/installed
 	$(PY) -m transformer_jax.main --config=configs/default.py --workdir=$(WORKDIR)
+
+demo-multi30k: $(VENV)/installed
+	$(PY) -m transformer_jax.main --config=configs/multi30k_ende.py --config.multi30k_dir=$(MULTI30K_DIR) \
+	    --workdir=$(MULTI30K_WORKDIR)
 
 test: $(VENV)/installed
 	$(PY) -m pytest
