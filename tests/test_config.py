@@ -119,3 +119,22 @@ def test_validate_accepts_sharded_layouts():
   config = default.get_config()
   config.update({"mesh_data": -1, "mesh_fsdp": 2, "mesh_tensor": 4})
   config_base.validate(config, num_devices=8)
+
+
+@pytest.mark.parametrize("changes,message", [
+    ({"real_tokens_per_batch": -1}, "real_tokens_per_batch=-1"),
+    ({"train_bucket_count": 99}, "train_bucket_count=99"),
+    ({"pack_training_rows": True, "real_tokens_per_batch": 25_000}, "pack_training_rows=True sizes"),
+])
+def test_validate_refuses_bad_batch_sizes(changes, message):
+  config = default.get_config()
+  config.update(changes)
+  with pytest.raises(ValueError, match=message):
+    config_base.validate(config)
+
+
+def test_paper_configs_count_real_tokens():
+  for module in (wmt14_ende_base, wmt14_ende_big, wmt14_enfr_base, wmt14_enfr_big):
+    config = module.get_config()
+    assert (config.real_tokens_per_batch, config.pack_training_rows) == (25_000, False)
+    assert 0 < config.train_bucket_count <= 16

@@ -112,6 +112,13 @@ def sample_lengths(rng: np.random.Generator, n: int, low: int, high: int) -> np.
   return rng.integers(low, high + 1, size=n)  # a range the distribution barely reaches
 
 
+def wmt_like_pair_lengths(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
+  """Source and target lengths (EOS included, at least 2) of n pairs from the WMT-like distribution, unrestricted."""
+  source = np.maximum(np.rint(rng.lognormal(math.log(LENGTH_MEDIAN), LENGTH_SIGMA, size=n)), 2).astype(np.int64)
+  target = np.maximum(np.rint(source * rng.normal(TARGET_RATIO, TARGET_RATIO_SD, size=n)), 2).astype(np.int64)
+  return source, target
+
+
 def random_tokens(rng: np.random.Generator, lengths: np.ndarray, width: int, vocab_size: int) -> np.ndarray:
   """Rows of random ids in [3, vocab) ending with EOS at length - 1, then padding (0)."""
   tokens = rng.integers(3, vocab_size, size=(len(lengths), width), dtype=np.int32)

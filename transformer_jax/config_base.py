@@ -21,6 +21,7 @@ DTYPES = ("float32", "bfloat16")
 # t5x/MaxText-style rules: heads, FFN width and vocabulary over "tensor"; d_model (every weight has it) over "fsdp".
 LOGICAL_AXIS_RULES = (("vocab", "tensor"), ("mlp", "tensor"), ("heads", "tensor"), ("embed", "fsdp"), ("kv", None),
                       ("position", None))
+MAX_TRAIN_BUCKETS = 32  # fitted training buckets: one compile each
 ATTENTION_IMPLS = ("naive", "xla", "cudnn")  # attention.IMPLEMENTATIONS; repeated so configs need no JAX import
 
 
@@ -50,8 +51,15 @@ def base_config():
   c.tokenizer_train_sentences = 1_000_000  # Sentences sampled (from the whole training text) to train SentencePiece.
   c.max_source_length = 256  # Training pairs with a longer side (in tokens, EOS included) are dropped and counted.
   c.max_target_length = 256
-  c.tokens_per_batch = 25_000  # Padded target tokens per global batch (the paper: ~25k source + 25k target).
+  # Training batch size in REAL (non-padding) tokens per global batch and side: bucketed rows are sized so that a
+  # batch holds about this many source and this many target tokens (their mean; the paper: ~25k source + ~25k
+  # target). 0 = size training batches by padded positions, tokens_per_batch.
+  c.real_tokens_per_batch = 0
+  c.tokens_per_batch = 25_000  # PADDED target positions per batch: dev-loss batches, and training if the above is 0.
   c.bucket_lengths = (16, 32, 64, 128, 256)  # Padded lengths a batch may have: one compile per length.
+  # If > 0: training buckets are this many padded lengths fitted to the training pairs' lengths (fewest padded
+  # positions; multiples of 4, the longest at most bucket_lengths[-1]); one compile each. 0 = bucket_lengths.
+  c.train_bucket_count = 0
   c.pack_training_rows = False  # Pack several pairs per row of bucket_lengths[-1] tokens instead of bucketing.
 
   # ---- Model (every Table 3 knob) ----
@@ -239,6 +247,13 @@ def validate(config, num_devices: int | None = None) -> None:
     check(config.d_model % config.num_heads == 0,
           f"d_model={config.d_model} is not divisible by num_heads={config.num_heads}: change one of them, "
           "or set d_k and d_v explicitly")
+  check(config.real_tokens_per_batch >= 0, f"real_tokens_per_batch={config.real_tokens_per_batch}: must be >= 0 "
+        "(0 = size batches by tokens_per_batch)")
+  check(0 <= config.train_bucket_count <= MAX_TRAIN_BUCKETS, f"train_bucket_count={config.train_bucket_count}: "
+        f"must be in [0, {MAX_TRAIN_BUCKETS}] (one compile per bucket; 0 = bucket_lengths)")
+  check(not (config.pack_training_rows and (config.real_tokens_per_batch or config.train_bucket_count)),
+        "pack_training_rows=True sizes its one row shape by tokens_per_batch: set real_tokens_per_batch=0 and "
+        "train_bucket_count=0, or pack_training_rows=False")
   lengths = tuple(config.bucket_lengths)
   check(len(lengths) > 0 and list(lengths) == sorted(set(lengths)) and lengths[0] >= 2,
         f"bucket_lengths={lengths}: must be a non-empty increasing sequence of lengths >= 2")

@@ -84,7 +84,9 @@ def make_batcher(config, pairs: token_cache.TokenizedPairs, *, row_multiple: int
                                      tokens_per_batch=config.tokens_per_batch, seed=config.seed, **shards)
   else:
     batcher = batching.BucketedBatcher(train_sources, train_targets, bucket_lengths=config.bucket_lengths,
-                                       tokens_per_batch=config.tokens_per_batch, seed=config.seed, **shards)
+                                       tokens_per_batch=config.tokens_per_batch, seed=config.seed,
+                                       real_tokens_per_batch=config.real_tokens_per_batch,
+                                       bucket_count=config.train_bucket_count, **shards)
   return batcher, counts
 
 
@@ -121,7 +123,8 @@ def load_datasets(config, tokenizer_path: str, *, cache_dir: str | None = None, 
                config.max_target_length, counts.empty)
   test = load_text_split(config, "test") if sources.has_split(config, "test") else None
   batch_settings = {"training_ids": os.path.basename(entry), **{key: config[key] for key in (
-      "seed", "tokens_per_batch", "bucket_lengths", "pack_training_rows", "max_source_length", "max_target_length")}}
+      "seed", "tokens_per_batch", "real_tokens_per_batch", "bucket_lengths", "train_bucket_count",
+      "pack_training_rows", "max_source_length", "max_target_length")}}
   batch_settings["bucket_lengths"] = list(batch_settings["bucket_lengths"])
   return Datasets(tokenizer=tokenizer, train=batcher, train_filter_counts=counts,
                   dev=load_text_split(config, "validation"), test=test, batch_settings=batch_settings)
