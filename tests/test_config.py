@@ -85,6 +85,7 @@ def test_en_fr_configs_differ_from_en_de_only_where_the_paper_says():
     ({"attention_impl": "xla", "attention_dropout_rate": 0.1}, "attention_dropout_rate=0.1 needs attention_impl"),
     ({"attention_impl": "xla", "d_k": 16, "d_v": 32}, "needs d_k == d_v"),
     ({"attention_impl": "cudnn"}, "needs dtype='bfloat16'"),
+    ({"attention_impl": "cudnn", "dtype": "bfloat16"}, "cannot mask packed rows.*pack_training_rows=False"),
 ])
 def test_validate_refuses_impossible_attention_settings(changes, message):
   config = default.get_config()

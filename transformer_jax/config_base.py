@@ -81,7 +81,8 @@ def base_config():
   c.dtype = "float32"
   # Attention kernel: "naive" (einsums + masked softmax; the reference, and the only one with attention dropout),
   # "xla" or "cudnn" (jax.nn.dot_product_attention; cudnn = fused flash attention on NVIDIA GPUs, bfloat16 only).
-  # All give the same results with the same masks; the cached decoder uses "xla" for "cudnn".
+  # All give the same results; "xla"/"cudnn" pass rows of one sentence as sequence lengths (packed rows: "xla" takes
+  # the dense segment mask, "cudnn" is refused). The cached decoder uses "xla" for "cudnn".
   c.attention_impl = "naive"
 
   # ---- Optimiser (the paper: Adam 0.9/0.98/1e-9, inverse square root with warmup) ----
@@ -226,6 +227,10 @@ def validate(config, num_devices: int | None = None) -> None:
             "use attention_impl='naive' or equal head sizes")
       check(config.attention_impl != "cudnn" or (d_k % 8 == 0 and d_k <= 128),
             f"attention_impl='cudnn' needs a head size (d_k) that is a multiple of 8 and at most 128, got {d_k}")
+  check(config.attention_impl != "cudnn" or not config.pack_training_rows,
+        "attention_impl='cudnn' cannot mask packed rows (JAX's cuDNN attention takes sequence lengths, not segment "
+        "ids): use pack_training_rows=False (bucketed batches; real_tokens_per_batch and train_bucket_count keep "
+        "their padding low) or attention_impl='xla'")
   check(config.attention_impl != "cudnn" or config.dtype == "bfloat16",
         f"attention_impl='cudnn' needs dtype='bfloat16' (cuDNN's fused attention has no float32 kernel), got "
         f"dtype={config.dtype!r}")
