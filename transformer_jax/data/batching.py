@@ -2,9 +2,9 @@
 
 Pairs are grouped by length into a few padded lengths (one jit compile each; fixed, or fitted to the training
 lengths), and each batch holds either about `tokens_per_batch` padded positions or, the paper's count, about
-`real_tokens_per_batch` real (non-padding) tokens a side (the paper's batching by approximate length). Batch k of a run is computed from the
-seed and k alone, so a run resumed at step k sees exactly the batches the uninterrupted run saw: the data position
-is the step, and nothing else needs saving. Pure numpy: no TensorFlow.
+`real_tokens_per_batch` real (non-padding) tokens a side (the paper's batching by approximate length). Batch k of a
+run is computed from the seed and k alone, so a run resumed at step k sees exactly the batches the uninterrupted run
+saw: the data position is the step, and nothing else needs saving. Pure numpy: no TensorFlow.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import dataclasses
 import numpy as np
 
 from transformer_jax.data.token_cache import TokenSequences
-from transformer_jax.tokenizer import EOS_ID
+from transformer_jax.special_ids import EOS_ID
 
 
 @dataclasses.dataclass
