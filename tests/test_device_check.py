@@ -52,3 +52,40 @@ def test_tiny_run_measures_every_part_and_writes_one_json(tmp_path):
 def test_default_output_is_named_for_the_device_and_date():
   path = device_check.default_output("NVIDIA H200")
   assert path.startswith(os.path.join("docs", "results", "nvidia_h200_")) and path.endswith(".json")
+
+
+def test_the_pytorch_reference_computes_our_transformer():
+  """With our weights copied in, PyTorch's loss and its gradient for the embedding equal ours (float32, no dropout)."""
+  import dataclasses
+
+  import flax.linen as nn
+  import jax
+  import torch
+
+  from transformer_jax import losses
+  from transformer_jax.data import batching
+  from transformer_jax.model import Transformer
+
+  workload = device_check.WORKLOADS["tiny"]
+  sources, targets = device_check.synthetic_corpus(workload, seed=1)
+  batcher = batching.BucketedBatcher(sources, targets, bucket_lengths=(32,), tokens_per_batch=0, seed=1,
+                                     real_tokens_per_batch=256, bucket_count=3)
+  batch = batcher.batch_at(0)
+  cfg = device_check.model_config(workload, "naive")
+  model = Transformer(dataclasses.replace(cfg, dtype="float32"))
+  params = nn.unbox(model.init(jax.random.PRNGKey(3), batch["source"], batch["decoder_inputs"],
+                              batch["targets"])["params"])
+  valid = batch["targets"] > 0
+
+  def our_loss(p):
+    logits = model.apply({"params": p}, batch["source"], batch["decoder_inputs"], batch["targets"])
+    return (losses.token_losses(logits, batch["targets"], 0.1)[0] * valid).sum() / valid.sum()
+
+  want, want_grads = jax.value_and_grad(our_loss)(params)
+  reference = device_check.torch_transformer(workload, "cpu").eval()
+  device_check.load_our_params(reference, params)
+  got = reference(*(torch.from_numpy(batch[k].astype(np.int64)) for k in ("source", "decoder_inputs", "targets")))
+  got.backward()
+  np.testing.assert_allclose(float(got.detach()), float(want), rtol=1e-5)
+  np.testing.assert_allclose(reference.embedding.weight.grad.numpy(),
+                             np.asarray(want_grads["embedder"]["token_embedding"]["embedding"]), rtol=1e-3, atol=1e-6)

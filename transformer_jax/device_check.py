@@ -43,6 +43,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 from absl import app, flags
+from flax.linen import unbox as nn_unbox
 
 from transformer_jax import bench, losses, optim, train_step
 from transformer_jax.data import batching, prefetch, token_cache
@@ -200,7 +201,9 @@ def torch_transformer(workload: CheckWorkload, device: str):
   class Layer(nn.Module):
     def __init__(self, cross: bool):
       super().__init__()
-      self.self_attention, self.norms = Attention(), nn.ModuleList([nn.LayerNorm(d) for _ in range(3 if cross else 2)])
+      self.self_attention = Attention()
+      # Flax's LayerNorm epsilon (1e-6), so that both compute the same function.
+      self.norms = nn.ModuleList([nn.LayerNorm(d, eps=1e-6) for _ in range(3 if cross else 2)])
       self.cross_attention = Attention() if cross else None
       self.ffn = nn.Sequential(nn.Linear(d, workload.d_ff), nn.ReLU(), nn.Linear(workload.d_ff, d))
       self.dropout = nn.Dropout(workload.dropout_rate)
@@ -243,6 +246,42 @@ def torch_transformer(workload: CheckWorkload, device: str):
       return loss / (targets > 0).sum()
 
   return Model().to(device)
+
+
+def load_our_params(torch_model, params) -> None:
+  """Copies our parameter tree into the PyTorch model (in place): both then compute the same function."""
+  import torch  # pylint: disable=g-import-not-at-top
+  params = jax.tree_util.tree_map(lambda x: np.asarray(x, np.float32), jax.device_get(nn_unbox(params)))
+
+  def set_(tensor, value):
+    with torch.no_grad():
+      tensor.copy_(torch.from_numpy(np.array(value, np.float32)).reshape(tensor.shape))
+
+  def attention(module, ours):
+    for name in ("query", "key", "value"):
+      kernel = ours[name]["kernel"]
+      set_(getattr(module, name).weight, kernel.reshape(kernel.shape[0], -1).T)
+      if getattr(module, name).bias is not None:
+        set_(getattr(module, name).bias, ours[name]["bias"].reshape(-1))
+    set_(module.out.weight, ours["out"]["kernel"].reshape(-1, ours["out"]["kernel"].shape[-1]).T)
+    set_(module.out.bias, ours["out"]["bias"])
+
+  def layer(module, ours, norms):
+    attention(module.self_attention, ours["self_attention"])
+    if module.cross_attention is not None:
+      attention(module.cross_attention, ours["cross_attention"])
+    for norm, name in zip(module.norms, norms):
+      set_(norm.weight, ours[name]["norm"]["scale"])
+      set_(norm.bias, ours[name]["norm"]["bias"])
+    for index, name in ((0, "wi"), (2, "wo")):
+      set_(module.ffn[index].weight, ours["ffn"][name]["kernel"].T)
+      set_(module.ffn[index].bias, ours["ffn"][name]["bias"])
+
+  set_(torch_model.embedding.weight, params["embedder"]["token_embedding"]["embedding"])
+  for i, module in enumerate(torch_model.encoder):
+    layer(module, params[f"encoder_{i}"], ("self_attention_norm", "ffn_norm"))
+  for i, module in enumerate(torch_model.decoder):
+    layer(module, params[f"decoder_{i}"], ("self_attention_norm", "cross_attention_norm", "ffn_norm"))
 
 
 def _sinusoids(length: int, d: int) -> np.ndarray:
