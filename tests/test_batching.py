@@ -214,3 +214,13 @@ def test_real_token_batches_are_a_function_of_seed_and_step_and_split_by_process
     for key in full:
       np.testing.assert_array_equal(full[key], again[key])
       np.testing.assert_array_equal(np.concatenate([h.batch_at(step)[key] for h in halves]), full[key])
+
+
+def test_packed_rows_sized_in_real_tokens_hold_the_budget():
+  sources, targets = wmt_like(n=4000, seed=3)
+  packer = batching.PackedBatcher(sources, targets, length=64, tokens_per_batch=0, seed=1, row_multiple=4,
+                                  real_tokens_per_batch=3000)
+  assert packer.rows % 4 == 0
+  real = [((b["source_segments"] > 0).sum() + (b["target_segments"] > 0).sum()) / 2
+          for b in map(packer.batch_at, range(packer.batches_per_epoch - 1))]  # the last batch is a leftover
+  assert abs(np.mean(real) - 3000) < 0.05 * 3000, np.mean(real)

@@ -125,7 +125,6 @@ def test_validate_accepts_sharded_layouts():
 @pytest.mark.parametrize("changes,message", [
     ({"real_tokens_per_batch": -1}, "real_tokens_per_batch=-1"),
     ({"train_bucket_count": 99}, "train_bucket_count=99"),
-    ({"pack_training_rows": True, "real_tokens_per_batch": 25_000}, "pack_training_rows=True sizes"),
 ])
 def test_validate_refuses_bad_batch_sizes(changes, message):
   config = default.get_config()

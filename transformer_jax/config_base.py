@@ -59,6 +59,7 @@ def base_config():
   c.bucket_lengths = (16, 32, 64, 128, 256)  # Padded lengths a batch may have: one compile per length.
   # If > 0: training buckets are this many padded lengths fitted to the training pairs' lengths (fewest padded
   # positions; multiples of 4, the longest at most bucket_lengths[-1]); one compile each. 0 = bucket_lengths.
+  # Packed rows (below) have one length, bucket_lengths[-1], and ignore it.
   c.train_bucket_count = 0
   c.pack_training_rows = False  # Pack several pairs per row of bucket_lengths[-1] tokens instead of bucketing.
 
@@ -256,9 +257,6 @@ def validate(config, num_devices: int | None = None) -> None:
         "(0 = size batches by tokens_per_batch)")
   check(0 <= config.train_bucket_count <= MAX_TRAIN_BUCKETS, f"train_bucket_count={config.train_bucket_count}: "
         f"must be in [0, {MAX_TRAIN_BUCKETS}] (one compile per bucket; 0 = bucket_lengths)")
-  check(not (config.pack_training_rows and (config.real_tokens_per_batch or config.train_bucket_count)),
-        "pack_training_rows=True sizes its one row shape by tokens_per_batch: set real_tokens_per_batch=0 and "
-        "train_bucket_count=0, or pack_training_rows=False")
   lengths = tuple(config.bucket_lengths)
   check(len(lengths) > 0 and list(lengths) == sorted(set(lengths)) and lengths[0] >= 2,
         f"bucket_lengths={lengths}: must be a non-empty increasing sequence of lengths >= 2")

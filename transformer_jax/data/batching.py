@@ -304,10 +304,13 @@ class PackedBatcher:
 
   One padded shape for the whole run (one compile) and little padding. Epochs may pack into slightly different
   numbers of batches, so the epoch of step k is found by packing the epochs before it (cheap, and cached).
+  With `real_tokens_per_batch`, the row count is chosen from the first epoch's packing so that a batch holds about
+  that many real tokens a side (the mean of source and target); otherwise rows x length <= tokens_per_batch.
   """
 
   def __init__(self, sources: list[list[int]], targets: list[list[int]], *, length: int, tokens_per_batch: int,
-               seed: int, row_multiple: int = 1, process_index: int = 0, process_count: int = 1):
+               seed: int, row_multiple: int = 1, process_index: int = 0, process_count: int = 1,
+               real_tokens_per_batch: int = 0):
     self.sources, self.targets = _flat_pairs(sources, targets)
     self.source_lengths, self.target_lengths = self.sources.lengths, self.targets.lengths
     longest = int(max(self.source_lengths.max(), self.target_lengths.max()))
@@ -316,10 +319,14 @@ class PackedBatcher:
                        "(the longest bucket_lengths entry) or lower max_source_length / max_target_length")
     self.length, self.seed = length, seed
     multiple = int(np.lcm(row_multiple, process_count))
-    self.rows = max(multiple, tokens_per_batch // length // multiple * multiple)
     self.process_index, self.process_count = process_index, process_count
     self._epoch_starts = [0]  # first step of each packed epoch
     self._cached_epoch, self._cached_rows = None, None
+    if real_tokens_per_batch > 0:
+      real_per_row = (self.source_lengths.sum() + self.target_lengths.sum()) / 2 / len(self._epoch_rows(0))
+      self.rows = max(multiple, int(round(real_tokens_per_batch / real_per_row / multiple)) * multiple)
+    else:
+      self.rows = max(multiple, tokens_per_batch // length // multiple * multiple)
 
   def _epoch_rows(self, epoch: int) -> list[list[int]]:
     if self._cached_epoch != epoch:

@@ -81,7 +81,8 @@ def make_batcher(config, pairs: token_cache.TokenizedPairs, *, row_multiple: int
   shards = dict(row_multiple=row_multiple, process_index=process_index, process_count=process_count)
   if config.pack_training_rows:
     batcher = batching.PackedBatcher(train_sources, train_targets, length=config.bucket_lengths[-1],
-                                     tokens_per_batch=config.tokens_per_batch, seed=config.seed, **shards)
+                                     tokens_per_batch=config.tokens_per_batch, seed=config.seed,
+                                     real_tokens_per_batch=config.real_tokens_per_batch, **shards)
   else:
     batcher = batching.BucketedBatcher(train_sources, train_targets, bucket_lengths=config.bucket_lengths,
                                        tokens_per_batch=config.tokens_per_batch, seed=config.seed,
