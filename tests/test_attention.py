@@ -5,7 +5,7 @@ import jax
 import numpy as np
 import pytest
 
-from transformer_jax.attention import MultiHeadAttention, attention_mask, dot_product_attention
+from transformer_jax.attention import AttentionMask, MultiHeadAttention, attention_mask, dot_product_attention
 
 
 def naive_attention(q, k, v, q_seg, k_seg, causal):
@@ -131,3 +131,89 @@ def test_fused_cached_cross_attention_equals_naive():
                                                method=MultiHeadAttention.attend_cached))
   fused = MultiHeadAttention(num_heads=2, d_k=4, d_v=4, d_model=16, impl="cudnn")  # decodes with "xla"
   np.testing.assert_allclose(run(fused), run(naive), rtol=1e-5, atol=1e-5)
+
+
+# ---- The lengths path: rows of one sentence passed to jax.nn.dot_product_attention as sequence lengths ----
+
+# One sentence per row from position 0, then padding; the last row is batch padding (no sentence at all).
+QUERY_LENGTHS, KEY_LENGTHS = np.array([4, 7, 1, 0]), np.array([6, 2, 5, 0])
+
+
+def one_sentence_segments(lengths, width):
+  return (np.arange(width)[None, :] < lengths[:, None]).astype(np.int32)
+
+
+@pytest.mark.parametrize("cross,causal", [(False, False), (False, True), (True, False)])
+def test_lengths_path_equals_naive_in_values_and_gradients(cross, causal):
+  rng = np.random.default_rng(7)
+  q_len, k_len = (7, 6) if cross else (7, 7)
+  q_seg = one_sentence_segments(QUERY_LENGTHS, q_len)
+  k_seg = one_sentence_segments(KEY_LENGTHS, k_len) if cross else q_seg
+  q = rng.normal(size=(4, q_len, 2, 8)).astype(np.float32)
+  k, v = (rng.normal(size=(4, k_len, 2, 8)).astype(np.float32) for _ in range(2))
+  lengths_mask = AttentionMask(q_seg, k_seg, causal=causal, packed=False)
+  dense_mask = AttentionMask(q_seg, k_seg, causal=causal, packed=True)
+  got = np.asarray(jax.jit(lambda *a: dot_product_attention(*a, lengths_mask, impl="xla"))(q, k, v))
+  want = naive_attention(q, k, v, q_seg, k_seg, causal)
+  valid = q_seg > 0
+  np.testing.assert_allclose(got[valid], want[valid], rtol=1e-5, atol=1e-5)
+  assert np.all(np.isfinite(got))  # padding queries and the empty row included
+
+  # Gradients of a loss over the valid queries (as the training loss is): equal to the naive path's.
+  weights = rng.normal(size=got.shape).astype(np.float32) * valid[:, :, None, None]
+  loss = lambda impl, mask: lambda q, k, v: (dot_product_attention(q, k, v, mask, impl=impl) * weights).sum()
+  got_grads = jax.jit(jax.grad(loss("xla", lengths_mask), argnums=(0, 1, 2)))(q, k, v)
+  want_grads = jax.grad(loss("naive", dense_mask), argnums=(0, 1, 2))(q, k, v)
+  for got_grad, want_grad in zip(got_grads, want_grads):
+    assert np.all(np.isfinite(np.asarray(got_grad)))
+    np.testing.assert_allclose(np.asarray(got_grad), np.asarray(want_grad), rtol=1e-4, atol=1e-5)
+  # A loss that also reads the padding queries stays finite.
+  everything = jax.grad(lambda q: dot_product_attention(q, k, v, lengths_mask, impl="xla").sum())(q)
+  assert np.all(np.isfinite(np.asarray(everything)))
+
+
+def test_lengths_path_in_bfloat16_is_finite_and_close():
+  rng = np.random.default_rng(8)
+  seg = one_sentence_segments(QUERY_LENGTHS, 7)
+  q, k, v = (jax.numpy.asarray(rng.normal(size=(4, 7, 2, 8)), jax.numpy.bfloat16) for _ in range(3))
+  mask = AttentionMask(seg, seg, causal=True, packed=False)
+  got = np.asarray(dot_product_attention(q, k, v, mask, impl="xla").astype(np.float32))
+  want = naive_attention(*(np.asarray(x.astype(np.float32)) for x in (q, k, v)), seg, seg, True)
+  assert np.all(np.isfinite(got))
+  np.testing.assert_allclose(got[seg > 0], want[seg > 0], rtol=0.05, atol=0.05)
+
+
+def test_cudnn_refuses_packed_rows_naming_the_alternatives():
+  q = np.zeros((3, 7, 2, 8), np.float32)
+  with pytest.raises(ValueError, match="cannot mask packed rows.*pack_training_rows=False or attention_impl='xla'"):
+    dot_product_attention(q, q, q, AttentionMask(SEGMENTS, SEGMENTS), impl="cudnn")
+
+
+def test_model_on_the_lengths_path_equals_the_naive_model_in_logits_and_gradients():
+  """Through the whole Transformer: bucketed-style rows (one sentence each, one row of batch padding)."""
+  import dataclasses
+
+  from transformer_jax.model import ModelConfig, Transformer
+
+  cfg = ModelConfig(vocab_size=40, num_layers=2, d_model=16, d_ff=32, num_heads=2, d_k=8, d_v=8, max_position=16,
+                    dropout_rate=0.0)
+  rng = np.random.default_rng(9)
+  source_lengths, target_lengths = np.array([5, 9, 2, 0]), np.array([7, 3, 9, 0])
+  source = rng.integers(3, 40, size=(4, 9)) * one_sentence_segments(source_lengths, 9)
+  targets = rng.integers(3, 40, size=(4, 9)) * one_sentence_segments(target_lengths, 9)
+  decoder_inputs = np.concatenate([np.ones((4, 1), np.int64), targets[:, :-1]], axis=1) * (targets > 0)
+  naive = Transformer(cfg)
+  lengths = Transformer(dataclasses.replace(cfg, attention_impl="xla", packed_rows=False))
+  params = naive.init(jax.random.PRNGKey(0), source, decoder_inputs, targets)["params"]
+  valid = targets > 0
+
+  def loss(model):
+    return lambda p: (model.apply({"params": p}, source, decoder_inputs, targets) * valid[..., None]).sum()
+
+  want, got = (np.asarray(m.apply({"params": params}, source, decoder_inputs, targets)) for m in (naive, lengths))
+  np.testing.assert_allclose(got[valid], want[valid], rtol=1e-4, atol=1e-4)
+  assert np.all(np.isfinite(got))
+  want_grads, got_grads = jax.grad(loss(naive))(params), jax.jit(jax.grad(loss(lengths)))(params)
+  for w, g in zip(jax.tree_util.tree_leaves(want_grads), jax.tree_util.tree_leaves(got_grads)):
+    assert np.all(np.isfinite(np.asarray(g)))
+    np.testing.assert_allclose(np.asarray(g), np.asarray(w), rtol=1e-3, atol=1e-4)

@@ -151,3 +151,76 @@ def test_vectorized_assembly_equals_the_row_by_row_reference():
     want = batching.make_batch([sources[i] for i in members], [targets[i] for i in members], b.rows[length], length)
     for key in want:
       np.testing.assert_array_equal(got[key], want[key], err_msg=key)
+
+
+# ---- Batches sized in real tokens, over fitted buckets ----
+
+def wmt_like(n=3000, seed=0):
+  """Pairs whose lengths follow the benchmark's WMT-like distribution, capped at 64 tokens a side."""
+  from transformer_jax.bench import wmt_like_pair_lengths
+
+  source_lengths, target_lengths = wmt_like_pair_lengths(np.random.default_rng(seed), n)
+  keep = (source_lengths <= 64) & (target_lengths <= 64)
+  rng = np.random.default_rng(seed + 1)
+  make = lambda lengths: [list(rng.integers(3, 50, size=n - 1)) + [1] for n in lengths[keep]]
+  return make(source_lengths), make(target_lengths)
+
+
+def test_fitted_bucket_lengths_are_the_brute_force_optimum():
+  import itertools
+
+  rng = np.random.default_rng(0)
+  pair_lengths = rng.integers(2, 41, size=300)
+  candidates = [c for c in range(4, 41, 4)]
+  padded = lambda lengths: sum(min(b for b in lengths if b >= x) for x in pair_lengths)
+  for count in (1, 2, 3, 4):
+    best = min((subset + (40,) for k in range(count) for subset in itertools.combinations(candidates[:-1], k)),
+               key=padded)
+    fitted = batching.fit_bucket_lengths(pair_lengths, count, longest=40)
+    assert len(fitted) <= count and fitted[-1] == 40
+    assert padded(fitted) == padded(best), (count, fitted, best)
+
+
+def test_real_token_batches_hold_the_budget_on_both_sides():
+  sources, targets = wmt_like()
+  b = batching.BucketedBatcher(sources, targets, bucket_lengths=(8, 16, 32, 64), tokens_per_batch=10 ** 9, seed=1,
+                               real_tokens_per_batch=2000, bucket_count=6, row_multiple=4)
+  assert len(b.shapes()) <= 6 and max(b.bucket_lengths) <= 64
+  real = []
+  for step in range(b.batches_per_epoch):
+    batch = b.batch_at(step)
+    rows, length = batch["source"].shape
+    assert rows % 4 == 0 and length in b.bucket_lengths
+    assert not (batch["source_segments"] == 0).all(axis=1).any()  # every row holds a pair: full last batches
+    real.append(((batch["source_segments"] > 0).sum() + (batch["target_segments"] > 0).sum()) / 2)
+  assert abs(np.mean(real) - 2000) < 0.05 * 2000, np.mean(real)
+  assert 0.7 * 2000 < min(real) and max(real) < 1.3 * 2000, (min(real), max(real))
+  # Each pair is in an epoch (the pairs repeated to fill a bucket's last batch come from the same epoch).
+  seen = {tuple(s) for step in range(b.batches_per_epoch) for s, seg in zip(b.batch_at(step)["source"],
+                                                                           b.batch_at(step)["source_segments"])
+          for s in [s[seg > 0]]}
+  assert seen == {tuple(s) for s in sources}
+
+
+def test_real_token_batches_are_a_function_of_seed_and_step_and_split_by_process():
+  sources, targets = wmt_like(n=1500)
+  args = dict(bucket_lengths=(64,), tokens_per_batch=0, seed=2, real_tokens_per_batch=1500, bucket_count=5,
+              row_multiple=2)
+  whole = batching.BucketedBatcher(sources, targets, **args)
+  halves = [batching.BucketedBatcher(sources, targets, process_index=i, process_count=2, **args) for i in (0, 1)]
+  for step in (3, 0, 2 * whole.batches_per_epoch + 1, 3):
+    again = batching.BucketedBatcher(sources, targets, **args).batch_at(step)
+    full = whole.batch_at(step)
+    for key in full:
+      np.testing.assert_array_equal(full[key], again[key])
+      np.testing.assert_array_equal(np.concatenate([h.batch_at(step)[key] for h in halves]), full[key])
+
+
+def test_packed_rows_sized_in_real_tokens_hold_the_budget():
+  sources, targets = wmt_like(n=4000, seed=3)
+  packer = batching.PackedBatcher(sources, targets, length=64, tokens_per_batch=0, seed=1, row_multiple=4,
+                                  real_tokens_per_batch=3000)
+  assert packer.rows % 4 == 0
+  real = [((b["source_segments"] > 0).sum() + (b["target_segments"] > 0).sum()) / 2
+          for b in map(packer.batch_at, range(packer.batches_per_epoch - 1))]  # the last batch is a leftover
+  assert abs(np.mean(real) - 3000) < 0.05 * 3000, np.mean(real)

@@ -85,6 +85,7 @@ def test_en_fr_configs_differ_from_en_de_only_where_the_paper_says():
     ({"attention_impl": "xla", "attention_dropout_rate": 0.1}, "attention_dropout_rate=0.1 needs attention_impl"),
     ({"attention_impl": "xla", "d_k": 16, "d_v": 32}, "needs d_k == d_v"),
     ({"attention_impl": "cudnn"}, "needs dtype='bfloat16'"),
+    ({"attention_impl": "cudnn", "dtype": "bfloat16"}, "cannot mask packed rows.*pack_training_rows=False"),
 ])
 def test_validate_refuses_impossible_attention_settings(changes, message):
   config = default.get_config()
@@ -119,3 +120,21 @@ def test_validate_accepts_sharded_layouts():
   config = default.get_config()
   config.update({"mesh_data": -1, "mesh_fsdp": 2, "mesh_tensor": 4})
   config_base.validate(config, num_devices=8)
+
+
+@pytest.mark.parametrize("changes,message", [
+    ({"real_tokens_per_batch": -1}, "real_tokens_per_batch=-1"),
+    ({"train_bucket_count": 99}, "train_bucket_count=99"),
+])
+def test_validate_refuses_bad_batch_sizes(changes, message):
+  config = default.get_config()
+  config.update(changes)
+  with pytest.raises(ValueError, match=message):
+    config_base.validate(config)
+
+
+def test_paper_configs_count_real_tokens():
+  for module in (wmt14_ende_base, wmt14_ende_big, wmt14_enfr_base, wmt14_enfr_big):
+    config = module.get_config()
+    assert (config.real_tokens_per_batch, config.pack_training_rows) == (25_000, False)
+    assert 0 < config.train_bucket_count <= 16

@@ -196,7 +196,7 @@ def test_packed_batches_come_from_the_same_cache(local_run):
 
 
 def test_data_benchmark_reports_every_stage(local_run):
-  from transformer_jax.data import bench
+  from transformer_jax.data import input_bench as bench
 
   config, workdir, data, train = local_run
   results = bench.measure(config, str(workdir), seconds=0.2, tokens_per_batch=512)
@@ -239,3 +239,18 @@ def test_a_host_that_cannot_see_process_0s_files_is_told_why(tmp_path):
   with pytest.raises(sources.DataError, match=r"Process 1 cannot see .*sentencepiece\.model.*filesystem every host "
                      "shares"):
     input_pipeline.load_datasets(config, str(tmp_path / "sentencepiece.model"), process_index=1, process_count=2)
+
+
+def test_real_token_batches_from_the_config_keys(local_run):
+  """The paper configs' keys through make_batcher: fitted lengths, about the budget of real tokens a side, recorded
+  in the batch settings only when set."""
+  config, _, data, _ = local_run
+  config = config.copy_and_resolve_references()
+  config.real_tokens_per_batch, config.train_bucket_count = 400, 3
+  pairs = token_cache.TokenizedPairs(data.train.sources, data.train.targets)
+  batcher, _ = input_pipeline.make_batcher(config, pairs, row_multiple=2)
+  assert len(batcher.shapes()) <= 3 and max(batcher.bucket_lengths) <= config.bucket_lengths[-1]
+  real = [((b["source_segments"] > 0).sum() + (b["target_segments"] > 0).sum()) / 2
+          for b in map(batcher.batch_at, range(batcher.batches_per_epoch))]
+  assert 0.75 * 400 < np.mean(real) < 1.25 * 400, np.mean(real)
+  assert "real_tokens_per_batch" not in data.batch_settings  # the fixture's config leaves it at 0

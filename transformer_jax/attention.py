@@ -6,13 +6,19 @@ and (for decoder self-attention) the key is not in the query's future.
 
 Three implementations of the same function, chosen by `attention_impl`: "naive" (the reference: einsums and a
 masked softmax, the only one with dropout on the attention weights), "xla" and "cudnn" (`jax.nn.dot_product_attention`;
-cuDNN's fused flash attention on NVIDIA GPUs, bfloat16 only). All three take the same boolean mask, so padding,
-causal and packed-segment masks are exact on every path.
+cuDNN's fused flash attention on NVIDIA GPUs, bfloat16 only). The model hands every path an `AttentionMask` (segment
+ids, causal or not, packed or not), and each builds what its kernel wants:
+- naive, and packed rows on "xla": the dense boolean [batch, 1, q_len, k_len] mask;
+- "xla" and "cudnn" on rows holding one sentence: sequence lengths and `is_causal`, no dense mask. That is the form
+  cuDNN's fused kernel supports (a dense mask is slow or refused on several JAX versions, and has known NaN cases in
+  the fused backward); packed segment ids have no cuDNN path in JAX's public API, so config_base.validate refuses
+  packed rows under attention_impl="cudnn".
 """
 
 from __future__ import annotations
 
 import flax.linen as nn
+import flax.struct
 import jax
 import jax.numpy as jnp
 
@@ -31,6 +37,30 @@ def attention_mask(query_segments: Array, key_segments: Array, causal: bool = Fa
   return allowed[:, None]
 
 
+@flax.struct.dataclass
+class AttentionMask:
+  """Which keys each query may see, kept as segment ids so that each implementation builds its own form of it.
+
+  packed: rows may hold several sentences (segments 1, 2, ...); otherwise a row holds one sentence whose tokens
+  come first (segment 1 at positions 0 .. length - 1, then padding), and lengths describe the mask exactly.
+  """
+  query_segments: Array  # [batch, q_len]
+  key_segments: Array  # [batch, k_len]
+  causal: bool = flax.struct.field(pytree_node=False, default=False)
+  packed: bool = flax.struct.field(pytree_node=False, default=True)
+
+  def dense(self) -> Array:
+    return attention_mask(self.query_segments, self.key_segments, self.causal)
+
+  def lengths(self) -> tuple[Array, Array]:
+    """(query lengths, key lengths) [batch] int32 of one-sentence rows. A row without a sentence (batch padding)
+    keeps one key: a softmax over no key at all is where fused kernels have produced NaN; that row's queries are
+    all padding, so nothing reads the result."""
+    query_lengths = (self.query_segments > 0).sum(axis=-1).astype(jnp.int32)
+    key_lengths = (self.key_segments > 0).sum(axis=-1).astype(jnp.int32)
+    return query_lengths, jnp.maximum(key_lengths, 1)
+
+
 def _masked_softmax(scores: Array, mask: Array) -> Array:
   # A finite fill (not -inf) keeps rows with no allowed key (padding queries) finite; their output is never used.
   scores = jnp.where(mask, scores.astype(jnp.float32), jnp.finfo(jnp.float32).min)
@@ -45,21 +75,32 @@ def _scores(equation: str, query: Array, key: Array) -> Array:
 IMPLEMENTATIONS = ("naive", "xla", "cudnn")
 
 
-def dot_product_attention(query: Array, key: Array, value: Array, mask: Array, *, impl: str = "naive",
-                          dropout_rate: float = 0.0, dropout_rng: Array | None = None,
+def dot_product_attention(query: Array, key: Array, value: Array, mask: AttentionMask | Array, *,
+                          impl: str = "naive", dropout_rate: float = 0.0, dropout_rng: Array | None = None,
                           deterministic: bool = True, module: nn.Module | None = None) -> Array:
-  """softmax(Q K^T / sqrt(d_k)) V over [batch, length, heads, dim] inputs; mask [batch, 1, q_len, k_len].
+  """softmax(Q K^T / sqrt(d_k)) V over [batch, length, heads, dim] inputs.
 
-  Queries with no allowed key (padding) get finite outputs on every path (a uniform average; never used).
-  If `module` is given, the naive path sows the weights [batch, heads, q_len, k_len] into "intermediates" (as
-  Flax's own dot_product_attention does); that costs nothing unless the caller makes the collection mutable.
+  mask: an AttentionMask, or a dense boolean [batch, 1, q_len, k_len] (always applied densely).
+  Queries with no allowed key (padding) get finite outputs, forward and backward, on every path (a uniform average
+  on the dense paths, zeros on the lengths path; never used). If `module` is given, the naive path sows the weights
+  [batch, heads, q_len, k_len] into "intermediates" (as Flax's own dot_product_attention does); that costs nothing
+  unless the caller makes the collection mutable.
   """
   if impl != "naive":
     if dropout_rate > 0.0 and not deterministic:  # config_base.validate refuses this combination earlier
       raise ValueError(f"attention dropout needs attention_impl='naive', not {impl!r}")
     # Softmax in float32 inside, as in the naive path; key and value must have the same head size (d_k == d_v).
-    return jax.nn.dot_product_attention(query, key, value, mask=mask, implementation=impl)
-  weights = _masked_softmax(_scores("bqhd,bkhd->bhqk", query, key), mask)
+    if isinstance(mask, AttentionMask) and not mask.packed:
+      query_lengths, key_lengths = mask.lengths()
+      return jax.nn.dot_product_attention(query, key, value, is_causal=mask.causal, query_seq_lengths=query_lengths,
+                                          key_value_seq_lengths=key_lengths, implementation=impl)
+    if impl == "cudnn" and isinstance(mask, AttentionMask):
+      raise ValueError("attention_impl='cudnn' cannot mask packed rows (JAX's cuDNN attention takes sequence "
+                       "lengths, not segment ids): use pack_training_rows=False or attention_impl='xla'")
+    dense = mask.dense() if isinstance(mask, AttentionMask) else mask
+    return jax.nn.dot_product_attention(query, key, value, mask=dense, implementation=impl)
+  dense = mask.dense() if isinstance(mask, AttentionMask) else mask
+  weights = _masked_softmax(_scores("bqhd,bkhd->bhqk", query, key), dense)
   if module is not None:
     module.sow("intermediates", "attention_weights", weights)
   if dropout_rate > 0.0 and not deterministic:
@@ -96,7 +137,8 @@ class MultiHeadAttention(nn.Module):
                                kernel_init=param_init(kernel_init, "heads", "kv", "embed"),
                                bias_init=param_init(bias_init, "embed"))
 
-  def __call__(self, query_inputs: Array, key_value_inputs: Array, mask: Array, deterministic: bool) -> Array:
+  def __call__(self, query_inputs: Array, key_value_inputs: Array, mask: AttentionMask | Array,
+               deterministic: bool) -> Array:
     query, key, value = self.query(query_inputs), self.key(key_value_inputs), self.value(key_value_inputs)
     dropout_rng = None
     if self.dropout_rate > 0.0 and not deterministic:

@@ -21,7 +21,6 @@ Inputs are random token ids with WMT-like lengths (fixed seed) and the model has
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import datetime
 import importlib
@@ -36,7 +35,7 @@ import time
 import jax
 import numpy as np
 import optax
-
+from absl import app, flags
 
 from transformer_jax import decode, optim, train_step
 from transformer_jax.model import ModelConfig, Transformer
@@ -61,7 +60,7 @@ MFU_FORMULA = (
     "6 = 2 FLOPs per multiply-add x (forward + 2 x backward). Per sentence pair and layer: encoder self-attention "
     "S_i^2 query-key pairs, causal decoder self-attention T_i(T_i+1)/2, cross-attention S_i*T_i, each h*d_k "
     "multiply-adds for the score and h*d_v for the weighted value. With S = T and d_k = d_v = d/h the first two "
-    "terms are DESIGN.md's 6*[L(4d^2+2d*d_ff) + L(8d^2+2d*d_ff) + d*V] per target token. "
+    "terms are the usual estimate 6*[L(4d^2+2d*d_ff) + L(8d^2+2d*d_ff) + d*V] per target token. "
     "MFU = train FLOPs/step / median step time / (peak per device x devices).")
 
 
@@ -112,6 +111,13 @@ def sample_lengths(rng: np.random.Generator, n: int, low: int, high: int) -> np.
   return rng.integers(low, high + 1, size=n)  # a range the distribution barely reaches
 
 
+def wmt_like_pair_lengths(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
+  """Source and target lengths (EOS included, at least 2) of n pairs from the WMT-like distribution, unrestricted."""
+  source = np.maximum(np.rint(rng.lognormal(math.log(LENGTH_MEDIAN), LENGTH_SIGMA, size=n)), 2).astype(np.int64)
+  target = np.maximum(np.rint(source * rng.normal(TARGET_RATIO, TARGET_RATIO_SD, size=n)), 2).astype(np.int64)
+  return source, target
+
+
 def random_tokens(rng: np.random.Generator, lengths: np.ndarray, width: int, vocab_size: int) -> np.ndarray:
   """Rows of random ids in [3, vocab) ending with EOS at length - 1, then padding (0)."""
   tokens = rng.integers(3, vocab_size, size=(len(lengths), width), dtype=np.int32)
@@ -156,7 +162,7 @@ def train_flops(cfg: ModelConfig, source_lengths, target_lengths) -> dict:
 
 
 def design_flops_per_target_token(cfg: ModelConfig) -> float:
-  """DESIGN.md section 4's approximation (source = target length, d_k = d_v = d/h, no attention terms)."""
+  """The usual per-token estimate (source = target length, d_k = d_v = d/h, no attention terms)."""
   d, layers = cfg.d_model, cfg.num_layers
   return 6 * (layers * (4 * d * d + 2 * d * cfg.d_ff) + layers * (8 * d * d + 2 * d * cfg.d_ff)
               + d * cfg.vocab_size)
@@ -219,7 +225,8 @@ def model_config(workload: Workload, dtype: str, overrides: dict) -> tuple[Model
   head = workload.d_model // workload.num_heads
   cfg = ModelConfig(vocab_size=workload.vocab_size, num_layers=workload.num_layers, d_model=workload.d_model,
                     d_ff=workload.d_ff, num_heads=workload.num_heads, d_k=head, d_v=head,
-                    dropout_rate=workload.dropout_rate, max_position=512, dtype=dtype)
+                    dropout_rate=workload.dropout_rate, max_position=512, dtype=dtype,
+                    packed_rows=False)  # one pair per row: the fused attention paths take sequence lengths
   return dataclasses.replace(cfg, **known), ignored
 
 
@@ -409,7 +416,7 @@ def parse_overrides(items: list[str]) -> dict:
   for item in items:
     key, sep, value = item.partition("=")
     if not sep:
-      raise SystemExit(f"--set {item!r}: expected KEY=VALUE")
+      raise app.UsageError(f"--set={item!r}: expected KEY=VALUE")
     kind = str(types_.get(key, "str"))
     if kind in ("int", "<class 'int'>"):
       out[key] = int(value)
@@ -422,40 +429,40 @@ def parse_overrides(items: list[str]) -> dict:
   return out
 
 
-def parse_args(argv=None) -> argparse.Namespace:
-  parser = argparse.ArgumentParser(
-      prog="python -m transformer_jax.bench", description=__doc__.split("\n\n")[0],
-      epilog="Workloads: " + ", ".join(WORKLOADS) + ". Method and results: docs/benchmarks.md.")
-  parser.add_argument("--workloads", default="cpu_small", help="comma-separated, from: " + ", ".join(WORKLOADS))
-  parser.add_argument("--dtype", default="bfloat16", choices=("bfloat16", "float32"),
-                      help="activation/matmul dtype (parameters stay float32)")
-  parser.add_argument("--phases", default="train,decode", help="train, decode or both")
-  parser.add_argument("--steps", type=int, help="timed train steps (default: per workload)")
-  parser.add_argument("--warmup", type=int, help="untimed train steps after the compile (default: per workload)")
-  parser.add_argument("--decode_repeats", type=int, help="timed beam-search calls (default: per workload)")
-  parser.add_argument("--batch_tokens", type=int, help="padded target tokens per train step (default: per workload)")
-  parser.add_argument("--decode_batch", type=int, help="sentences per beam-search call (default: per workload)")
-  parser.add_argument("--peak_tflops", type=float,
-                      help="peak TFLOP/s per device for MFU (default: dense bf16 peak by device kind; none on CPU)")
-  parser.add_argument("--attention_impl", help="passed to ModelConfig.attention_impl if that field exists")
-  parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                      help="any other ModelConfig field (repeatable); unknown fields are reported and ignored")
-  parser.add_argument("--num_devices", type=int, default=-1, help="devices on the data axis (default: all)")
-  parser.add_argument("--seed", type=int, default=0)
-  parser.add_argument("--output", help="also write the JSON report to this path")
-  parser.add_argument("--profile_dir", help="also trace 3 train steps and 1 beam search (after timing) into this "
-                      "directory for TensorBoard/Perfetto, with the optimized HLO beside them")
-  args = parser.parse_args(argv)
-  unknown = [w for w in args.workloads.split(",") if w not in WORKLOADS]
+def _define_flags():
+  # Defined when run as a command, not on import, so tests can import this module beside other commands.
+  flags.DEFINE_list("workloads", ["cpu_small"], "Comma-separated, from: " + ", ".join(WORKLOADS) + ".")
+  flags.DEFINE_enum("dtype", "bfloat16", ["bfloat16", "float32"], "Activation/matmul dtype (parameters stay float32).")
+  flags.DEFINE_list("phases", ["train", "decode"], "train, decode or both.")
+  flags.DEFINE_integer("steps", None, "Timed train steps (default: per workload).")
+  flags.DEFINE_integer("warmup", None, "Untimed train steps after the compile (default: per workload).")
+  flags.DEFINE_integer("decode_repeats", None, "Timed beam-search calls (default: per workload).")
+  flags.DEFINE_integer("batch_tokens", None, "Padded target tokens per train step (default: per workload).")
+  flags.DEFINE_integer("decode_batch", None, "Sentences per beam-search call (default: per workload).")
+  flags.DEFINE_float("peak_tflops", None, "Peak TFLOP/s per device for MFU (default: dense bf16 peak by device "
+                     "kind; none on CPU).")
+  flags.DEFINE_string("attention_impl", None, "Passed to ModelConfig.attention_impl.")
+  flags.DEFINE_multi_string("set", [], "KEY=VALUE: any other ModelConfig field (repeatable); unknown fields are "
+                            "reported and ignored.")
+  flags.DEFINE_integer("num_devices", -1, "Devices on the data axis (default: all).")
+  flags.DEFINE_integer("seed", 0, "Seed of the random inputs and weights.")
+  flags.DEFINE_string("output", None, "Also write the JSON report to this path.")
+  flags.DEFINE_string("profile_dir", None, "Also trace 3 train steps and 1 beam search (after timing) into this "
+                      "directory for TensorBoard/Perfetto, with the optimized HLO beside them.")
+
+
+def check_args(args) -> None:
+  unknown = [w for w in args.workloads if w not in WORKLOADS]
   if unknown:
-    parser.error(f"unknown workload(s) {unknown}; choose from {list(WORKLOADS)}")
-  if not set(args.phases.split(",")) <= {"train", "decode"}:
-    parser.error(f"--phases={args.phases}: use train, decode or train,decode")
-  return args
+    raise app.UsageError(f"--workloads: unknown {unknown}; choose from {list(WORKLOADS)}")
+  if not set(args.phases) <= {"train", "decode"}:
+    raise app.UsageError(f"--phases={','.join(args.phases)}: use train, decode or train,decode")
 
 
-def main(argv=None) -> dict:
-  args = parse_args(argv)
+def main(argv) -> None:
+  del argv
+  args = flags.FLAGS
+  check_args(args)
   overrides = parse_overrides(args.set)
   if args.attention_impl:
     overrides["attention_impl"] = args.attention_impl
@@ -478,8 +485,8 @@ def main(argv=None) -> dict:
   }
   log(f"{len(devices)} x {device_kind} ({devices[0].platform}), jax {jax.__version__}, peak "
       f"{peak or 'unknown'} TFLOP/s per device")
-  phases = args.phases.split(",")
-  for name in args.workloads.split(","):
+  phases = args.phases
+  for name in args.workloads:
     defaults = WORKLOADS[name]
     workload = dataclasses.replace(defaults, **{k: getattr(args, k) for k in (
         "steps", "warmup", "decode_repeats", "batch_tokens", "decode_batch") if getattr(args, k) is not None})
@@ -513,8 +520,8 @@ def main(argv=None) -> dict:
       f.write(text + "\n")
   print(table(report), file=sys.stderr, flush=True)
   print(text, flush=True)
-  return report
 
 
 if __name__ == "__main__":
-  main()
+  _define_flags()
+  app.run(main)

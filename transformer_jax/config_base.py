@@ -23,6 +23,7 @@ DTYPES = ("float32", "bfloat16")
 # t5x/MaxText-style rules: heads, FFN width and vocabulary over "tensor"; d_model (every weight has it) over "fsdp".
 LOGICAL_AXIS_RULES = (("vocab", "tensor"), ("mlp", "tensor"), ("heads", "tensor"), ("embed", "fsdp"), ("kv", None),
                       ("position", None))
+MAX_TRAIN_BUCKETS = 32  # fitted training buckets: one compile each
 ATTENTION_IMPLS = ("naive", "xla", "cudnn")  # attention.IMPLEMENTATIONS; repeated so configs need no JAX import
 
 
@@ -55,8 +56,16 @@ def base_config():
   c.tokenizer_train_sentences = 1_000_000  # Sentences sampled (from the whole training text) to train SentencePiece.
   c.max_source_length = 256  # Training pairs with a longer side (in tokens, EOS included) are dropped and counted.
   c.max_target_length = 256
-  c.tokens_per_batch = 25_000  # Padded target tokens per global batch (the paper: ~25k source + 25k target).
+  # Training batch size in REAL (non-padding) tokens per global batch and side: bucketed rows are sized so that a
+  # batch holds about this many source and this many target tokens (their mean; the paper: ~25k source + ~25k
+  # target). 0 = size training batches by padded positions, tokens_per_batch.
+  c.real_tokens_per_batch = 0
+  c.tokens_per_batch = 25_000  # PADDED target positions per batch: dev-loss batches, and training if the above is 0.
   c.bucket_lengths = (16, 32, 64, 128, 256)  # Padded lengths a batch may have: one compile per length.
+  # If > 0: training buckets are this many padded lengths fitted to the training pairs' lengths (fewest padded
+  # positions; multiples of 4, the longest at most bucket_lengths[-1]); one compile each. 0 = bucket_lengths.
+  # Packed rows (below) have one length, bucket_lengths[-1], and ignore it.
+  c.train_bucket_count = 0
   c.pack_training_rows = False  # Pack several pairs per row of bucket_lengths[-1] tokens instead of bucketing.
 
   # ---- Model (every Table 3 knob) ----
@@ -78,7 +87,8 @@ def base_config():
   c.dtype = "float32"
   # Attention kernel: "naive" (einsums + masked softmax; the reference, and the only one with attention dropout),
   # "xla" or "cudnn" (jax.nn.dot_product_attention; cudnn = fused flash attention on NVIDIA GPUs, bfloat16 only).
-  # All give the same results with the same masks; the cached decoder uses "xla" for "cudnn".
+  # All give the same results; "xla"/"cudnn" pass rows of one sentence as sequence lengths (packed rows: "xla" takes
+  # the dense segment mask, "cudnn" is refused). The cached decoder uses "xla" for "cudnn".
   c.attention_impl = "naive"
 
   # ---- Optimiser (the paper: Adam 0.9/0.98/1e-9, inverse square root with warmup) ----
@@ -227,6 +237,10 @@ def validate(config, num_devices: int | None = None) -> None:
             "use attention_impl='naive' or equal head sizes")
       check(config.attention_impl != "cudnn" or (d_k % 8 == 0 and d_k <= 128),
             f"attention_impl='cudnn' needs a head size (d_k) that is a multiple of 8 and at most 128, got {d_k}")
+  check(config.attention_impl != "cudnn" or not config.pack_training_rows,
+        "attention_impl='cudnn' cannot mask packed rows (JAX's cuDNN attention takes sequence lengths, not segment "
+        "ids): use pack_training_rows=False (bucketed batches; real_tokens_per_batch and train_bucket_count keep "
+        "their padding low) or attention_impl='xla'")
   check(config.attention_impl != "cudnn" or config.dtype == "bfloat16",
         f"attention_impl='cudnn' needs dtype='bfloat16' (cuDNN's fused attention has no float32 kernel), got "
         f"dtype={config.dtype!r}")
@@ -248,6 +262,10 @@ def validate(config, num_devices: int | None = None) -> None:
     check(config.d_model % config.num_heads == 0,
           f"d_model={config.d_model} is not divisible by num_heads={config.num_heads}: change one of them, "
           "or set d_k and d_v explicitly")
+  check(config.real_tokens_per_batch >= 0, f"real_tokens_per_batch={config.real_tokens_per_batch}: must be >= 0 "
+        "(0 = size batches by tokens_per_batch)")
+  check(0 <= config.train_bucket_count <= MAX_TRAIN_BUCKETS, f"train_bucket_count={config.train_bucket_count}: "
+        f"must be in [0, {MAX_TRAIN_BUCKETS}] (one compile per bucket; 0 = bucket_lengths)")
   lengths = tuple(config.bucket_lengths)
   check(len(lengths) > 0 and list(lengths) == sorted(set(lengths)) and lengths[0] >= 2,
         f"bucket_lengths={lengths}: must be a non-empty increasing sequence of lengths >= 2")

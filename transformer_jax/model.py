@@ -20,7 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from transformer_jax import config_base
-from transformer_jax.attention import MultiHeadAttention, attention_mask
+from transformer_jax.attention import AttentionMask, MultiHeadAttention
 from transformer_jax.precision import einsum_f32
 from transformer_jax.sharding import param_init
 
@@ -44,13 +44,18 @@ class ModelConfig:
   attention_bias: bool = True
   dtype: str = "float32"
   attention_impl: str = "naive"
+  # Rows may hold several sentences (training with pack_training_rows): the fused attention paths then take the
+  # dense segment mask, right for any rows (so the default). False: each row holds one sentence from position 0
+  # (bucketed batches, evaluation): they take sequence lengths, the form cuDNN supports (attention.AttentionMask).
+  packed_rows: bool = True
 
   @classmethod
   def from_config(cls, config) -> "ModelConfig":
     d_k, d_v = config_base.head_dims(config)
     names = {f.name for f in dataclasses.fields(cls)} - {"d_k", "d_v"}
     # A key missing from an older workdir's config.json (e.g. attention_impl) takes its default.
-    return cls(d_k=d_k, d_v=d_v, **{name: config[name] for name in names if name in config})
+    return cls(d_k=d_k, d_v=d_v, packed_rows=bool(config.get("pack_training_rows", True)),
+               **{name: config[name] for name in names if name in config})
 
   @property
   def jnp_dtype(self):
@@ -142,7 +147,7 @@ class EncoderLayer(nn.Module):
     self.ffn = FeedForward(self.config)
     self.ffn_norm = ResidualNorm(self.config)
 
-  def __call__(self, x: Array, mask: Array, deterministic: bool) -> Array:
+  def __call__(self, x: Array, mask: AttentionMask, deterministic: bool) -> Array:
     x = self.self_attention_norm(x, self.self_attention(x, x, mask, deterministic), deterministic)
     return self.ffn_norm(x, self.ffn(x, deterministic), deterministic)
 
@@ -158,7 +163,8 @@ class DecoderLayer(nn.Module):
     self.ffn = FeedForward(self.config)
     self.ffn_norm = ResidualNorm(self.config)
 
-  def __call__(self, y: Array, encoded: Array, self_mask: Array, cross_mask: Array, deterministic: bool) -> Array:
+  def __call__(self, y: Array, encoded: Array, self_mask: AttentionMask, cross_mask: AttentionMask,
+               deterministic: bool) -> Array:
     y = self.self_attention_norm(y, self.self_attention(y, y, self_mask, deterministic), deterministic)
     y = self.cross_attention_norm(y, self.cross_attention(y, encoded, cross_mask, deterministic), deterministic)
     return self.ffn_norm(y, self.ffn(y, deterministic), deterministic)
@@ -201,7 +207,7 @@ class Transformer(nn.Module):
       source_segments = (source > 0).astype(jnp.int32)
     if source_positions is None:
       source_positions = default_positions(source)
-    mask = attention_mask(source_segments, source_segments)
+    mask = AttentionMask(source_segments, source_segments, packed=self.config.packed_rows)
     x = self.embedder(source, source_positions, deterministic)
     for layer in self.encoder_layers:
       x = layer(x, mask, deterministic)
@@ -213,8 +219,9 @@ class Transformer(nn.Module):
     decoder_inputs are the targets shifted right, starting with EOS."""
     if target_positions is None:
       target_positions = default_positions(decoder_inputs)
-    self_mask = attention_mask(target_segments, target_segments, causal=True)
-    cross_mask = attention_mask(target_segments, source_segments)
+    packed = self.config.packed_rows
+    self_mask = AttentionMask(target_segments, target_segments, causal=True, packed=packed)
+    cross_mask = AttentionMask(target_segments, source_segments, packed=packed)
     y = self.embedder(decoder_inputs, target_positions, deterministic)
     for layer in self.decoder_layers:
       y = layer(y, encoded, self_mask, cross_mask, deterministic)

@@ -18,7 +18,7 @@ from clu import metric_writers
 
 from transformer_jax import bleu, checkpoint, config_base, optim, run_info, sharding, train_step
 from transformer_jax.run_guards import StopSignal, Stopwatch, check_finite, ensure_writable
-from transformer_jax.data import batching, input_pipeline
+from transformer_jax.data import batching, input_pipeline, prefetch
 from transformer_jax.inference import CONFIG_FILENAME, TOKENIZER_FILENAME, translate_sentences
 
 
@@ -166,8 +166,12 @@ def train_and_evaluate(config, workdir: str) -> dict:
   clock.start()
   pending, interval_start, interval_steps, untimed, skipped_steps = [], clock.seconds(), 0, 0, 0
   stop_signal = StopSignal()
+  # Batches k+1 and k+2 are built and placed on a background thread while step k runs (batch k is still f(seed, k)).
+  batches = prefetch.Prefetcher(lambda k: train_step.put_batch(data.train.batch_at(k), mesh), start_step, total_steps)
+  input_wait_s = []  # per step of the log interval: how long it waited for its batch
   for step in range(start_step, total_steps):
-    state, metrics = p_train_step(state, train_step.put_batch(data.train.batch_at(step), mesh), dropout_rng)
+    state, metrics = p_train_step(state, batches.get(step), dropout_rng)
+    input_wait_s.append(batches.last_wait_s)
     pending.append((done := step + 1, metrics))
     interval_steps += 1
     if step == start_step:  # Throughput is measured from the end of the step that compiled.
@@ -188,7 +192,9 @@ def train_and_evaluate(config, workdir: str) -> dict:
       scalars.update({"train/learning_rate": float(host[-1]["learning_rate"]) if host else float("nan"),
                       "train/grad_norm": float(np.mean([m["grad_norm"] for m in host])) if host else float("nan"),
                       "train/tokens_per_sec": timed_tokens / elapsed if interval_steps else float("nan"),
-                      "train/steps_per_sec": steps_per_sec, "train/skipped_steps": skipped_steps})
+                      "train/steps_per_sec": steps_per_sec, "train/skipped_steps": skipped_steps,
+                      "train/input_wait_ms": 1e3 * float(np.mean(input_wait_s)),
+                      "train/input_wait_max_ms": 1e3 * float(np.max(input_wait_s))})
       writer.write_scalars(done, scalars)
       if jax.process_index() == 0:  # full precision, appended across resumes (sweeps and exact-resume tests read it)
         with open(os.path.join(workdir, "train_log.jsonl"), "a") as f:
@@ -196,10 +202,11 @@ def train_and_evaluate(config, workdir: str) -> dict:
       remaining = (total_steps - done) / steps_per_sec if interval_steps else float("nan")
       if config.max_train_seconds > 0:
         remaining = min(remaining, config.max_train_seconds - clock.seconds())
-      logging.info("step %d/%d | loss %.3f | ppl %.2f | acc %.3f | %.0f target tok/s | %.2f steps/s | ETA %s",
-                   done, total_steps, summary["loss"], summary["perplexity"], summary["accuracy"],
-                   scalars["train/tokens_per_sec"], steps_per_sec, _format_duration(remaining))
-      pending, interval_start, interval_steps, untimed = [], clock.seconds(), 0, 0
+      logging.info("step %d/%d | loss %.3f | ppl %.2f | acc %.3f | %.0f target tok/s | %.2f steps/s | input wait "
+                   "%.1f ms | ETA %s", done, total_steps, summary["loss"], summary["perplexity"], summary["accuracy"],
+                   scalars["train/tokens_per_sec"], steps_per_sec, scalars["train/input_wait_ms"],
+                   _format_duration(remaining))
+      pending, interval_start, interval_steps, untimed, input_wait_s = [], clock.seconds(), 0, 0, []
     stop_by, out_of_time = stop_signal.received, 0 < config.max_train_seconds <= clock.seconds()
     if jax.process_count() > 1:
       # A host acting on its own signal or clock would leave the others waiting in the next collective forever:
@@ -212,6 +219,7 @@ def train_and_evaluate(config, workdir: str) -> dict:
       else:
         stop_by, out_of_time = None, False
     if stop_by:
+      batches.close()
       skipped_steps += check_finite(pending, config.nonfinite_policy, checkpointer)
       checkpointer.save(state)
       checkpointer.wait()
@@ -232,6 +240,7 @@ def train_and_evaluate(config, workdir: str) -> dict:
     if out_of_time:
       logging.info("max_train_seconds=%s reached at step %d: stopping.", config.max_train_seconds, done)
       break
+  batches.close()
   stop_signal.restore()
   checkpointer.wait()
   writer.flush()

@@ -18,11 +18,14 @@ import os
 import shutil
 import tempfile
 import time
-from typing import Iterable
+from typing import TYPE_CHECKING, Iterable
 
 import numpy as np
 
-from transformer_jax.tokenizer import EOS_ID, Tokenizer
+from transformer_jax.special_ids import EOS_ID
+
+if TYPE_CHECKING:  # the batcher imports this module where SentencePiece is absent (transformer_jax.device_check)
+  from transformer_jax.tokenizer import Tokenizer
 
 _ENCODE_CHUNK = 50_000  # pairs per SentencePiece batch call: large enough for its threads, small in memory
 _FILES = ("source_ids", "source_lengths", "target_ids", "target_lengths")

@@ -1,0 +1,179 @@
+r"""How fast the input pipeline feeds training, and how large its batches really are.
+
+  python -m transformer_jax.data.input_bench --config=configs/default.py --workdir=/tmp/data_bench
+  python -m transformer_jax.data.input_bench --batch_report_configs=configs/wmt14_ende_base.py,configs/default.py
+
+The first form prepares the config's data the way training does (vocabulary and token cache in the workdir, reused
+if present), then times each stage on one process and prints JSON: text reading, SentencePiece encoding and batch
+building (what runs every step; single-threaded numpy, so its rate is per CPU core), and the sizes of the config's
+own training batches. The second form needs no data: for each config it builds the training batcher over synthetic
+pairs with WMT-like lengths (transformer_jax.bench.wmt_like_pair_lengths) and reports, before (batches sized by
+padded positions, fixed buckets) and as configured, the real source and target tokens per step, the padding and
+the number of batch shapes.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import sys
+import time
+
+import numpy as np
+from absl import app, flags
+
+from transformer_jax import tokenizer as tokenizer_lib
+from transformer_jax.data import input_pipeline, sources, token_cache
+
+
+def _timed(fn, seconds: float) -> tuple[int, float]:
+  """Calls fn(i) for i = 0, 1, ... until `seconds` have passed; returns the call count and the time taken."""
+  started, calls = time.perf_counter(), 0
+  while time.perf_counter() - started < seconds:
+    fn(calls)
+    calls += 1
+  return calls, time.perf_counter() - started
+
+
+def batch_sizes(batcher, max_steps: int = 2000) -> dict:
+  """Real (non-padding) tokens per step on each side, padding and shapes, over the first epoch (at most max_steps)."""
+  real = {"source": [], "target": []}
+  padded = {"source": 0, "target": 0}
+  shapes = set()
+  for step in range(min(batcher.batches_per_epoch, max_steps)):
+    batch = batcher.batch_at(step)
+    for side in real:
+      segments = batch[f"{side}_segments"]
+      real[side].append(int((segments > 0).sum()))
+      padded[side] += segments.size
+    shapes.add((batch["source"].shape, batch["targets"].shape))
+  out = {"steps_measured": len(real["source"]), "batches_per_epoch": batcher.batches_per_epoch,
+         "num_shapes": len(shapes), "shapes": " ".join(f"{rows}x{length}" for rows, length in batcher.shapes())}
+  for side, counts in real.items():
+    out[f"real_{side}_tokens_per_step"] = {"mean": round(float(np.mean(counts))), "min": int(np.min(counts)),
+                                           "max": int(np.max(counts))}
+    out[f"{side}_padding_fraction"] = round(1 - sum(counts) / padded[side], 4)
+  return out
+
+
+def synthetic_pairs(count: int, seed: int) -> token_cache.TokenizedPairs:
+  """`count` pairs of WMT-like lengths (ids are a placeholder token, then EOS): what the batcher sees of a corpus."""
+  from transformer_jax.bench import wmt_like_pair_lengths  # pylint: disable=g-import-not-at-top
+
+  def side(lengths):
+    ids = np.full(int(lengths.sum()), 5, np.int32)
+    ids[np.cumsum(lengths) - 1] = tokenizer_lib.EOS_ID
+    return token_cache.TokenSequences.from_lengths(ids, lengths)
+
+  source_lengths, target_lengths = wmt_like_pair_lengths(np.random.default_rng(seed), count)
+  return token_cache.TokenizedPairs(side(source_lengths), side(target_lengths))
+
+
+def load_config(path: str):
+  spec = importlib.util.spec_from_file_location(os.path.splitext(os.path.basename(path))[0], path)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module.get_config()
+
+
+def batch_report(config_paths: list[str], num_pairs: int, seed: int) -> dict:
+  """Per config: its training batches on synthetic WMT-like pairs, before (padded-position budget, bucket_lengths)
+  and as configured."""
+  pairs = synthetic_pairs(num_pairs, seed)
+  report = {"lengths": "synthetic WMT-like: source log-normal (median 24, sigma 0.6, EOS included), target = source "
+                       "x N(1.05, 0.1); pairs over max_source_length/max_target_length dropped as in training",
+            "pairs": num_pairs, "seed": seed, "configs": {}}
+  for path in config_paths:
+    config = load_config(path)
+    before = config.copy_and_resolve_references()
+    before.real_tokens_per_batch, before.train_bucket_count = 0, 0
+    entry = {}
+    for name, variant in (("before", before), ("configured", config)):
+      batcher, counts = input_pipeline.make_batcher(variant, pairs)
+      entry[name] = {"tokens_per_batch": variant.tokens_per_batch,
+                     "real_tokens_per_batch": variant.real_tokens_per_batch,
+                     "pack_training_rows": variant.pack_training_rows, "pairs_kept": counts.kept,
+                     **batch_sizes(batcher)}
+    report["configs"][path] = entry
+  return report
+
+
+def measure(config, workdir: str, seconds: float, tokens_per_batch: int) -> dict:
+  os.makedirs(workdir, exist_ok=True)
+  results = {"dataset": config.dataset, "cpu_count": os.cpu_count()}
+
+  started, read = time.perf_counter(), []
+  for pair in sources.iter_pairs(config, "train"):
+    read.append(pair)
+    if len(read) >= 200_000 or time.perf_counter() - started > seconds:
+      break
+  elapsed = time.perf_counter() - started
+  results["read_text"] = {"pairs": len(read), "pairs_per_sec": round(len(read) / elapsed)}
+
+  data = input_pipeline.load_datasets(config, os.path.join(workdir, "sentencepiece.model"))
+  tokenizer = tokenizer_lib.Tokenizer.load(os.path.join(workdir, "sentencepiece.model"))
+  sample = read[:20_000]
+  started = time.perf_counter()
+  arrays, _ = token_cache.encode_pairs(sample, tokenizer)
+  elapsed = time.perf_counter() - started
+  results["encode"] = {"pairs": len(sample), "pairs_per_sec": round(len(sample) / elapsed),
+                       "target_tokens_per_sec": round(int(arrays["target_lengths"].sum()) / elapsed),
+                       "note": "SentencePiece's batch encoder uses all cores; done once per workdir"}
+  results["batch_sizes_configured"] = batch_sizes(data.train)
+
+  pairs = token_cache.TokenizedPairs(data.train.sources, data.train.targets)
+  config = config.copy_and_resolve_references()
+  config.tokens_per_batch = tokens_per_batch
+  config.real_tokens_per_batch, config.train_bucket_count = 0, 0
+  for mode, packed in (("bucketed", False), ("packed", True)):
+    config.pack_training_rows = packed
+    batcher, _ = input_pipeline.make_batcher(config, pairs)
+    batcher.batch_at(0)  # plans (shuffles and, when packing, packs) the first epoch outside the timing
+    totals = {"pairs": 0, "target_tokens": 0, "padded_target_tokens": 0}
+
+    def build(step):
+      batch = batcher.batch_at(step % batcher.batches_per_epoch)
+      segments = batch["target_segments"]
+      totals["pairs"] += int(segments.max(axis=1).sum()) if packed else int(segments.any(axis=1).sum())
+      totals["target_tokens"] += int((segments > 0).sum())
+      totals["padded_target_tokens"] += segments.size
+
+    calls, elapsed = _timed(build, seconds)
+    results[f"batches_{mode}"] = {
+        "batch_shapes": " ".join(f"{rows}x{length}" for rows, length in batcher.shapes()),
+        "batches_per_sec": round(calls / elapsed, 1), "pairs_per_sec": round(totals["pairs"] / elapsed),
+        "target_tokens_per_sec": round(totals["target_tokens"] / elapsed),
+        "padding_fraction": round(1 - totals["target_tokens"] / max(totals["padded_target_tokens"], 1), 3)}
+  return results
+
+
+def _define_flags():
+  # Defined when run as a command, not on import, so tests can import this module beside other commands.
+  from ml_collections import config_flags  # pylint: disable=g-import-not-at-top
+  config_flags.DEFINE_config_file("config", "configs/default.py", "Training config whose data to measure.")
+  flags.DEFINE_string("workdir", "/tmp/transformer_jax_data_bench",
+                      "Holds the vocabulary and token cache (created if absent, reused if present).")
+  flags.DEFINE_float("seconds", 10.0, "Time spent on each measured stage.")
+  flags.DEFINE_integer("tokens_per_batch", 25_000,
+                       "Padded target positions per batch for the bucketed/packed build-rate stage.")
+  flags.DEFINE_list("batch_report_configs", [], "If set: only the batch-size report, for these config files, on "
+                    "synthetic WMT-like pairs (no data needed).")
+  flags.DEFINE_integer("synthetic_pairs", 500_000, "Pairs in the synthetic corpus of the batch-size report.")
+  flags.DEFINE_integer("seed", 0, "Seed of the synthetic corpus.")
+
+
+def main(argv):
+  del argv
+  f = flags.FLAGS
+  if f.batch_report_configs:
+    results = batch_report(f.batch_report_configs, f.synthetic_pairs, f.seed)
+  else:
+    results = measure(f.config, f.workdir, f.seconds, f.tokens_per_batch)
+  json.dump(results, sys.stdout, indent=2)
+  print()
+
+
+if __name__ == "__main__":
+  _define_flags()
+  app.run(main)
