@@ -1,7 +1,10 @@
 # Two commands do all the set-up on a fresh machine:
-#   make demo   creates .venv, installs requirements.txt, trains configs/default.py on the embedded data and
+#   make demo   creates .venv, installs requirements.txt and the package itself (editable, so
+#               `import transformer_jax` works from any directory), trains configs/default.py on the embedded data and
 #               prints the test BLEU (runs/demo is the workdir; rerunning resumes it).
 #   make test   creates .venv if needed and runs the test suite.
+# The package is installed with --no-deps: requirements.txt is the environment; pyproject.toml's ranges are for
+# installing into another one (pip install -e .).
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -9,10 +12,11 @@ WORKDIR ?= runs/demo
 
 .PHONY: demo test clean-demo
 
-$(VENV)/installed: requirements.txt
+$(VENV)/installed: requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet --no-deps -e .
 	touch $@
 
 demo: $(VENV)/installed

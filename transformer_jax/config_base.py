@@ -117,6 +117,18 @@ def base_config():
   return c
 
 
+def sibling_config(config_file: str, name: str):
+  """The config file `name`.py beside `config_file`, as a module: configs build on each other by path, so they work
+  from any directory and with the package installed (there is no importable `configs` package)."""
+  import importlib.util  # pylint: disable=g-import-not-at-top
+  import os  # pylint: disable=g-import-not-at-top
+  path = os.path.join(os.path.dirname(os.path.abspath(config_file)), f"{name}.py")
+  spec = importlib.util.spec_from_file_location(f"_config_{name}", path)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module
+
+
 def resolved(value: int, default: int) -> int:
   return value if value > 0 else default
 
