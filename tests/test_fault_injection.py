@@ -54,8 +54,8 @@ def per_step_losses(workdir):
 
 
 def final_params(workdir):
-  from transformer_jax.inference import load_workdir
-  return jax.device_get(load_workdir(workdir)[3])
+  from transformer_jax import workdir as workdir_lib
+  return jax.device_get(workdir_lib.load(workdir).params)
 
 
 def test_kill_minus_nine_resumes_bit_identically(tmp_path):

@@ -4,6 +4,7 @@ runs skipped, an interrupted run resumed, the experiment log appended; plus the 
 import csv
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -82,6 +83,31 @@ def test_rerun_skips_finished_runs_and_resumes_an_interrupted_one(swept, capsys)
   assert log.count("==== ") == 2 and f"Resumed from the checkpoint at step {tiny_sweep.STEPS}." in log
   assert json.load(open(os.path.join(interrupted, "results.json")))["step"] == tiny_sweep.STEPS
   assert len(json.load(open(os.path.join(interrupted, "run_info.json")))) == 2  # appended, not overwritten
+
+
+def test_submitit_jobs_skip_finished_runs_and_resume_an_interrupted_one(swept, tmp_path, capsys, monkeypatch):
+  """The same sweep through submitit's local executor (the SLURM launcher's code path, on this machine)."""
+  path, root = swept
+  jobs_root = str(tmp_path / "jobs_root")
+  shutil.copytree(root, jobs_root)
+  interrupted = os.path.join(jobs_root, tiny_sweep.RUN_NAMES[1])
+  os.remove(os.path.join(interrupted, "results.json"))  # as if the job was killed after its last checkpoint
+  monkeypatch.setenv("PYTHONPATH", tiny_sweep.ROOT)  # the job process unpickles transformer_jax.sweep.RunJob
+  assert sweep.run_sweep(path, jobs_root, env=tiny_sweep.ENV, launcher="submitit_local") == 0
+  out = capsys.readouterr().out
+  assert f"skip    {tiny_sweep.RUN_NAMES[0]}" in out and f"resume  {tiny_sweep.RUN_NAMES[1]}  (job " in out
+  assert f"done    {tiny_sweep.RUN_NAMES[1]}" in out
+  log = open(os.path.join(interrupted, "log.txt")).read()
+  assert log.count("==== ") == 2 and f"Resumed from the checkpoint at step {tiny_sweep.STEPS}." in log
+  assert json.load(open(os.path.join(interrupted, "results.json")))["step"] == tiny_sweep.STEPS
+  assert os.listdir(os.path.join(jobs_root, "submitit"))  # submitit's own job folder (pickles, job logs)
+  assert os.path.exists(os.path.join(jobs_root, "results.md"))
+
+
+def test_unknown_launcher_is_refused(tmp_path):
+  path = tiny_sweep.write_sweep_file(str(tmp_path))
+  with pytest.raises(ValueError, match="launcher 'pbs': must be one of"):
+    sweep.run_sweep(path, str(tmp_path / "R"), launcher="pbs")
 
 
 def test_print_commands_group_and_set(tmp_path, capsys):

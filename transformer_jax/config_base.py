@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import math
 
+from transformer_jax.errors import ConfigError
+
 
 POSITIONAL_ENCODINGS = ("sinusoidal", "learned")
 # Sources and the languages each offers; the direction is (source_lang, target_lang). tfds splits train / validation
@@ -139,6 +141,23 @@ def head_dims(config) -> tuple[int, int]:
           resolved(config.d_v, config.d_model // config.num_heads))
 
 
+def mesh_sizes(data: int, fsdp: int, tensor: int, num_devices: int) -> tuple[int, int, int]:
+  """Sizes of the ("data", "fsdp", "tensor") mesh axes; one of them may be -1: the devices the others leave."""
+  sizes = [data, fsdp, tensor]
+  if sizes.count(-1) > 1 or any(s == 0 or s < -1 for s in sizes):
+    raise ConfigError(f"mesh_data/mesh_fsdp/mesh_tensor = {sizes}: each must be >= 1, at most one may be -1")
+  known = math.prod(s for s in sizes if s > 0)
+  if -1 in sizes:
+    if num_devices % known:
+      raise ConfigError(f"mesh_data/mesh_fsdp/mesh_tensor = {sizes}: {num_devices} devices do not split into "
+                        f"groups of {known}")
+    sizes[sizes.index(-1)] = num_devices // known
+  if math.prod(sizes) > num_devices:
+    raise ConfigError(f"mesh_data/mesh_fsdp/mesh_tensor = {sizes} needs {math.prod(sizes)} devices, but only "
+                      f"{num_devices} are visible")
+  return tuple(sizes)
+
+
 def _check_mesh(config, num_devices: int | None, check) -> None:
   """Mesh sizes, axis rules, and every sharded dimension divisible by the mesh axes it is split over."""
   keys = {"data": "mesh_data", "fsdp": "mesh_fsdp", "tensor": "mesh_tensor"}
@@ -148,12 +167,11 @@ def _check_mesh(config, num_devices: int | None, check) -> None:
     check(ok, f"{key}={sizes[axis]}: must be >= 1, or -1 for the devices the other axes leave")
   check(list(sizes.values()).count(-1) <= 1, "mesh_data/mesh_fsdp/mesh_tensor: at most one may be -1")
   if num_devices is not None and all(valid) and list(sizes.values()).count(-1) <= 1:
-    known = math.prod(v for v in sizes.values() if v > 0)
-    if -1 in sizes.values() and num_devices % known == 0:
-      sizes = {axis: v if v > 0 else num_devices // known for axis, v in sizes.items()}
-    check(-1 not in sizes.values() and math.prod(sizes.values()) <= num_devices,
-          f"mesh_data/mesh_fsdp/mesh_tensor={tuple(config[k] for k in keys.values())} do not fit the "
-          f"{num_devices} visible devices")
+    try:
+      sizes = dict(zip(sizes, mesh_sizes(*sizes.values(), num_devices)))
+    except ConfigError:
+      check(False, f"mesh_data/mesh_fsdp/mesh_tensor={tuple(config[k] for k in keys.values())} do not fit the "
+            f"{num_devices} visible devices")
   try:
     rules = [(name, tuple(axes) if isinstance(axes, (list, tuple)) else axes)
              for name, axes in config.logical_axis_rules]
@@ -265,4 +283,4 @@ def validate(config, num_devices: int | None = None) -> None:
   check(config.max_decode_length <= config.max_position,
         f"max_decode_length={config.max_decode_length} exceeds max_position={config.max_position}")
   if problems:
-    raise ValueError("Invalid config:\n  - " + "\n  - ".join(problems))
+    raise ConfigError("Invalid config:\n  - " + "\n  - ".join(problems))
