@@ -12,6 +12,7 @@ import pytest
 from absl import flags
 
 import tiny_sweep
+from helpers import env
 from transformer_jax import average_checkpoints, sweep, visualize
 
 
@@ -143,7 +144,7 @@ def test_grid_and_random_search():
 
 def test_help_of_the_new_commands():
   result = subprocess.run([sys.executable, "-m", "transformer_jax.sweep", "--helpshort"], cwd=tiny_sweep.ROOT,
-                          env=dict(os.environ, PYTHONPATH=tiny_sweep.ROOT), capture_output=True, text=True,
+                          env=env(devices=None), capture_output=True, text=True,
                           timeout=120)
   assert "python -m transformer_jax.sweep" in result.stdout
   for flag in ["--root", "--parallel", "--group", "--set", "--print_commands", "--aggregate_only", "--metric"]:

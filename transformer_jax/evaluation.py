@@ -54,17 +54,29 @@ def loss(eval_step, params, batches: LossBatches, mesh) -> dict:
   return summarize(totals)
 
 
+@dataclasses.dataclass(frozen=True)
+class BleuSet:
+  """The sentences BLEU is computed on: sources (text, and token ids encoded once) and references."""
+  sources: list
+  source_ids: list
+  references: list
+
+
+def bleu_set(split, tokenizer, limit: int | None = None) -> BleuSet:
+  sources = list(split.sources[:limit])
+  return BleuSet(sources, tokenizer.encode_batch(sources), list(split.targets[:limit]))
+
+
 def replicate(params, mesh):
   """Parameters of a loaded run on every device of the mesh (the decoding batch is split over them)."""
   return jax.device_put(params, sharding.replicated(mesh))
 
 
-def decode(model, params, tokenizer, sentences: list[str], config, mesh, *, n_best: int = 1,
+def decode(model, params, tokenizer, sentences: list, config, mesh, *, n_best: int = 1,
            beam_size: int | None = None, alpha: float | None = None, batch_size: int | None = None,
            progress=None) -> list[list[tuple[str, float]]]:
-  """The n_best beam-search hypotheses of each sentence with their scores, best first, in input order.
-
-  beam_size, alpha and batch_size default to the config's. params must already be on the mesh's devices
+  """The n_best beam-search hypotheses of each sentence (text or token ids) with their scores, best first, in input
+  order. beam_size, alpha and batch_size default to the config's. params must already be on the mesh's devices
   (the train state's, or `replicate(params, mesh)`)."""
   shards = sharding.batch_shards(mesh)
   rows = -(-(batch_size or config.decode_batch_size) // shards) * shards
@@ -76,18 +88,17 @@ def decode(model, params, tokenizer, sentences: list[str], config, mesh, *, n_be
       place_source=lambda source: jax.device_put(source, rows_sharding), progress=progress)
 
 
-def translations(model, params, tokenizer, sentences: list[str], config, mesh, progress=None) -> list[str]:
+def translations(model, params, tokenizer, sentences: list, config, mesh, progress=None) -> list[str]:
   """The best translation of each sentence ("" where beam search finished none)."""
   return [n_best[0][0] if n_best else "" for n_best in
           decode(model, params, tokenizer, sentences, config, mesh, progress=progress)]
 
 
-def bleu_of(model, params, tokenizer, sources: list[str], references: list[str], config, mesh,
-            progress=None) -> dict:
-  """sacreBLEU and the paper's tokenized BLEU of the translations of `sources`, with the hypotheses and three
-  (source, hypothesis, reference) examples."""
-  hypotheses = translations(model, params, tokenizer, sources, config, mesh, progress)
-  report = bleu.bleu_report(hypotheses, references, lang=config.target_lang)
+def bleu_of(model, params, tokenizer, sentences: BleuSet, config, mesh, progress=None) -> dict:
+  """sacreBLEU and the paper's tokenized BLEU of the translations of the set's sources, with the hypotheses and
+  three (source, hypothesis, reference) examples."""
+  hypotheses = translations(model, params, tokenizer, sentences.source_ids, config, mesh, progress)
+  report = bleu.bleu_report(hypotheses, sentences.references, lang=config.target_lang)
   report["hypotheses"] = hypotheses
-  report["examples"] = list(zip(sources[:3], hypotheses[:3], references[:3]))
+  report["examples"] = list(zip(sentences.sources[:3], hypotheses[:3], sentences.references[:3]))
   return report

@@ -32,12 +32,14 @@ def translate_n_best(model, params, tokenizer: tokenizer_lib.Tokenizer, sentence
                      progress=None) -> list[list[tuple[str, float]]]:
   """The n_best (<= beam_size) beam-search hypotheses of each sentence with their scores, best first, in input order.
 
+  Each sentence is text, or its token ids without EOS (a set decoded repeatedly, like dev, is encoded once).
   Sources longer than max_source_length tokens (EOS included) are truncated. place_source, if given, puts the
   [batch, length] numpy source on devices (e.g. sharded over a mesh); progress(n) is called after each batch.
   """
   if not 1 <= n_best <= beam_size:
     raise ConfigError(f"n_best={n_best} must be between 1 and beam_size={beam_size}")
-  encoded = tokenizer.encode_batch(sentences)
+  encoded = [list(ids) for ids in sentences] if sentences and not isinstance(sentences[0], str) else (
+      tokenizer.encode_batch(sentences))
   too_long = sum(len(ids) >= max_source_length for ids in encoded)
   if too_long:
     logging.warning("%d sentence(s) longer than %d tokens were truncated to fit the model.", too_long,

@@ -53,8 +53,8 @@ def reproduce(config, workdir: str, average_last: int | None = None, skip_traini
   test = input_pipeline.load_text_split(config, "test")
   mesh = sharding.make_mesh()  # sources are split over every device
   with tqdm(total=len(test.sources), desc="newstest decoding", unit="sent") as bar:
-    report = evaluation.bleu_of(run.model, evaluation.replicate(run.params, mesh), run.tokenizer, test.sources,
-                                test.targets, config, mesh, progress=bar.update)
+    report = evaluation.bleu_of(run.model, evaluation.replicate(run.params, mesh), run.tokenizer,
+                                evaluation.bleu_set(test, run.tokenizer), config, mesh, progress=bar.update)
   hypotheses = report["hypotheses"]
 
   hypotheses_path = os.path.join(workdir, f"test.hyp.{config.target_lang}")

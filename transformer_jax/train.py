@@ -130,7 +130,9 @@ def train_and_evaluate(config, workdir: str) -> dict:
                                       process_index=jax.process_index(), process_count=jax.process_count(),
                                       wait_for_process_0=barrier)
   tokenizer = data.tokenizer
-  dev_loss_batches = evaluation.loss_batches(data.dev, tokenizer, config, mesh)  # encoded once, for every evaluation
+  # Dev encoded once, for every evaluation: batches for the loss, token ids of the sources for BLEU.
+  dev_loss_batches = evaluation.loss_batches(data.dev, tokenizer, config, mesh)
+  dev_bleu_set = evaluation.bleu_set(data.dev, tokenizer, limit=config.num_dev_bleu_sentences)
   logging.info("Vocabulary %d; %d batches per epoch with shapes %s.", tokenizer.vocab_size,
                data.train.batches_per_epoch, data.train.shapes())
 
@@ -162,9 +164,7 @@ def train_and_evaluate(config, workdir: str) -> dict:
   def evaluate_dev(params, step: int, train_seconds: float) -> None:
     """Dev loss and dev BLEU: TensorBoard, dev_curve.jsonl, sample translations, one console line."""
     dev = evaluation.loss(p_eval_step, params, dev_loss_batches, mesh)
-    limit = config.num_dev_bleu_sentences
-    dev_bleu = evaluation.bleu_of(model, params, tokenizer, data.dev.sources[:limit], data.dev.targets[:limit],
-                                  config, mesh)
+    dev_bleu = evaluation.bleu_of(model, params, tokenizer, dev_bleu_set, config, mesh)
     writer.write_scalars(step, {"dev/loss": dev["loss"], "dev/nll": dev["nll"], "dev/perplexity": dev["perplexity"],
                                 "dev/accuracy": dev["accuracy"], "dev/bleu": dev_bleu["sacrebleu"],
                                 "dev/tokenized_bleu": dev_bleu["tokenized_bleu"], "train/seconds": train_seconds})
@@ -233,8 +233,8 @@ def train_and_evaluate(config, workdir: str) -> dict:
   if data.test is None:
     logging.info("No test split (local_test is empty): training ends at step %d without a test score.", final_step)
   else:
-    limit = config.num_test_sentences or None
-    test = evaluation.bleu_of(model, state.params, tokenizer, data.test.sources[:limit], data.test.targets[:limit],
+    test = evaluation.bleu_of(model, state.params, tokenizer,
+                              evaluation.bleu_set(data.test, tokenizer, limit=config.num_test_sentences or None),
                               config, mesh)
     results.update(test_sacrebleu=test["sacrebleu"], test_tokenized_bleu=test["tokenized_bleu"],
                    sacrebleu_signature=test["signature"])
