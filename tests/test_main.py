@@ -152,3 +152,12 @@ def test_translate_refuses_a_workdir_without_a_run(tmp_path):
   result = run(["transformer_jax.translate", f"--workdir={tmp_path}"], input="The dog sees the cat.\n")
   assert result.returncode != 0
   assert "config.json not found: --workdir must be the workdir of a training run" in result.stderr
+
+
+def test_translate_refuses_a_workdir_without_checkpoints(trained, tmp_path):
+  workdir, _ = trained
+  for name in ("config.json", "sentencepiece.model"):
+    shutil.copy(os.path.join(workdir, name), tmp_path / name)
+  result = run(["transformer_jax.translate", f"--workdir={tmp_path}"], input="The dog sees the cat.\n")
+  assert result.returncode != 0 and "Traceback" not in result.stderr, result.stderr[-3000:]
+  assert f"no checkpoint in {tmp_path}/checkpoints: train first, or check --workdir" in result.stderr
