@@ -58,7 +58,7 @@ def average_last(workdir: str, last: int, output_workdir: str | None = None, out
   (default workdir/averaged_last{last}). Returns what was done (also written to output_workdir/averaged.json)."""
   if last < 1:
     raise ConfigError(f"--last={last}: must be >= 1")
-  output_workdir = output_workdir or os.path.join(workdir, f"averaged_last{last}")
+  output_workdir = output_workdir or workdir_lib.averaged(workdir, last)
   if os.path.realpath(output_workdir) == os.path.realpath(workdir):
     raise ConfigError("--output_workdir must differ from --workdir: the average would mix with (and be pruned "
                      "with) the training checkpoints")

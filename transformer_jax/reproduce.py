@@ -45,7 +45,7 @@ def reproduce(config, workdir: str, average_last: int | None = None, skip_traini
   if not skip_training:
     train.train_and_evaluate(config, workdir)
 
-  averaged_dir = os.path.join(workdir, f"averaged_last{average_last}")
+  averaged_dir = workdir_lib.averaged(workdir, average_last)
   averaged = average_checkpoints.average_last(workdir, average_last, output_workdir=averaged_dir, overwrite=True)
   logging.info("Averaged the checkpoints of steps %s into %s.", averaged["averaged_steps"], averaged_dir)
 

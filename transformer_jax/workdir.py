@@ -8,8 +8,10 @@ Everything a run needs to resume or be decoded lives in its workdir:
   train_log.jsonl        train metrics at full precision, appended across resumes
   dev_curve.jsonl        dev loss and BLEU against training time, appended across resumes
   results.json           the final metrics: present only when the run finished
+  run_info.json          code version, libraries, devices and command of every invocation (run_info.py)
+  averaged_lastK/        a workdir of its own: the average of the last K checkpoints (average_checkpoints.py)
   averaged.json          (an averaged workdir only) which checkpoints average_checkpoints averaged
-plus TensorBoard events and run_info.json (run_info.py).
+plus TensorBoard events.
 
 The names and the JSON helpers import no JAX, so the sweep launcher can read workdirs on a machine without it.
 """
@@ -29,11 +31,17 @@ BATCH_SETTINGS = "batch_settings.json"
 TRAIN_LOG = "train_log.jsonl"
 DEV_CURVE = "dev_curve.jsonl"
 RESULTS = "results.json"
+RUN_INFO = "run_info.json"
 AVERAGED_INFO = "averaged.json"
 
 
 def path(workdir: str, name: str) -> str:
   return os.path.join(workdir, name)
+
+
+def averaged(workdir: str, last: int) -> str:
+  """Where average_checkpoints writes the average of the last `last` checkpoints by default."""
+  return os.path.join(workdir, f"averaged_last{last}")
 
 
 def append_jsonl(workdir: str, name: str, record: dict) -> None:
