@@ -277,6 +277,9 @@ def submit(runs: list[ResolvedRun], root: str, launcher: str, job_parameters: di
            wait: bool = True) -> dict[str, int]:
   """Submits every unfinished run as a submitit job (skipping finished ones, exactly as `launch` does) and, with
   `wait`, waits for them. Returns {name: exit status} of the runs that finished here."""
+  # On import, submitit configures logging with logging.config.dictConfig, which shuts down every handler already
+  # installed (absl's, a test runner's); NOCONFIG leaves logging as it is, and submitit's records reach absl's.
+  os.environ.setdefault("SUBMITIT_LOG_LEVEL", "NOCONFIG")
   import submitit  # pylint: disable=g-import-not-at-top
   executor = submitit.AutoExecutor(folder=os.path.join(root, "submitit", "%j"),
                                    cluster="slurm" if launcher == "slurm" else "local")
