@@ -1,9 +1,12 @@
 # Two commands do all the set-up on a fresh machine:
-#   make demo   creates .venv, installs requirements.txt, trains configs/default.py on the embedded data and
+#   make demo   creates .venv, installs requirements.txt and the package itself (editable, so
+#               `import transformer_jax` works from any directory), trains configs/default.py on the embedded data and
 #               prints the test BLEU (runs/demo is the workdir; rerunning resumes it).
 #   make test   creates .venv if needed and runs the test suite.
 #   make demo-multi30k MULTI30K_DIR=DIR   trains configs/multi30k_ende.py on the Multi30k files in DIR (30 minutes on
 #               2 CPU cores) and prints test2016 BLEU; DIR is filled by `python -m transformer_jax.data.multi30k`.
+# The package is installed with --no-deps: requirements.txt is the environment; pyproject.toml's ranges are for
+# installing into another one (pip install -e .).
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -13,10 +16,11 @@ MULTI30K_WORKDIR ?= runs/multi30k
 
 .PHONY: demo demo-multi30k test clean-demo
 
-$(VENV)/installed: requirements.txt
+$(VENV)/installed: requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet --no-deps -e .
 	touch $@
 
 demo: $(VENV)/installed

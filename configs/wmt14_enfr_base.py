@@ -5,7 +5,9 @@
 Same model and schedule as EN-DE base; the data is the 36M-pair WMT14 EN-FR corpus with a 32000-piece vocabulary.
 """
 
-from configs import wmt14_ende_base
+from transformer_jax import config_base
+
+wmt14_ende_base = config_base.sibling_config(__file__, "wmt14_ende_base")
 
 
 def get_config(arg: str | None = None):

@@ -5,7 +5,9 @@
 Transformer-big as for EN-DE except P_drop = 0.1 instead of 0.3 (the paper, section 6.1).
 """
 
-from configs import wmt14_ende_big
+from transformer_jax import config_base
+
+wmt14_ende_big = config_base.sibling_config(__file__, "wmt14_ende_big")
 
 
 def get_config(arg: str | None = None):

@@ -32,12 +32,12 @@ def train(mesh_shape) -> list[dict]:
                     max_position=32)
   config = config_base.base_config()
   config.d_model, config.warmup_steps = cfg.d_model, 10
-  mesh = train_step.make_mesh(*mesh_shape)
+  mesh = sharding.make_mesh(*mesh_shape)
   model = Transformer(cfg)
   optimizer, schedule = optim.make_optimizer(config)
   state = train_step.create_train_state(model, optimizer, jax.random.PRNGKey(0), mesh)
   step = train_step.jit_train_step(model, mesh, 0.1, schedule, sharding.shardings_of(state))
-  rng = jax.device_put(jax.random.PRNGKey(1), train_step.replicated(mesh))
+  rng = jax.device_put(jax.random.PRNGKey(1), sharding.replicated(mesh))
   local_rows = ROWS // jax.process_count()
   mine = slice(jax.process_index() * local_rows, (jax.process_index() + 1) * local_rows)
   results = []

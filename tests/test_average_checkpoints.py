@@ -9,7 +9,7 @@ import orbax.checkpoint as ocp
 import pytest
 
 import tiny_sweep
-from transformer_jax import average_checkpoints, inference
+from transformer_jax import average_checkpoints, inference, workdir as workdir_lib
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +43,7 @@ def test_average_is_the_elementwise_mean_and_decodes(workdir, tmp_path):
   # The two checkpoints differ, so a copy of either one would fail the comparison above.
   assert max(float(np.abs(a - b).max()) for a, b in zip(*map(jax.tree_util.tree_leaves, checkpoints))) > 1e-5
 
-  config, tokenizer, model, params = inference.load_workdir(output)
+  config, tokenizer, model, params = workdir_lib.load(output)
   translations = inference.translate_sentences(
       model, params, tokenizer, ["The dog sees the cat.", "A woman laughs."], beam_size=1, alpha=0.6,
       extra_length=4, max_decode_length=config.max_decode_length, max_source_length=config.bucket_lengths[-1],

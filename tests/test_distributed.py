@@ -9,9 +9,8 @@ import sys
 import pytest
 
 from tests import multihost_worker
+from tests.helpers import ROOT, env as command_env
 from transformer_jax import distributed
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def free_port() -> int:
@@ -22,8 +21,7 @@ def free_port() -> int:
 
 def test_two_processes_equal_one_process(tmp_path):
   port = free_port()
-  env = dict(os.environ, PYTHONPATH=ROOT)
-  env.pop("XLA_FLAGS", None)  # the worker forces its own 2 devices
+  env = command_env(devices=None)  # the worker forces its own 2 devices
   workers = [subprocess.Popen([sys.executable, os.path.join(ROOT, "tests", "multihost_worker.py"), str(i), "2",
                                str(port), str(tmp_path / f"{i}.json")], cwd=ROOT, env=env, stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT, text=True) for i in range(2)]

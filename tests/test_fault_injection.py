@@ -10,13 +10,12 @@ import sys
 import jax
 import numpy as np
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from helpers import ROOT, TINY_MODEL, config_flags, env
+
 STEPS = 14
-SETTINGS = ["--config.embedded_num_train=2000", "--config.vocab_size=400", "--config.num_layers=1",
-            "--config.d_model=32", "--config.d_ff=64", "--config.num_heads=2", f"--config.num_train_steps={STEPS}",
-            "--config.log_every_steps=1", "--config.eval_every_steps=0", "--config.checkpoint_every_steps=3",
-            "--config.max_checkpoints_to_keep=2", "--config.max_train_seconds=0", "--config.dropout_rate=0.1",
-            "--config.max_decode_length=16", "--config.decode_extra_length=2", "--config.num_test_sentences=4"]
+SETTINGS = config_flags(dict(TINY_MODEL, num_train_steps=STEPS, log_every_steps=1, eval_every_steps=0,
+                             checkpoint_every_steps=3, max_checkpoints_to_keep=2, max_train_seconds=0,
+                             dropout_rate=0.1, max_decode_length=16, decode_extra_length=2, num_test_sentences=4))
 
 
 def command(workdir, tfds_dir):
@@ -24,7 +23,7 @@ def command(workdir, tfds_dir):
           f"--config.tfds_data_dir={tfds_dir}", *SETTINGS]
 
 
-ENV = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=2", PYTHONPATH=ROOT)
+ENV = env()
 
 
 def run_to_end(workdir, tfds_dir):
@@ -54,8 +53,8 @@ def per_step_losses(workdir):
 
 
 def final_params(workdir):
-  from transformer_jax.inference import load_workdir
-  return jax.device_get(load_workdir(workdir)[3])
+  from transformer_jax import workdir as workdir_lib
+  return jax.device_get(workdir_lib.load(workdir).params)
 
 
 def test_kill_minus_nine_resumes_bit_identically(tmp_path):

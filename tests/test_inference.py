@@ -41,3 +41,12 @@ def test_batched_equals_one_at_a_time_in_input_order(setup):
   alone = [inference.translate_sentences(model, params, tokenizer, [s], **OPTIONS)[0] for s in sentences]
   assert batched == alone
   assert len(set(batched)) > 1  # the check above means something only if outputs differ
+
+
+def test_token_ids_encoded_once_decode_as_their_text(setup):
+  model, params, tokenizer = setup
+  sentences = [CORPUS[5], "the dog", CORPUS[17] + " " + CORPUS[3], CORPUS[40]]
+  from_text = inference.translate_n_best(model, params, tokenizer, sentences, n_best=2, **OPTIONS)
+  from_ids = inference.translate_n_best(model, params, tokenizer, tokenizer.encode_batch(sentences), n_best=2,
+                                        **OPTIONS)
+  assert from_ids == from_text

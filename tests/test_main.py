@@ -9,20 +9,7 @@ import sys
 
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def run(args, **kwargs):
-  env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=2", PYTHONPATH=ROOT)
-  return subprocess.run([sys.executable, "-m", *args], cwd=ROOT, env=env, capture_output=True, text=True,
-                        timeout=600, **kwargs)
-
-
-TINY = ["--config.embedded_num_train=2000", "--config.vocab_size=400", "--config.num_layers=1",
-        "--config.d_model=32", "--config.d_ff=64", "--config.num_heads=2", "--config.num_train_steps=12",
-        "--config.log_every_steps=4", "--config.eval_every_steps=12", "--config.num_dev_bleu_sentences=8",
-        "--config.checkpoint_every_steps=6", "--config.max_decode_length=24", "--config.decode_extra_length=4",
-        "--config.num_test_sentences=16", "--config.max_train_seconds=0"]
+from helpers import ROOT, TINY, env, run
 
 
 @pytest.fixture(scope="module")
@@ -120,8 +107,7 @@ def test_sigterm_saves_at_the_current_step_exits_cleanly_and_resumes(tmp_path):
   command = [sys.executable, "-m", "transformer_jax.main", "--config=configs/default.py", f"--workdir={workdir}",
              f"--config.tfds_data_dir={tmp_path / 'tfds'}", *overrides, "--config.num_train_steps=100000",
              "--config.log_every_steps=1"]
-  env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=2", PYTHONPATH=ROOT)
-  process = subprocess.Popen(command, cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True)
+  process = subprocess.Popen(command, cwd=ROOT, env=env(), stderr=subprocess.PIPE, text=True)
   log = []
   for line in process.stderr:  # wait until training is under way
     log.append(line)
@@ -166,3 +152,12 @@ def test_translate_refuses_a_workdir_without_a_run(tmp_path):
   result = run(["transformer_jax.translate", f"--workdir={tmp_path}"], input="The dog sees the cat.\n")
   assert result.returncode != 0
   assert "config.json not found: --workdir must be the workdir of a training run" in result.stderr
+
+
+def test_translate_refuses_a_workdir_without_checkpoints(trained, tmp_path):
+  workdir, _ = trained
+  for name in ("config.json", "sentencepiece.model"):
+    shutil.copy(os.path.join(workdir, name), tmp_path / name)
+  result = run(["transformer_jax.translate", f"--workdir={tmp_path}"], input="The dog sees the cat.\n")
+  assert result.returncode != 0 and "Traceback" not in result.stderr, result.stderr[-3000:]
+  assert f"no checkpoint in {tmp_path}/checkpoints: train first, or check --workdir" in result.stderr

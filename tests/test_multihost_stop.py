@@ -8,12 +8,12 @@ import sys
 import time
 
 from tests.test_distributed import free_port
-from tests.test_main import ROOT, TINY
+from tests.helpers import ROOT, TINY, env as command_env
 
 
 def test_sigterm_to_one_host_stops_every_host_at_the_same_step(tmp_path):
   port = free_port()
-  env = dict(os.environ, PYTHONPATH=ROOT, XLA_FLAGS="--xla_force_host_platform_device_count=1")
+  env = command_env(devices=1)
   overrides = [o for o in TINY if not o.startswith(("--config.num_train_steps", "--config.eval_every_steps",
                                                     "--config.checkpoint_every_steps"))]
   command = [sys.executable, "-m", "transformer_jax.main", "--config=configs/default.py",

@@ -26,15 +26,16 @@ def pending(flags, first_step=11):
 def test_stop_policy_names_the_first_bad_step_and_the_last_good_checkpoint():
   saver = FakeCheckpointer(latest=10)
   with pytest.raises(FloatingPointError, match=r"at step 13: .*last good one is step 10.*nonfinite_policy=skip"):
-    run_guards.check_finite(pending([True, True, False, False]), "stop", saver)
+    run_guards.FiniteGuard("stop", saver).check(pending([True, True, False, False]))
   assert saver.waited
 
 
 def test_skip_policy_counts_each_bad_step_once():
   steps = pending([True, False, True, False])
-  assert run_guards.check_finite(steps, "skip", FakeCheckpointer(None)) == 2
-  assert run_guards.check_finite(steps, "skip", FakeCheckpointer(None)) == 0  # already checked
-  assert run_guards.check_finite(pending([True, True]), "stop", FakeCheckpointer(None)) == 0
+  guard = run_guards.FiniteGuard("skip", FakeCheckpointer(None))
+  assert guard.check(steps) == 2
+  assert guard.check(steps) == 0  # already checked
+  assert run_guards.FiniteGuard("stop", FakeCheckpointer(None)).check(pending([True, True])) == 0
 
 
 def test_stopwatch_counts_only_running_time():

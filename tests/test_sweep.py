@@ -4,6 +4,7 @@ runs skipped, an interrupted run resumed, the experiment log appended; plus the 
 import csv
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -11,6 +12,7 @@ import pytest
 from absl import flags
 
 import tiny_sweep
+from helpers import env
 from transformer_jax import average_checkpoints, sweep, visualize
 
 
@@ -84,6 +86,32 @@ def test_rerun_skips_finished_runs_and_resumes_an_interrupted_one(swept, capsys)
   assert len(json.load(open(os.path.join(interrupted, "run_info.json")))) == 2  # appended, not overwritten
 
 
+def test_submitit_jobs_skip_finished_runs_and_resume_an_interrupted_one(swept, tmp_path, capsys, monkeypatch):
+  """The same sweep through submitit's local executor (the SLURM launcher's code path, on this machine)."""
+  path, root = swept
+  jobs_root = str(tmp_path / "jobs_root")
+  shutil.copytree(root, jobs_root)
+  interrupted = os.path.join(jobs_root, tiny_sweep.RUN_NAMES[1])
+  os.remove(os.path.join(interrupted, "results.json"))  # as if the job was killed after its last checkpoint
+  attempts = open(os.path.join(interrupted, "log.txt")).read().count("==== ")
+  monkeypatch.setenv("PYTHONPATH", tiny_sweep.ROOT)  # the job process unpickles transformer_jax.sweep.RunJob
+  assert sweep.run_sweep(path, jobs_root, env=tiny_sweep.ENV, launcher="submitit_local") == 0
+  out = capsys.readouterr().out
+  assert f"skip    {tiny_sweep.RUN_NAMES[0]}" in out and f"resume  {tiny_sweep.RUN_NAMES[1]}  (job " in out
+  assert f"done    {tiny_sweep.RUN_NAMES[1]}" in out
+  log = open(os.path.join(interrupted, "log.txt")).read()
+  assert log.count("==== ") == attempts + 1 and f"Resumed from the checkpoint at step {tiny_sweep.STEPS}." in log
+  assert json.load(open(os.path.join(interrupted, "results.json")))["step"] == tiny_sweep.STEPS
+  assert os.listdir(os.path.join(jobs_root, "submitit"))  # submitit's own job folder (pickles, job logs)
+  assert os.path.exists(os.path.join(jobs_root, "results.md"))
+
+
+def test_unknown_launcher_is_refused(tmp_path):
+  path = tiny_sweep.write_sweep_file(str(tmp_path))
+  with pytest.raises(ValueError, match="launcher 'pbs': must be one of"):
+    sweep.run_sweep(path, str(tmp_path / "R"), launcher="pbs")
+
+
 def test_print_commands_group_and_set(tmp_path, capsys):
   path = tiny_sweep.write_sweep_file(str(tmp_path))
   assert sweep.run_sweep(path, "R", print_commands=True, group="heads", sets=["num_train_steps=3"]) == 0
@@ -117,7 +145,7 @@ def test_grid_and_random_search():
 
 def test_help_of_the_new_commands():
   result = subprocess.run([sys.executable, "-m", "transformer_jax.sweep", "--helpshort"], cwd=tiny_sweep.ROOT,
-                          env=dict(os.environ, PYTHONPATH=tiny_sweep.ROOT), capture_output=True, text=True,
+                          env=env(devices=None), capture_output=True, text=True,
                           timeout=120)
   assert "python -m transformer_jax.sweep" in result.stdout
   for flag in ["--root", "--parallel", "--group", "--set", "--print_commands", "--aggregate_only", "--metric"]:

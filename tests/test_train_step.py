@@ -35,12 +35,12 @@ def global_batch(rows=16, length=8, seed=0):
 def run_steps(mesh_shape, batches, cfg=CFG):
   """(final params, per-step metrics, final state) of training on a ("data", "fsdp", "tensor") mesh of that shape
   (an int: data parallelism only)."""
-  mesh = train_step.make_mesh(*np.atleast_1d(mesh_shape))
+  mesh = sharding.make_mesh(*np.atleast_1d(mesh_shape))
   model = Transformer(cfg)
   optimizer, schedule = optim.make_optimizer(config())
   state = train_step.create_train_state(model, optimizer, jax.random.PRNGKey(0), mesh)
   step = train_step.jit_train_step(model, mesh, 0.1, schedule, sharding.shardings_of(state))
-  rng = jax.device_put(jax.random.PRNGKey(1), train_step.replicated(mesh))
+  rng = jax.device_put(jax.random.PRNGKey(1), sharding.replicated(mesh))
   metrics = []
   for batch in batches:
     state, m = step(state, train_step.put_batch(batch, mesh), rng)
@@ -105,7 +105,7 @@ def test_checkpoint_round_trip_restores_identical_state(tmp_path):
   saver.save(state)
   saver.wait()
   optimizer, _ = optim.make_optimizer(config())
-  mesh = train_step.make_mesh(2, 4, 1)
+  mesh = sharding.make_mesh(2, 4, 1)
   fresh = train_step.create_train_state(Transformer(CFG), optimizer, jax.random.PRNGKey(5), mesh)
   restored = checkpoint.Checkpointer(str(tmp_path / "ckpt"), max_to_keep=2).restore(fresh)
   assert int(restored.step) == 2
@@ -119,7 +119,7 @@ def test_checkpoint_round_trip_restores_identical_state(tmp_path):
 
 
 def test_non_finite_step_applies_no_update_but_advances_the_step():
-  mesh = train_step.make_mesh(1)
+  mesh = sharding.make_mesh(1)
   model = Transformer(CFG)
   optimizer, schedule = optim.make_optimizer(config())
   state = train_step.create_train_state(model, optimizer, jax.random.PRNGKey(0), mesh)
@@ -137,7 +137,7 @@ def test_non_finite_step_applies_no_update_but_advances_the_step():
 
 def _saved_states(tmp_path, steps):
   """A Checkpointer with the states after each of `steps` training steps saved."""
-  mesh = train_step.make_mesh(1)
+  mesh = sharding.make_mesh(1)
   model = Transformer(CFG)
   optimizer, schedule = optim.make_optimizer(config())
   state = train_step.create_train_state(model, optimizer, jax.random.PRNGKey(0), mesh)
@@ -174,7 +174,7 @@ def test_restoring_into_a_different_model_names_the_first_mismatch(tmp_path):
   saver, _, _ = _saved_states(tmp_path, 1)
   bigger = Transformer(dataclasses.replace(CFG, d_ff=48))
   optimizer, _ = optim.make_optimizer(config())
-  other = train_step.create_train_state(bigger, optimizer, jax.random.PRNGKey(0), train_step.make_mesh(1))
+  other = train_step.create_train_state(bigger, optimizer, jax.random.PRNGKey(0), sharding.make_mesh(1))
   with pytest.raises(ValueError, match=r"\['decoder_0'\]\['ffn'\]\['wi'\]\['bias'\] has shape \(32,\) in the "
                                        r"checkpoint but \(48,\) in the model"):
     saver.restore(other)
@@ -182,7 +182,7 @@ def test_restoring_into_a_different_model_names_the_first_mismatch(tmp_path):
 
 def test_bfloat16_train_step_keeps_float32_parameters_and_optimizer_state():
   half = dataclasses.replace(CFG, dtype="bfloat16")
-  mesh = train_step.make_mesh(1)
+  mesh = sharding.make_mesh(1)
   model = Transformer(half)
   optimizer, schedule = optim.make_optimizer(config())
   state = train_step.create_train_state(model, optimizer, jax.random.PRNGKey(0), mesh)
@@ -197,7 +197,7 @@ def test_bfloat16_train_step_keeps_float32_parameters_and_optimizer_state():
 
 def _accumulated_step(mesh_shape, grad_accum_steps):
   """(state, jitted step) without dropout, so splitting the batch into micro-batches is the only change."""
-  mesh = train_step.make_mesh(*np.atleast_1d(mesh_shape))
+  mesh = sharding.make_mesh(*np.atleast_1d(mesh_shape))
   model = Transformer(dataclasses.replace(CFG, dropout_rate=0.0))
   optimizer, schedule = optim.make_optimizer(config())
   state = train_step.create_train_state(model, optimizer, jax.random.PRNGKey(0), mesh)

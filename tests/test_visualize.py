@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 
 import tiny_sweep
-from transformer_jax import inference, model as model_lib, visualize
+from transformer_jax import model as model_lib, visualize, workdir as workdir_lib
 
 
 @pytest.fixture(scope="module")
 def loaded(tmp_path_factory):
   _, root = tiny_sweep.trained_sweep(tmp_path_factory)
-  return inference.load_workdir(os.path.join(root, tiny_sweep.RUN_NAMES[1]))  # two heads
+  return workdir_lib.load(os.path.join(root, tiny_sweep.RUN_NAMES[1]))  # two heads
 
 
 def test_writes_one_picture_per_kind_and_layer_and_the_positional_encoding(loaded, tmp_path):

@@ -4,8 +4,9 @@ tests (training dominates their cost). Not a test module: imported by them."""
 import os
 import textwrap
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-ENV = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=2", PYTHONPATH=ROOT)
+from helpers import ROOT, env
+
+ENV = env()
 RUN_NAMES = ("heads-num_heads=1", "heads-num_heads=2")
 STEPS = 8  # checkpoints at 4 and 8
 

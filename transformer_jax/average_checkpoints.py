@@ -5,29 +5,23 @@ for base, last 20 for big).
   python -m transformer_jax.translate --workdir=runs/wmt14_ende_base/averaged_last5 --input=in.txt
 
 The average is written to a workdir of its own (default WORKDIR/averaged_lastK) holding copies of config.json and
-sentencepiece.model, so translate and inference.load_workdir read it like any run. Training's checkpoint manager only
+sentencepiece.model, so translate and workdir.load read it like any run. Training's checkpoint manager only
 looks at WORKDIR/checkpoints: it never prunes the average, and a resumed run never continues from it. The averaged
 checkpoint carries the newest checkpoint's optimiser state, so it is a complete train state.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 from typing import Iterable
 
 import jax
-import ml_collections
 import numpy as np
 from absl import app, flags, logging
 
-from transformer_jax import checkpoint, launch, optim, train_step
-from transformer_jax import tokenizer as tokenizer_lib
-from transformer_jax.inference import CONFIG_FILENAME, TOKENIZER_FILENAME
-
-INFO_FILENAME = "averaged.json"
-
+from transformer_jax import cli, sharding, workdir as workdir_lib
+from transformer_jax.errors import ConfigError, WorkdirError
 
 def average_trees(trees: Iterable) -> object:
   """Element-wise mean of pytrees of arrays with one structure and shapes, accumulated in float32 and returned in
@@ -58,53 +52,34 @@ def average_trees(trees: Iterable) -> object:
   return jax.tree_util.tree_unflatten(first[0], means)
 
 
-def _load_config(workdir: str) -> ml_collections.ConfigDict:
-  path = os.path.join(workdir, CONFIG_FILENAME)
-  if not os.path.exists(path):
-    raise FileNotFoundError(f"{path} not found: --workdir must be the workdir of a training run")
-  with open(path) as f:
-    return ml_collections.ConfigDict(json.load(f))
-
-
-def _template_state(config, vocab_size: int):
-  """The abstract train state of the run (shapes, dtypes, one-device shardings), to restore checkpoints into."""
-  model = train_step.model_from_config(config, vocab_size=vocab_size)
-  mesh = train_step.make_mesh(1)
-  optimizer, _ = optim.make_optimizer(config)
-  template = jax.eval_shape(lambda: train_step.create_train_state(model, optimizer, jax.random.PRNGKey(0), mesh))
-  return jax.tree_util.tree_map(
-      lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=train_step.replicated(mesh)), template)
-
-
 def average_last(workdir: str, last: int, output_workdir: str | None = None, output_step: int | None = None,
                  overwrite: bool = False) -> dict:
   """Averages the parameters of the newest `last` complete checkpoints of `workdir` into `output_workdir`
   (default workdir/averaged_last{last}). Returns what was done (also written to output_workdir/averaged.json)."""
   if last < 1:
-    raise ValueError(f"--last={last}: must be >= 1")
-  output_workdir = output_workdir or os.path.join(workdir, f"averaged_last{last}")
+    raise ConfigError(f"--last={last}: must be >= 1")
+  output_workdir = output_workdir or workdir_lib.averaged(workdir, last)
   if os.path.realpath(output_workdir) == os.path.realpath(workdir):
-    raise ValueError("--output_workdir must differ from --workdir: the average would mix with (and be pruned "
+    raise ConfigError("--output_workdir must differ from --workdir: the average would mix with (and be pruned "
                      "with) the training checkpoints")
-  config = _load_config(workdir)
-  source = checkpoint.Checkpointer(os.path.join(workdir, "checkpoints"), max_to_keep=1, asynchronous=False)
+  config = workdir_lib.load_config(workdir)
+  source = workdir_lib.checkpointer(workdir)
   steps = sorted(source.manager.all_steps())  # complete ones only: Orbax never lists half-written checkpoints
   if len(steps) < last:
     source.close()
-    raise ValueError(f"{workdir}/checkpoints has {len(steps)} complete checkpoint(s) (steps {steps}), fewer than "
+    raise ConfigError(f"{workdir}/checkpoints has {len(steps)} complete checkpoint(s) (steps {steps}), fewer than "
                      f"--last={last}. Lower --last, or keep more (config max_checkpoints_to_keep="
                      f"{config.get('max_checkpoints_to_keep')}).")
   steps = steps[-last:]
-  output_checkpoints = os.path.join(output_workdir, "checkpoints")
+  output_checkpoints = workdir_lib.path(output_workdir, workdir_lib.CHECKPOINTS)
   if os.path.exists(output_checkpoints) and os.listdir(output_checkpoints):
     if not overwrite:
       source.close()
-      raise FileExistsError(f"{output_checkpoints} already holds checkpoints; pass --overwrite to replace them, "
+      raise WorkdirError(f"{output_checkpoints} already holds checkpoints; pass --overwrite to replace them, "
                             "or choose another --output_workdir")
     shutil.rmtree(output_checkpoints)
 
-  vocab_size = tokenizer_lib.Tokenizer.load(os.path.join(workdir, TOKENIZER_FILENAME)).vocab_size
-  template = _template_state(config, vocab_size)
+  template = workdir_lib.template_state(config, workdir_lib.load_tokenizer(workdir).vocab_size)
   newest = None
 
   def restored_params():
@@ -121,19 +96,18 @@ def average_last(workdir: str, last: int, output_workdir: str | None = None, out
 
   output_step = steps[-1] if output_step is None else output_step
   os.makedirs(output_workdir, exist_ok=True)
-  for name in (CONFIG_FILENAME, TOKENIZER_FILENAME):
-    shutil.copyfile(os.path.join(workdir, name), os.path.join(output_workdir, name))
-  sharding = train_step.replicated(train_step.make_mesh(1))
-  state = newest.replace(step=jax.device_put(np.asarray(output_step, np.asarray(newest.step).dtype), sharding),
-                         params=jax.device_put(averaged, sharding))
-  target = checkpoint.Checkpointer(output_checkpoints, max_to_keep=1, asynchronous=False)
+  for name in (workdir_lib.CONFIG, workdir_lib.TOKENIZER):
+    shutil.copyfile(workdir_lib.path(workdir, name), workdir_lib.path(output_workdir, name))
+  one_device = sharding.replicated(sharding.make_mesh(1))
+  state = newest.replace(step=jax.device_put(np.asarray(output_step, np.asarray(newest.step).dtype), one_device),
+                         params=jax.device_put(averaged, one_device))
+  target = workdir_lib.checkpointer(output_workdir)
   target.save(state)
   target.wait()
   target.close()
   info = {"source_workdir": os.path.abspath(workdir), "averaged_steps": steps, "step": output_step,
           "output_workdir": os.path.abspath(output_workdir)}
-  with open(os.path.join(output_workdir, INFO_FILENAME), "w") as f:
-    json.dump(info, f, indent=2)
+  workdir_lib.write_json(output_workdir, workdir_lib.AVERAGED_INFO, info)
   return info
 
 
@@ -156,7 +130,6 @@ def _define_flags(flag_values=flags.FLAGS):
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
-  launch.quiet_orbax_logs()
   info = average_last(FLAGS.workdir, FLAGS.last, FLAGS.output_workdir, FLAGS.output_step, FLAGS.overwrite)
   print(f"Averaged the parameters of steps {info['averaged_steps']} into {info['output_workdir']} (step "
         f"{info['step']}). Translate with: python -m transformer_jax.translate --workdir={info['output_workdir']}")
@@ -164,4 +137,4 @@ def main(argv):
 
 if __name__ == "__main__":
   FLAGS = _define_flags()
-  app.run(main)
+  cli.run(main)

@@ -5,13 +5,14 @@ compare across systems. Vaswani et al. (2017) instead report tensor2tensor's
 get_ende_bleu.sh figure: Moses-tokenize, split hyphenated compounds into
 "##AT##-##AT##" pieces, then multi-bleu.perl. That figure is typically higher
 than sacreBLEU, so it is only meaningful next to numbers computed the same way.
+The tokenization and the split are ours (the script's exact behaviour); the
+counting is sacreBLEU's with tokenize="none", which scores tokens as
+multi-bleu.perl does.
 """
 
 from __future__ import annotations
 
-import collections
 import functools
-import math
 import re
 from typing import Sequence
 
@@ -97,38 +98,17 @@ def _paper_tokens(text: str, lang: str) -> list[str]:
   return split_compounds(moses_tokenize(text, lang)).split()
 
 
-def _ngram_counts(tokens: Sequence[str], order: int) -> collections.Counter:
-  return collections.Counter(tuple(tokens[start:start + order]) for start in range(len(tokens) - order + 1))
+def _paper_counting() -> BLEU:
+  # multi-bleu.perl's counting is sacreBLEU's over whitespace tokens: case-sensitive, 1- to 4-grams clipped against
+  # the reference and summed over the corpus, corpus brevity penalty, no smoothing (a zero precision makes it 0).
+  return BLEU(lowercase=False, tokenize="none", smooth_method="none", max_ngram_order=MAX_NGRAM_ORDER, force=True)
 
 
 def corpus_bleu_from_tokens(hyp_tokens: Sequence[Sequence[str]], ref_tokens: Sequence[Sequence[str]]) -> float:
-  """Corpus BLEU (0..100) over pre-tokenized text, as multi-bleu.perl computes it.
-
-    Case-sensitive, n-grams up to 4, clipped counts summed over the corpus, one
-    reference per hypothesis, corpus-level brevity penalty, no smoothing: a zero
-    precision at any order makes the score 0.
-    """
+  """Corpus BLEU (0..100) over pre-tokenized text, as multi-bleu.perl computes it (counted by sacreBLEU)."""
   _check_same_length(hyp_tokens, ref_tokens)
-  matches = [0] * MAX_NGRAM_ORDER
-  totals = [0] * MAX_NGRAM_ORDER
-  hyp_length = ref_length = 0
-  for hyp, ref in zip(hyp_tokens, ref_tokens):
-    hyp_length += len(hyp)
-    ref_length += len(ref)  # multi-bleu takes the closest ref length; with one ref that is it
-    for order in range(1, MAX_NGRAM_ORDER + 1):
-      hyp_counts = _ngram_counts(hyp, order)
-      ref_counts = _ngram_counts(ref, order)
-      # A hypothesis n-gram is credited at most as often as it occurs in the reference.
-      matches[order - 1] += sum(min(n, ref_counts[g]) for g, n in hyp_counts.items())
-      totals[order - 1] += max(len(hyp) - order + 1, 0)
-
-  # multi-bleu.perl gives precision 0 when an order has no n-grams at all, and
-  # log(0) is effectively -inf there, so the whole score is 0.
-  if hyp_length == 0 or ref_length == 0 or 0 in matches:
-    return 0.0
-  log_precision_mean = sum(math.log(m / t) for m, t in zip(matches, totals)) / MAX_NGRAM_ORDER
-  brevity_penalty = 1.0 if hyp_length >= ref_length else math.exp(1 - ref_length / hyp_length)
-  return 100.0 * brevity_penalty * math.exp(log_precision_mean)
+  return _paper_counting().corpus_score([" ".join(h) for h in hyp_tokens],
+                                        [[" ".join(r) for r in ref_tokens]]).score
 
 
 def tokenized_bleu(hypotheses: Sequence[str], references: Sequence[str], lang: str = "de") -> float:

@@ -12,13 +12,15 @@ import jax
 import orbax.checkpoint as ocp
 from absl import logging
 
+from transformer_jax.errors import CheckpointMismatchError, MissingFileError, WorkdirError
+
 
 def _as_tree(state) -> dict:
   # Saved as a plain dict so the on-disk layout does not depend on the TrainState class.
   return {"step": state.step, "params": state.params, "opt_state": state.opt_state}
 
 
-class CheckpointWriteError(OSError):
+class CheckpointWriteError(WorkdirError):
   """A checkpoint could not be written (full disk, quota, permissions); the previous complete one is intact."""
 
 
@@ -70,7 +72,7 @@ class Checkpointer:
     abstract = jax.tree_util.tree_map(ocp.utils.to_shape_dtype_struct, _as_tree(template_state))
     candidates = [step] if step is not None else sorted(self.manager.all_steps(), reverse=True)
     if not candidates:
-      raise FileNotFoundError(f"no checkpoint in {self.directory}")
+      raise MissingFileError(f"no checkpoint in {self.directory}: train first, or check --workdir")
     for candidate in candidates:
       self._check_fits(candidate, abstract["params"])
       try:
@@ -111,14 +113,14 @@ class Checkpointer:
             "workdir.")
     for name, shape in expected_shapes.items():
       if name not in stored_shapes:
-        raise ValueError(f"Checkpoint {self.directory}/{step} does not fit the model: parameter {name} {shape} is "
+        raise CheckpointMismatchError(f"Checkpoint {self.directory}/{step} does not fit the model: parameter {name} {shape} is "
                          f"missing from it. {hint}")
       if stored_shapes[name] != shape:
-        raise ValueError(f"Checkpoint {self.directory}/{step} does not fit the model: parameter {name} has shape "
+        raise CheckpointMismatchError(f"Checkpoint {self.directory}/{step} does not fit the model: parameter {name} has shape "
                          f"{stored_shapes[name]} in the checkpoint but {shape} in the model. {hint}")
     extra = sorted(set(stored_shapes) - set(expected_shapes))
     if extra:
-      raise ValueError(f"Checkpoint {self.directory}/{step} does not fit the model: it has parameter {extra[0]} "
+      raise CheckpointMismatchError(f"Checkpoint {self.directory}/{step} does not fit the model: it has parameter {extra[0]} "
                        f"{stored_shapes[extra[0]]}, which the model lacks. {hint}")
 
   def wait(self) -> None:

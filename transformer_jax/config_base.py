@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import math
 
+from transformer_jax.errors import ConfigError
+
 
 POSITIONAL_ENCODINGS = ("sinusoidal", "learned")
 # Sources and the languages each offers; the direction is (source_lang, target_lang). tfds splits train / validation
@@ -132,6 +134,18 @@ def base_config():
   return c
 
 
+def sibling_config(config_file: str, name: str):
+  """The config file `name`.py beside `config_file`, as a module: configs build on each other by path, so they work
+  from any directory and with the package installed (there is no importable `configs` package)."""
+  import importlib.util  # pylint: disable=g-import-not-at-top
+  import os  # pylint: disable=g-import-not-at-top
+  path = os.path.join(os.path.dirname(os.path.abspath(config_file)), f"{name}.py")
+  spec = importlib.util.spec_from_file_location(f"_config_{name}", path)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module
+
+
 def resolved(value: int, default: int) -> int:
   return value if value > 0 else default
 
@@ -140,6 +154,23 @@ def head_dims(config) -> tuple[int, int]:
   """(d_k, d_v) with the paper's default d_model // h filled in."""
   return (resolved(config.d_k, config.d_model // config.num_heads),
           resolved(config.d_v, config.d_model // config.num_heads))
+
+
+def mesh_sizes(data: int, fsdp: int, tensor: int, num_devices: int) -> tuple[int, int, int]:
+  """Sizes of the ("data", "fsdp", "tensor") mesh axes; one of them may be -1: the devices the others leave."""
+  sizes = [data, fsdp, tensor]
+  if sizes.count(-1) > 1 or any(s == 0 or s < -1 for s in sizes):
+    raise ConfigError(f"mesh_data/mesh_fsdp/mesh_tensor = {sizes}: each must be >= 1, at most one may be -1")
+  known = math.prod(s for s in sizes if s > 0)
+  if -1 in sizes:
+    if num_devices % known:
+      raise ConfigError(f"mesh_data/mesh_fsdp/mesh_tensor = {sizes}: {num_devices} devices do not split into "
+                        f"groups of {known}")
+    sizes[sizes.index(-1)] = num_devices // known
+  if math.prod(sizes) > num_devices:
+    raise ConfigError(f"mesh_data/mesh_fsdp/mesh_tensor = {sizes} needs {math.prod(sizes)} devices, but only "
+                      f"{num_devices} are visible")
+  return tuple(sizes)
 
 
 def _check_mesh(config, num_devices: int | None, check) -> None:
@@ -151,12 +182,11 @@ def _check_mesh(config, num_devices: int | None, check) -> None:
     check(ok, f"{key}={sizes[axis]}: must be >= 1, or -1 for the devices the other axes leave")
   check(list(sizes.values()).count(-1) <= 1, "mesh_data/mesh_fsdp/mesh_tensor: at most one may be -1")
   if num_devices is not None and all(valid) and list(sizes.values()).count(-1) <= 1:
-    known = math.prod(v for v in sizes.values() if v > 0)
-    if -1 in sizes.values() and num_devices % known == 0:
-      sizes = {axis: v if v > 0 else num_devices // known for axis, v in sizes.items()}
-    check(-1 not in sizes.values() and math.prod(sizes.values()) <= num_devices,
-          f"mesh_data/mesh_fsdp/mesh_tensor={tuple(config[k] for k in keys.values())} do not fit the "
-          f"{num_devices} visible devices")
+    try:
+      sizes = dict(zip(sizes, mesh_sizes(*sizes.values(), num_devices)))
+    except ConfigError:
+      check(False, f"mesh_data/mesh_fsdp/mesh_tensor={tuple(config[k] for k in keys.values())} do not fit the "
+            f"{num_devices} visible devices")
   try:
     rules = [(name, tuple(axes) if isinstance(axes, (list, tuple)) else axes)
              for name, axes in config.logical_axis_rules]
@@ -280,4 +310,4 @@ def validate(config, num_devices: int | None = None) -> None:
   check(config.max_decode_length <= config.max_position,
         f"max_decode_length={config.max_decode_length} exceeds max_position={config.max_position}")
   if problems:
-    raise ValueError("Invalid config:\n  - " + "\n  - ".join(problems))
+    raise ConfigError("Invalid config:\n  - " + "\n  - ".join(problems))

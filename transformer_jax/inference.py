@@ -1,23 +1,17 @@
-"""Translation with a trained model: text in, text out, batched by length; and loading a run's workdir.
+"""Translation with a trained model: text in, text out, batched by length. No TensorFlow.
 
-Used by the training loop (dev and test BLEU) and by the translate command. No TensorFlow.
+evaluation.py calls it with the config's decoding settings for every command (training, reproduce, translate).
 """
 
 from __future__ import annotations
 
-import json
-import os
-
 import jax
-import ml_collections
 import numpy as np
 from absl import logging
 from jax.experimental import multihost_utils
 
-from transformer_jax import checkpoint, decode, optim, tokenizer as tokenizer_lib, train_step
-
-TOKENIZER_FILENAME = "sentencepiece.model"
-CONFIG_FILENAME = "config.json"
+from transformer_jax.errors import ConfigError
+from transformer_jax import decode, tokenizer as tokenizer_lib
 
 
 def _to_host(array) -> np.ndarray:
@@ -38,12 +32,14 @@ def translate_n_best(model, params, tokenizer: tokenizer_lib.Tokenizer, sentence
                      progress=None) -> list[list[tuple[str, float]]]:
   """The n_best (<= beam_size) beam-search hypotheses of each sentence with their scores, best first, in input order.
 
+  Each sentence is text, or its token ids without EOS (a set decoded repeatedly, like dev, is encoded once).
   Sources longer than max_source_length tokens (EOS included) are truncated. place_source, if given, puts the
   [batch, length] numpy source on devices (e.g. sharded over a mesh); progress(n) is called after each batch.
   """
   if not 1 <= n_best <= beam_size:
-    raise ValueError(f"n_best={n_best} must be between 1 and beam_size={beam_size}")
-  encoded = tokenizer.encode_batch(sentences)
+    raise ConfigError(f"n_best={n_best} must be between 1 and beam_size={beam_size}")
+  encoded = [list(ids) for ids in sentences] if sentences and not isinstance(sentences[0], str) else (
+      tokenizer.encode_batch(sentences))
   too_long = sum(len(ids) >= max_source_length for ids in encoded)
   if too_long:
     logging.warning("%d sentence(s) longer than %d tokens were truncated to fit the model.", too_long,
@@ -79,23 +75,6 @@ def translate_sentences(model, params, tokenizer: tokenizer_lib.Tokenizer, sente
 
 
 def load_workdir(workdir: str, step: int | None = None):
-  """(config, tokenizer, model, params) of a training run's workdir."""
-  config_path = os.path.join(workdir, CONFIG_FILENAME)
-  if not os.path.exists(config_path):
-    raise FileNotFoundError(f"{config_path} not found: --workdir must be the workdir of a training run "
-                            "(python -m transformer_jax.main --workdir=...)")
-  with open(config_path) as f:
-    config = ml_collections.ConfigDict(json.load(f))
-  tokenizer = tokenizer_lib.Tokenizer.load(os.path.join(workdir, TOKENIZER_FILENAME))
-  model = train_step.model_from_config(config, vocab_size=tokenizer.vocab_size)
-  mesh = train_step.make_mesh(1)
-  optimizer, _ = optim.make_optimizer(config)
-  template = jax.eval_shape(lambda: train_step.create_train_state(model, optimizer, jax.random.PRNGKey(0), mesh))
-  template = jax.tree_util.tree_map(
-      lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=train_step.replicated(mesh)), template)
-  checkpointer = checkpoint.Checkpointer(os.path.join(workdir, "checkpoints"), max_to_keep=1, asynchronous=False)
-  if checkpointer.latest_step() is None:
-    raise FileNotFoundError(f"no checkpoint in {workdir}/checkpoints: train first, or check --workdir")
-  state = checkpointer.restore(template, step)
-  checkpointer.close()
-  return config, tokenizer, model, state.params
+  """workdir.load, under the name visualize.py still imports (remove once it imports transformer_jax.workdir)."""
+  from transformer_jax import workdir as workdir_lib  # pylint: disable=g-import-not-at-top  (workdir imports us not)
+  return workdir_lib.load(workdir, step)

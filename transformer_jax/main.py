@@ -17,15 +17,19 @@ from transformer_jax import launch  # first: sets the CPU device count
 from absl import app, flags  # pylint: disable=g-import-not-at-top
 from ml_collections import config_flags  # pylint: disable=g-import-not-at-top
 
-from transformer_jax import train  # pylint: disable=g-import-not-at-top
+from transformer_jax import cli, train  # pylint: disable=g-import-not-at-top
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("workdir", None, "Directory for checkpoints, the tokenizer, the resolved config, TensorBoard "
-                    "events and results.json. Reusing it resumes the run.", required=True)
-config_flags.DEFINE_config_file("config", None, "Config file, e.g. configs/default.py; override keys with "
-                                "--config.KEY=VALUE.", lock_config=True)
-flags.mark_flags_as_required(["config"])
-flags.adopt_module_key_flags(launch)  # --help lists the multi-host flags too
+
+
+def _define_flags():
+  # Every command defines its flags when run, not on import, so modules can import each other without clashes.
+  flags.DEFINE_string("workdir", None, "Directory for checkpoints, the tokenizer, the resolved config, TensorBoard "
+                      "events and results.json. Reusing it resumes the run.", required=True)
+  config_flags.DEFINE_config_file("config", None, "Config file, e.g. configs/default.py; override keys with "
+                                  "--config.KEY=VALUE.", lock_config=True)
+  flags.mark_flags_as_required(["config"])
+  flags.adopt_module_key_flags(launch)  # --help lists the multi-host flags too
 
 
 def main(argv):
@@ -36,4 +40,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  _define_flags()
+  cli.run(main)

@@ -266,6 +266,14 @@ class Transformer(nn.Module):
     return self.embedder.logits(y), {"shared": cache["shared"], "per_beam": per_beam}
 
 
+def model_from_config(config, vocab_size: int | None = None) -> Transformer:
+  """The Transformer a config describes; vocab_size (the trained tokenizer's) overrides the config's."""
+  model_config = ModelConfig.from_config(config)
+  if vocab_size is not None:
+    model_config = dataclasses.replace(model_config, vocab_size=vocab_size)
+  return Transformer(model_config)
+
+
 def count_parameters(params) -> int:
   return sum(int(np.prod(p.shape)) for p in jax.tree_util.tree_leaves(params))
 

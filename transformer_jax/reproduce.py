@@ -24,9 +24,8 @@ from absl import app, flags, logging  # pylint: disable=g-import-not-at-top
 from ml_collections import config_flags  # pylint: disable=g-import-not-at-top
 from tqdm import tqdm  # pylint: disable=g-import-not-at-top
 
-from transformer_jax import average_checkpoints, bleu, config_base, train, train_step
+from transformer_jax import average_checkpoints, cli, config_base, evaluation, sharding, train, workdir as workdir_lib
 from transformer_jax.data import input_pipeline
-from transformer_jax.inference import load_workdir, translate_sentences
 
 # Table 2 of the paper: BLEU on newstest2014.
 PAPER_BLEU = {("wmt14_translate/de-en", "en", "de", "base"): 27.3, ("wmt14_translate/de-en", "en", "de", "big"): 28.4,
@@ -46,23 +45,17 @@ def reproduce(config, workdir: str, average_last: int | None = None, skip_traini
   if not skip_training:
     train.train_and_evaluate(config, workdir)
 
-  averaged_dir = os.path.join(workdir, f"averaged_last{average_last}")
+  averaged_dir = workdir_lib.averaged(workdir, average_last)
   averaged = average_checkpoints.average_last(workdir, average_last, output_workdir=averaged_dir, overwrite=True)
   logging.info("Averaged the checkpoints of steps %s into %s.", averaged["averaged_steps"], averaged_dir)
 
-  _, tokenizer, model, params = load_workdir(averaged_dir)
+  run = workdir_lib.load(averaged_dir)
   test = input_pipeline.load_text_split(config, "test")
-  mesh = train_step.make_mesh()
-  sharding = train_step.batch_sharding(mesh)
-  params = jax.device_put(params, train_step.replicated(mesh))  # sources are split over every device
-  rows = -(-config.decode_batch_size // mesh.size) * mesh.size
+  mesh = sharding.make_mesh()  # sources are split over every device
   with tqdm(total=len(test.sources), desc="newstest decoding", unit="sent") as bar:
-    hypotheses = translate_sentences(
-        model, params, tokenizer, test.sources, beam_size=config.beam_size, alpha=config.length_penalty_alpha,
-        extra_length=config.decode_extra_length, max_decode_length=config.max_decode_length,
-        max_source_length=config.max_position, batch_size=rows,
-        place_source=lambda source: jax.device_put(source, sharding), progress=bar.update)
-  report = bleu.bleu_report(hypotheses, test.targets, lang=config.target_lang)
+    report = evaluation.bleu_of(run.model, evaluation.replicate(run.params, mesh), run.tokenizer,
+                                evaluation.bleu_set(test, run.tokenizer), config, mesh, progress=bar.update)
+  hypotheses = report["hypotheses"]
 
   hypotheses_path = os.path.join(workdir, f"test.hyp.{config.target_lang}")
   results = {"dataset": config.dataset, "direction": f"{config.source_lang}-{config.target_lang}",
@@ -116,4 +109,4 @@ def main(argv):
 
 if __name__ == "__main__":
   _define_flags()
-  app.run(main)
+  cli.run(main)

@@ -10,26 +10,37 @@ import jax
 from absl import logging
 
 from transformer_jax import checkpoint
+from transformer_jax.errors import DivergedError, WorkdirError
 
 
-def check_finite(pending: list, policy: str, checkpointer: checkpoint.Checkpointer) -> int:
-  """Looks at the `finite` flags of (step, metrics) not yet checked; stops the run at the first non-finite step
-  (policy "stop") or returns how many were skipped (policy "skip"). Flags are checked once each."""
-  unchecked = [(step, m["finite"]) for step, m in pending if not m.get("checked")]
-  flags = jax.device_get([flag for _, flag in unchecked])
-  for _, m in pending:
-    m["checked"] = True
-  bad_steps = [step for (step, _), ok in zip(unchecked, flags) if not ok]
-  if bad_steps and policy == "stop":
-    checkpointer.wait()  # let a save in flight (of an earlier, good step) complete before stopping
-    last_checkpoint = checkpointer.latest_step()
-    raise FloatingPointError(
-        f"Non-finite loss or gradient norm at step {bad_steps[0]}: its update was not applied and no checkpoint was "
-        f"written after it (the last good one is step {last_checkpoint}). Lower learning_rate_scale or raise "
-        "warmup_steps, check the data, or set --config.nonfinite_policy=skip to skip such steps.")
-  for step in bad_steps:
-    logging.warning("Non-finite loss or gradient norm at step %d: update skipped (nonfinite_policy=skip).", step)
-  return len(bad_steps)
+class FiniteGuard:
+  """Looks at the `finite` flags of (step, metrics) pairs not yet checked, fetching only those: stops the run at
+  the first non-finite step (policy "stop") or counts it as skipped (policy "skip"). Each step is checked once."""
+
+  def __init__(self, policy: str, checkpointer: checkpoint.Checkpointer):
+    self.policy, self.checkpointer = policy, checkpointer
+    self.checked_through = -1  # the last step whose flag was looked at
+    self.skipped = 0
+
+  def check(self, pending: list) -> int:
+    """Returns how many of the unchecked steps were skipped (non-finite under "skip")."""
+    unchecked = [(step, m["finite"]) for step, m in pending if step > self.checked_through]
+    if not unchecked:
+      return 0
+    flags = jax.device_get([flag for _, flag in unchecked])
+    self.checked_through = unchecked[-1][0]
+    bad_steps = [step for (step, _), ok in zip(unchecked, flags) if not ok]
+    if bad_steps and self.policy == "stop":
+      self.checkpointer.wait()  # let a save in flight (of an earlier, good step) complete before stopping
+      last_checkpoint = self.checkpointer.latest_step()
+      raise DivergedError(
+          f"Non-finite loss or gradient norm at step {bad_steps[0]}: its update was not applied and no checkpoint "
+          f"was written after it (the last good one is step {last_checkpoint}). Lower learning_rate_scale or raise "
+          "warmup_steps, check the data, or set --config.nonfinite_policy=skip to skip such steps.")
+    for step in bad_steps:
+      logging.warning("Non-finite loss or gradient norm at step %d: update skipped (nonfinite_policy=skip).", step)
+    self.skipped += len(bad_steps)
+    return len(bad_steps)
 
 
 def ensure_writable(workdir: str) -> None:
@@ -41,7 +52,7 @@ def ensure_writable(workdir: str) -> None:
       f.write("ok")
     os.remove(probe)
   except OSError as error:
-    raise OSError(f"workdir {workdir!r} cannot be written ({type(error).__name__}: {error.strerror}). Choose "
+    raise WorkdirError(f"workdir {workdir!r} cannot be written ({type(error).__name__}: {error.strerror}). Choose "
                   "another --workdir, or fix its permissions or free space.") from error
 
 

@@ -19,7 +19,8 @@ import sys
 
 import jax
 
-FILENAME = "run_info.json"
+from transformer_jax import workdir as workdir_lib
+
 PACKAGES = ("jax", "jaxlib", "flax", "optax", "orbax-checkpoint", "ml_collections", "clu", "tensorflow-cpu",
             "tensorflow-datasets", "sentencepiece", "sacrebleu", "numpy")
 _REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -70,7 +71,7 @@ def append(workdir: str, entry: dict | None = None) -> dict:
   An unreadable file (e.g. cut short by a crash) is kept aside as run_info.json.corrupt rather than overwritten.
   """
   entry = collect() if entry is None else entry
-  path = os.path.join(workdir, FILENAME)
+  path = workdir_lib.path(workdir, workdir_lib.RUN_INFO)
   entries = []
   if os.path.exists(path):
     try:

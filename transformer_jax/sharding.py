@@ -32,19 +32,7 @@ def param_init(init, *names: str | None):
 
 def mesh_shape(data: int, fsdp: int, tensor: int, num_devices: int) -> tuple[int, int, int]:
   """Sizes of ("data", "fsdp", "tensor"); one of them may be -1: the devices left over by the others."""
-  sizes = [data, fsdp, tensor]
-  if sizes.count(-1) > 1 or any(s == 0 or s < -1 for s in sizes):
-    raise ValueError(f"mesh_data/mesh_fsdp/mesh_tensor = {sizes}: each must be >= 1, at most one may be -1")
-  known = int(np.prod([s for s in sizes if s > 0]))
-  if -1 in sizes:
-    if num_devices % known:
-      raise ValueError(f"mesh_data/mesh_fsdp/mesh_tensor = {sizes}: {num_devices} devices do not split into "
-                       f"groups of {known}")
-    sizes[sizes.index(-1)] = num_devices // known
-  if int(np.prod(sizes)) > num_devices:
-    raise ValueError(f"mesh_data/mesh_fsdp/mesh_tensor = {sizes} needs {int(np.prod(sizes))} devices, but only "
-                     f"{num_devices} are visible")
-  return tuple(sizes)
+  return config_base.mesh_sizes(data, fsdp, tensor, num_devices)
 
 
 def make_mesh(data: int = -1, fsdp: int = 1, tensor: int = 1, devices=None) -> Mesh:

@@ -6,6 +6,7 @@
   python -m transformer_jax.sweep SWEEP.py --root=R --group=A --set num_train_steps=100   # one group, extra override
   python -m transformer_jax.sweep SWEEP.py --root=R --aggregate_only    # only rebuild results.csv/.md and plots
   python -m transformer_jax.sweep SWEEP.py --parameter_counts           # closed-form parameter counts, no training
+  python -m transformer_jax.sweep SWEEP.py --root=R --launcher=slurm    # one SLURM job per run (submitit)
 
 A sweep file defines `get_sweep()` returning a `Sweep`: a base config file, overrides for every run, and named groups
 of runs built with `grid(...)` (every combination), `random_search(...)` (seeded samples) or `point(...)` (one run,
@@ -15,6 +16,10 @@ Each run is `python -m transformer_jax.main --config=CONFIG --config.KEY=VALUE .
 output appended to ROOT/RUN_NAME/log.txt. Finished runs (results.json present) are skipped; anything else is
 (re)started, and main resumes it from its latest checkpoint, so rerunning the same command after a crash, a kill or
 a reboot completes the sweep. (Runs are matched by name: after changing a finished run's overrides, use a new root.)
+With --launcher=slurm (or `launcher="slurm"` in the sweep file) each unfinished run is submitted as a SLURM job
+through submitit, with the sweep's `job_parameters` (e.g. {"timeout_min": 4320, "gpus_per_node": 8,
+"slurm_partition": "gpu"}); the job runs the same command, and a preempted or timed-out job is requeued and resumes
+from its checkpoint. Skipping and resuming are the same as for local runs. submitit keeps its files in ROOT/submitit.
 Afterwards ROOT/results.csv, ROOT/results.md and ROOT/plots/*.png summarise every run: final and best metrics from
 results.json, dev_curve.jsonl and train_log.jsonl; learning curves; the chosen metric against each varied key.
 """
@@ -39,8 +44,10 @@ from typing import Any
 
 from absl import app, flags
 
+from transformer_jax import workdir as workdir_lib
+from transformer_jax.errors import ConfigError, MissingFileError
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-RESULTS = "results.json"
 LOG = "log.txt"
 
 # ---- What a sweep file builds ----
@@ -64,6 +71,12 @@ class Sweep:
   overrides: dict = dataclasses.field(default_factory=dict)
   metric: str = "dev/bleu_best"  # results.csv column plotted against each varied key
   description: str = ""
+  # Where runs train: "local" (subprocesses on this machine), "slurm" (one SLURM job per run, through submitit) or
+  # "submitit_local" (submitit's local executor: jobs as on a cluster, on this machine). --launcher overrides it.
+  launcher: str = "local"
+  # submitit parameters of each job, e.g. {"timeout_min": 4320, "gpus_per_node": 8, "slurm_partition": "gpu"}
+  # (generic ones: timeout_min, nodes, tasks_per_node, gpus_per_node, cpus_per_task, mem_gb; slurm_* for SLURM).
+  job_parameters: dict = dataclasses.field(default_factory=dict)
 
 
 def point(name: str = "", reference: dict | None = None, config: str = "", **overrides) -> Run:
@@ -124,14 +137,14 @@ class ResolvedRun:
 def load_sweep(path: str) -> Sweep:
   spec = importlib.util.spec_from_file_location("sweep_file", path)
   if spec is None or not os.path.isfile(path):
-    raise FileNotFoundError(f"sweep file {path!r} not found")
+    raise MissingFileError(f"sweep file {path!r} not found")
   module = importlib.util.module_from_spec(spec)
   spec.loader.exec_module(module)
   if not hasattr(module, "get_sweep"):
-    raise ValueError(f"{path} defines no get_sweep()")
+    raise ConfigError(f"{path} defines no get_sweep()")
   sweep = module.get_sweep()
   if not isinstance(sweep, Sweep):
-    raise ValueError(f"{path}: get_sweep() must return transformer_jax.sweep.Sweep, not {type(sweep).__name__}")
+    raise ConfigError(f"{path}: get_sweep() must return transformer_jax.sweep.Sweep, not {type(sweep).__name__}")
   return sweep
 
 
@@ -156,7 +169,7 @@ def parse_sets(sets: list[str]) -> dict:
   for item in sets:
     key, separator, value = item.partition("=")
     if not separator or not key:
-      raise ValueError(f"--set {item!r}: expected KEY=VALUE, e.g. --set num_train_steps=100")
+      raise ConfigError(f"--set {item!r}: expected KEY=VALUE, e.g. --set num_train_steps=100")
     parsed[key] = value
   return parsed
 
@@ -164,7 +177,7 @@ def parse_sets(sets: list[str]) -> dict:
 def resolve(sweep: Sweep, group: str | None = None, sets: dict | None = None) -> list[ResolvedRun]:
   """The runs of the sweep (or of one group), named group-key=value-..., in the sweep file's order."""
   if group is not None and group not in sweep.groups:
-    raise ValueError(f"--group={group!r}: the sweep has groups {sorted(sweep.groups)}")
+    raise ConfigError(f"--group={group!r}: the sweep has groups {sorted(sweep.groups)}")
   runs, names = [], set()
   for group_name, group_runs in sweep.groups.items():
     if group is not None and group_name != group:
@@ -173,7 +186,7 @@ def resolve(sweep: Sweep, group: str | None = None, sets: dict | None = None) ->
       name = run.name or "-".join([group_name] + [f"{k}={_format_value(v)}" for k, v in run.overrides.items()])
       name = name.replace("/", "_").replace(" ", "")
       if name in names:
-        raise ValueError(f"two runs are named {name!r}: give them distinct names")
+        raise ConfigError(f"two runs are named {name!r}: give them distinct names")
       names.add(name)
       runs.append(ResolvedRun(name=name, group=group_name, config=_config_path(run.config or sweep.config),
                               overrides={**{k: v(name) if callable(v) else v for k, v in sweep.overrides.items()},
@@ -189,7 +202,7 @@ def command(run: ResolvedRun, root: str) -> list[str]:
 
 
 def is_finished(root: str, run: ResolvedRun) -> bool:
-  return os.path.exists(os.path.join(root, run.name, RESULTS))
+  return os.path.exists(os.path.join(root, run.name, workdir_lib.RESULTS))
 
 
 # ---- Launching ----
@@ -202,7 +215,7 @@ def launch(runs: list[ResolvedRun], root: str, parallel: int = 1, env: dict | No
   pending = []
   for run in runs:
     if is_finished(root, run):
-      print(f"skip    {run.name} (finished: {RESULTS} present)", flush=True)
+      print(f"skip    {run.name} (finished: {workdir_lib.RESULTS} present)", flush=True)
     else:
       pending.append(run)
   statuses, running = {}, {}
@@ -212,7 +225,7 @@ def launch(runs: list[ResolvedRun], root: str, parallel: int = 1, env: dict | No
         run = pending.pop(0)
         workdir = os.path.join(root, run.name)
         os.makedirs(workdir, exist_ok=True)
-        resuming = os.path.isdir(os.path.join(workdir, "checkpoints"))
+        resuming = os.path.isdir(workdir_lib.path(workdir, workdir_lib.CHECKPOINTS))
         argv = command(run, root)
         log = open(os.path.join(workdir, LOG), "a")  # appended: earlier attempts' output is kept
         log.write(f"==== {datetime.datetime.now().isoformat(timespec='seconds')} {shlex.join(argv)}\n")
@@ -234,6 +247,67 @@ def launch(runs: list[ResolvedRun], root: str, parallel: int = 1, env: dict | No
       process.wait()
       log.close()
     raise
+  return statuses
+
+
+LAUNCHERS = ("local", "slurm", "submitit_local")
+
+
+class RunJob:
+  """One run as a submitit job: the same command as a local run, its output appended to ROOT/RUN/log.txt.
+
+  Preempted or timed out on SLURM, the job is requeued (`checkpoint`): main saves on SIGTERM, and the requeued job
+  resumes from that checkpoint, as a rerun sweep resumes a local run."""
+
+  def __init__(self, argv: list[str], workdir: str, cwd: str, env: dict | None):
+    self.argv, self.workdir, self.cwd, self.env = argv, workdir, cwd, env
+
+  def __call__(self) -> int:
+    with open(os.path.join(self.workdir, LOG), "a") as log:
+      log.write(f"==== {datetime.datetime.now().isoformat(timespec='seconds')} {shlex.join(self.argv)}\n")
+      log.flush()
+      return subprocess.run(self.argv, stdout=log, stderr=subprocess.STDOUT, cwd=self.cwd, env=self.env).returncode
+
+  def checkpoint(self):
+    import submitit  # pylint: disable=g-import-not-at-top
+    return submitit.helpers.DelayedSubmission(RunJob(self.argv, self.workdir, self.cwd, self.env))
+
+
+def submit(runs: list[ResolvedRun], root: str, launcher: str, job_parameters: dict, env: dict | None = None,
+           wait: bool = True) -> dict[str, int]:
+  """Submits every unfinished run as a submitit job (skipping finished ones, exactly as `launch` does) and, with
+  `wait`, waits for them. Returns {name: exit status} of the runs that finished here."""
+  # On import, submitit configures logging with logging.config.dictConfig, which shuts down every handler already
+  # installed (absl's, a test runner's); NOCONFIG leaves logging as it is, and submitit's records reach absl's.
+  os.environ.setdefault("SUBMITIT_LOG_LEVEL", "NOCONFIG")
+  import submitit  # pylint: disable=g-import-not-at-top
+  executor = submitit.AutoExecutor(folder=os.path.join(root, "submitit", "%j"),
+                                   cluster="slurm" if launcher == "slurm" else "local")
+  executor.update_parameters(**{"name": "transformer_jax", **job_parameters})
+  jobs = {}
+  for run in runs:
+    if is_finished(root, run):
+      print(f"skip    {run.name} (finished: {workdir_lib.RESULTS} present)", flush=True)
+      continue
+    workdir = os.path.join(root, run.name)
+    os.makedirs(workdir, exist_ok=True)
+    resuming = os.path.isdir(workdir_lib.path(workdir, workdir_lib.CHECKPOINTS))
+    jobs[run.name] = executor.submit(RunJob(command(run, root), workdir, os.getcwd(), env))
+    print(f"{'resume' if resuming else 'submit'}  {run.name}  (job {jobs[run.name].job_id}, log: "
+          f"{os.path.join(workdir, LOG)})", flush=True)
+  if not wait:
+    print("Submitted; rerun the same command with --aggregate_only when the jobs are done (or without it, to "
+          "resubmit unfinished runs).", flush=True)
+    return {}
+  statuses = {}
+  for name, job in jobs.items():
+    try:
+      statuses[name] = job.result()
+    except Exception as error:  # pylint: disable=broad-except  (the job died: report it like a failed run)
+      print(f"job {job.job_id} of {name} failed: {str(error)[-500:]}", flush=True)
+      statuses[name] = -1
+    outcome = "done  " if statuses[name] == 0 else f"FAILED (exit {statuses[name]})"
+    print(f"{outcome}  {name}  (job {job.job_id})", flush=True)
   return statuses
 
 
@@ -287,11 +361,11 @@ def gather(runs: list[ResolvedRun], root: str) -> list[dict]:
     row = {"run": run.name, "group": run.group}
     row.update({k: _format_value(v) for k, v in run.varied.items()})
     results = {}
-    if os.path.exists(os.path.join(workdir, RESULTS)):
-      with open(os.path.join(workdir, RESULTS)) as f:
+    if os.path.exists(os.path.join(workdir, workdir_lib.RESULTS)):
+      with open(os.path.join(workdir, workdir_lib.RESULTS)) as f:
         results = json.load(f)
-    train, dev = _read_jsonl(os.path.join(workdir, "train_log.jsonl")), _read_jsonl(
-        os.path.join(workdir, "dev_curve.jsonl"))
+    train = _read_jsonl(workdir_lib.path(workdir, workdir_lib.TRAIN_LOG))
+    dev = _read_jsonl(workdir_lib.path(workdir, workdir_lib.DEV_CURVE))
     row["status"] = "finished" if results else ("incomplete" if train or dev else "not started")
     config_path = os.path.join(workdir, "config.json")
     try:
@@ -396,8 +470,8 @@ def draw_plots(rows: list[dict], runs: list[ResolvedRun], root: str, metric: str
 
   figure, (loss_axis, bleu_axis) = plt.subplots(1, 2, figsize=(12, 4.5))
   for run in runs:
-    train = _read_jsonl(os.path.join(root, run.name, "train_log.jsonl"))
-    dev = _read_jsonl(os.path.join(root, run.name, "dev_curve.jsonl"))
+    train = _read_jsonl(workdir_lib.path(os.path.join(root, run.name), workdir_lib.TRAIN_LOG))
+    dev = _read_jsonl(workdir_lib.path(os.path.join(root, run.name), workdir_lib.DEV_CURVE))
     if train:
       loss_axis.plot([r["step"] for r in train], [r["train/loss"] for r in train], label=run.name)
     if dev:
@@ -478,9 +552,13 @@ def parameter_table(runs: list[ResolvedRun]) -> str:
 
 def run_sweep(sweep_path: str, root: str, parallel: int = 1, group: str | None = None, sets: list[str] = (),
               print_commands: bool = False, aggregate_only: bool = False, metric: str | None = None,
-              env: dict | None = None) -> int:
-  """What the command does; returns its exit status (1 if a run failed)."""
+              env: dict | None = None, launcher: str | None = None, wait: bool = True) -> int:
+  """What the command does; returns its exit status (1 if a run failed). launcher: LAUNCHERS (default: the sweep
+  file's)."""
   sweep = load_sweep(sweep_path)
+  launcher = launcher or sweep.launcher
+  if launcher not in LAUNCHERS:
+    raise ConfigError(f"launcher {launcher!r}: must be one of {LAUNCHERS}")
   runs = resolve(sweep, group, parse_sets(list(sets)))
   if print_commands:
     for run in runs:
@@ -493,7 +571,12 @@ def run_sweep(sweep_path: str, root: str, parallel: int = 1, group: str | None =
     with open(os.path.join(root, "sweep.json"), "w") as f:  # what was asked for, beside the results
       json.dump({"sweep_file": os.path.abspath(sweep_path), "runs": [
           dict(dataclasses.asdict(run), command=command(run, root)) for run in runs]}, f, indent=2, default=str)
-    statuses = launch(runs, root, parallel, env)
+    if launcher == "local":
+      statuses = launch(runs, root, parallel, env)
+    else:
+      statuses = submit(runs, root, launcher, sweep.job_parameters, env, wait)
+      if not wait:
+        return 0
   aggregate(runs, root, sweep, sweep_path, metric)
   print(f"Results: {os.path.join(root, 'results.md')}, {os.path.join(root, 'results.csv')}, "
         f"{os.path.join(root, 'plots')}/", flush=True)
@@ -512,7 +595,14 @@ def _define_flags():
   flags.DEFINE_string("group", None, "Run only this group of the sweep (default: all groups).")
   flags.DEFINE_multi_string("set", [], "KEY=VALUE: an extra config override for every run, e.g. --set "
                             "num_train_steps=100 (repeatable; run names do not change).")
-  flags.DEFINE_bool("print_commands", False, "Print one shell command per run (for a cluster scheduler) and exit.")
+  flags.DEFINE_bool("print_commands", False, "Print one shell command per run (for a scheduler of your own) and "
+                    "exit.")
+  flags.DEFINE_enum("launcher", None, LAUNCHERS, "Where runs train (default: the sweep file's launcher, usually "
+                    "local): local = subprocesses here (--parallel at a time); slurm = one SLURM job per run through "
+                    "submitit (job settings: the sweep's job_parameters); submitit_local = submitit's local "
+                    "executor.")
+  flags.DEFINE_bool("wait", True, "With a submitit launcher: wait for the jobs, then write the results (--nowait: "
+                    "submit and exit; --aggregate_only later).")
   flags.DEFINE_bool("aggregate_only", False, "Do not launch anything: only rebuild results.csv, results.md, plots.")
   flags.DEFINE_string("metric", None, "results.csv column to plot against each varied key (default: the sweep's, "
                       "usually dev/bleu_best).")
@@ -531,7 +621,7 @@ def main(argv):
     return 0
   root = FLAGS.root or os.path.join("runs", os.path.splitext(os.path.basename(sweep_path))[0])
   return run_sweep(sweep_path, root, FLAGS.parallel, FLAGS.group, FLAGS.set, FLAGS.print_commands,
-                   FLAGS.aggregate_only, FLAGS.metric)
+                   FLAGS.aggregate_only, FLAGS.metric, launcher=FLAGS.launcher, wait=FLAGS.wait)
 
 
 if __name__ == "__main__":
@@ -539,4 +629,5 @@ if __name__ == "__main__":
   # Run the code of the imported module, whose Sweep class is the one sweep files import (not __main__'s copy).
   from transformer_jax import sweep as _imported  # pylint: disable=g-import-not-at-top
   _imported.FLAGS = FLAGS
-  app.run(_imported.main)
+  from transformer_jax import cli  # pylint: disable=g-import-not-at-top
+  cli.run(_imported.main)

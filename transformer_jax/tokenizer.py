@@ -10,6 +10,7 @@ from typing import Callable, Iterable
 
 import sentencepiece as spm
 
+from transformer_jax.errors import ConfigError, DataError, MissingFileError
 from transformer_jax.special_ids import EOS_ID, PAD_ID, UNK_ID  # no BOS piece
 
 # sentencepiece rejects input_sentence_size values in 1..100.
@@ -44,7 +45,7 @@ class Tokenizer:
     actual = (processor.pad_id(), processor.eos_id(), processor.unk_id(), processor.bos_id())
     expected = (PAD_ID, EOS_ID, UNK_ID, -1)
     if actual != expected:
-      raise ValueError(f"SentencePiece model {source} has (pad, eos, unk, bos) ids {actual}, "
+      raise DataError(f"SentencePiece model {source} has (pad, eos, unk, bos) ids {actual}, "
                        f"expected {expected}; it was not trained by train_tokenizer")
     self._processor = processor
     self.source = source
@@ -52,7 +53,7 @@ class Tokenizer:
   @classmethod
   def load(cls, model_path: str) -> "Tokenizer":
     if not os.path.isfile(model_path):
-      raise FileNotFoundError(f"No SentencePiece model at {model_path!r}. The workdir must come from "
+      raise MissingFileError(f"No SentencePiece model at {model_path!r}. The workdir must come from "
                               "a training run, which trains the tokenizer and writes this file.")
     return cls(spm.SentencePieceProcessor(model_file=model_path), source=model_path)
 
@@ -82,7 +83,7 @@ class Tokenizer:
 
 
 def _vocab_error(requested: int, detail: str) -> ValueError:
-  return ValueError(f"Cannot train a SentencePiece model with vocab_size={requested}: "
+  return ConfigError(f"Cannot train a SentencePiece model with vocab_size={requested}: "
                     f"the training corpus is too small for that many pieces{detail}. "
                     "Lower the vocab size in the config (or train on more text).")
 
@@ -94,7 +95,7 @@ def _translate_trainer_error(error: RuntimeError, requested: int) -> Exception:
     return _vocab_error(requested, f" (sentencepiece allows at most {too_high.group(2)})")
   below_chars = _VOCAB_BELOW_CHARS.search(message)
   if below_chars:
-    return ValueError(f"vocab_size={requested} is too small: the corpus needs {below_chars.group(2)} "
+    return ConfigError(f"vocab_size={requested} is too small: the corpus needs {below_chars.group(2)} "
                       "pieces just for its characters and the special ids; raise the vocab size in "
                       "the config or lower character_coverage")
   return error
@@ -135,7 +136,7 @@ def train_tokenizer(
     that a later run would load.
     """
   if max_sentences is not None and max_sentences < _MIN_SAMPLED_SENTENCES:
-    raise ValueError(f"max_sentences={max_sentences} is too small; sentencepiece needs more than 100 "
+    raise ConfigError(f"max_sentences={max_sentences} is too small; sentencepiece needs more than 100 "
                      "(or None to train on every sentence)")
   options = dict(
       vocab_size=vocab_size,
@@ -199,7 +200,7 @@ def load_or_train(
   if os.path.exists(model_path):
     tokenizer = Tokenizer.load(model_path)
     if tokenizer.vocab_size != vocab_size:
-      raise ValueError(f"Tokenizer model {model_path!r} has vocab size {tokenizer.vocab_size} but the "
+      raise ConfigError(f"Tokenizer model {model_path!r} has vocab size {tokenizer.vocab_size} but the "
                        f"config asks for {vocab_size}; set the config's vocab size to "
                        f"{tokenizer.vocab_size} or use a fresh workdir to retrain")
     return tokenizer

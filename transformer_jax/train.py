@@ -1,14 +1,12 @@
 """train_and_evaluate(config, workdir): the training loop, read top to bottom.
 
 Sections: workdir and config record · mesh · input · model, optimiser and state · checkpoint restore · steps ·
-loop (log, evaluate, checkpoint) · final test evaluation.
+loop (the step's batch, train step, non-finite check, log, stop vote, checkpoint, dev evaluation) · final test.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
-import os
 
 import jax
 import numpy as np
@@ -16,10 +14,10 @@ from absl import logging
 from jax.experimental import multihost_utils
 from clu import metric_writers
 
-from transformer_jax import bleu, checkpoint, config_base, optim, run_info, sharding, train_step
-from transformer_jax.run_guards import StopSignal, Stopwatch, check_finite, ensure_writable
-from transformer_jax.data import batching, input_pipeline, prefetch
-from transformer_jax.inference import CONFIG_FILENAME, TOKENIZER_FILENAME, translate_sentences
+from transformer_jax import config_base, evaluation, optim, run_info, sharding, train_step, workdir as workdir_lib
+from transformer_jax.data import input_pipeline, prefetch
+from transformer_jax.model import model_from_config
+from transformer_jax.run_guards import FiniteGuard, StopSignal, Stopwatch, ensure_writable
 
 
 def _format_duration(seconds: float) -> str:
@@ -30,44 +28,83 @@ def _format_duration(seconds: float) -> str:
   return f"{hours}h{rest // 60:02d}m" if hours else f"{rest // 60}m{rest % 60:02d}s"
 
 
-def summarize(sums: dict) -> dict:
-  """Token-weighted means from summed metrics."""
-  tokens = max(float(sums["tokens"]), 1.0)
-  nll = float(sums["nll_sum"]) / tokens
-  return {"loss": float(sums["loss_sum"]) / tokens, "nll": nll, "perplexity": float(np.exp(min(nll, 50.0))),
-          "accuracy": float(sums["correct_sum"]) / tokens}
+class TrainLog:
+  """Train metrics of the steps since the last log step: kept on the devices until then (no per-step sync), then
+  summarised into TensorBoard, train_log.jsonl and one console line."""
+
+  def __init__(self, writer, workdir: str, clock: Stopwatch, config):
+    self.writer, self.workdir, self.clock, self.config = writer, workdir, clock, config
+    self.pending: list = []  # (step, metrics on device)
+    self._reset()
+
+  def _reset(self) -> None:
+    self.pending, self.interval_start, self.interval_steps, self.untimed = [], self.clock.seconds(), 0, 0
+    self.input_wait_s: list[float] = []  # per step: how long it waited for its prefetched batch
+
+  def add(self, done: int, metrics: dict, compiled_now: bool, input_wait_s: float) -> None:
+    self.pending.append((done, metrics))
+    self.input_wait_s.append(input_wait_s)
+    self.interval_steps += 1
+    if compiled_now:  # throughput is measured from the end of the step that compiled
+      jax.block_until_ready(metrics)
+      self.interval_start, self.interval_steps, self.untimed = self.clock.seconds(), 0, 1
+
+  def write(self, done: int, skipped_steps: int) -> None:
+    fetched = [m for _, m in jax.device_get(self.pending)]
+    host = [m for m in fetched if m["finite"]]
+    elapsed = self.clock.seconds() - self.interval_start
+    steps_per_sec = self.interval_steps / elapsed if self.interval_steps else float("nan")
+    timed_tokens = sum(float(m["tokens"]) for m in fetched[self.untimed:])
+    summary = evaluation.summarize({k: sum(m[k] for m in host) for k in ("loss_sum", "nll_sum", "correct_sum",
+                                                                          "tokens")})
+    scalars = {f"train/{k}": v for k, v in summary.items()}
+    scalars.update({"train/learning_rate": float(host[-1]["learning_rate"]) if host else float("nan"),
+                    "train/grad_norm": float(np.mean([m["grad_norm"] for m in host])) if host else float("nan"),
+                    "train/tokens_per_sec": timed_tokens / elapsed if self.interval_steps else float("nan"),
+                    "train/steps_per_sec": steps_per_sec, "train/skipped_steps": skipped_steps,
+                    "train/input_wait_ms": 1e3 * float(np.mean(self.input_wait_s)),
+                    "train/input_wait_max_ms": 1e3 * float(np.max(self.input_wait_s))})
+    self.writer.write_scalars(done, scalars)
+    if jax.process_index() == 0:  # full precision, appended across resumes (sweeps and exact-resume tests read it)
+      workdir_lib.append_jsonl(self.workdir, workdir_lib.TRAIN_LOG, {"step": done, **scalars})
+    total_steps = self.config.num_train_steps
+    remaining = (total_steps - done) / steps_per_sec if self.interval_steps else float("nan")
+    if self.config.max_train_seconds > 0:
+      remaining = min(remaining, self.config.max_train_seconds - self.clock.seconds())
+    logging.info("step %d/%d | loss %.3f | ppl %.2f | acc %.3f | %.0f target tok/s | %.2f steps/s | input wait "
+                 "%.1f ms | ETA %s", done, total_steps, summary["loss"], summary["perplexity"], summary["accuracy"],
+                 scalars["train/tokens_per_sec"], steps_per_sec, scalars["train/input_wait_ms"],
+                 _format_duration(remaining))
+    self._reset()
 
 
-def evaluate_loss(eval_step, params, dev, tokenizer, config, mesh) -> dict:
-  sources = batching.with_eos(tokenizer.encode_batch(dev.sources))
-  targets = batching.with_eos(tokenizer.encode_batch(dev.targets))
-  longest = config.bucket_lengths[-1]
-  sources, targets, counts = batching.filter_pairs(sources, targets, longest, longest)
-  if counts.too_long or counts.empty:
-    logging.warning("Dev loss leaves out %d pairs longer than %d tokens and %d empty ones.", counts.too_long,
-                    longest, counts.empty)
-  totals = None
-  for batch in batching.eval_batches(sources, targets, bucket_lengths=config.bucket_lengths,
-                                     tokens_per_batch=config.tokens_per_batch,
-                                     row_multiple=sharding.batch_shards(mesh)):
-    sums = jax.device_get(eval_step(params, train_step.put_batch(batch, mesh)))
-    totals = sums if totals is None else {k: totals[k] + sums[k] for k in totals}
-  return summarize(totals)
+def stop_vote(stop_signal: StopSignal, clock: Stopwatch, config, is_log_step: bool) -> tuple[str | None, bool]:
+  """(what asks the run to stop, or None; whether the time budget is spent), agreed by every host.
+
+  A host acting on its own signal or clock would leave the others waiting in the next collective forever: the
+  hosts agree at log steps (one small all-gather; the log has synced with the devices anyway)."""
+  stop_by, out_of_time = stop_signal.received, 0 < config.max_train_seconds <= clock.seconds()
+  if jax.process_count() == 1:
+    return stop_by, out_of_time
+  if not is_log_step:
+    return None, False
+  votes = multihost_utils.process_allgather(np.array([stop_by is not None, out_of_time]))
+  votes = np.asarray(votes).reshape(-1, 2).any(axis=0)
+  return (stop_by or "a stop signal to another host") if votes[0] else None, bool(votes[1])
 
 
-def evaluate_bleu(model, params, tokenizer, split, config, mesh, limit: int | None = None) -> dict:
-  sources, references = split.sources[:limit], split.targets[:limit]
-  shards = sharding.batch_shards(mesh)
-  rows = -(-config.decode_batch_size // shards) * shards
-  rows_sharding = sharding.batch_sharding(mesh)
-  hypotheses = translate_sentences(
-      model, params, tokenizer, sources, beam_size=config.beam_size, alpha=config.length_penalty_alpha,
-      extra_length=config.decode_extra_length, max_decode_length=config.max_decode_length,
-      max_source_length=config.bucket_lengths[-1], batch_size=rows,
-      place_source=lambda source: jax.device_put(source, rows_sharding))
-  report = bleu.bleu_report(hypotheses, references, lang=config.target_lang)
-  report["examples"] = list(zip(sources[:3], hypotheses[:3], references[:3]))
-  return report
+def compare_batch_settings(workdir: str, batches: dict, start_step: int) -> None:
+  """The data position is the step; these settings decide which batch a step gets. A resume that changes them
+  trains on, but no longer on the batches the uninterrupted run would have seen: say so. Then record them."""
+  before = workdir_lib.read_json(workdir, workdir_lib.BATCH_SETTINGS) if start_step else None
+  if before is not None:
+    changed = sorted(k for k in set(before) | set(batches) if before.get(k) != batches.get(k))
+    if changed:
+      logging.warning("Resuming with different batch settings (%s): from step %d on, batches differ from those "
+                      "the uninterrupted run would have read.", ", ".join(
+                          f"{k}: {before.get(k)} -> {batches.get(k)}" for k in changed), start_step)
+  if jax.process_index() == 0:
+    workdir_lib.write_json(workdir, workdir_lib.BATCH_SETTINGS, batches)
 
 
 def train_and_evaluate(config, workdir: str) -> dict:
@@ -78,7 +115,7 @@ def train_and_evaluate(config, workdir: str) -> dict:
   # ---- Workdir and config record: everything needed to resume or decode lives in the workdir ----
   ensure_writable(workdir)
   if jax.process_index() == 0:
-    with open(os.path.join(workdir, CONFIG_FILENAME), "w") as f:
+    with open(workdir_lib.path(workdir, workdir_lib.CONFIG), "w") as f:
       f.write(config.to_json_best_effort(indent=2))
     run_info.append(workdir)  # code version, library versions, devices, command: one entry per invocation
   writer = metric_writers.create_default_writer(workdir, just_logging=jax.process_index() > 0)
@@ -93,16 +130,19 @@ def train_and_evaluate(config, workdir: str) -> dict:
   # Rows split evenly over the batch shards, and (for gradient accumulation) each shard's rows over micro-batches.
   # Process 0 trains the vocabulary and caches the token ids; the others wait at these barriers, then read them.
   barrier = multihost_utils.sync_global_devices if jax.process_count() > 1 else lambda name: None
-  data = input_pipeline.load_datasets(config, os.path.join(workdir, TOKENIZER_FILENAME),
+  data = input_pipeline.load_datasets(config, workdir_lib.path(workdir, workdir_lib.TOKENIZER),
                                       row_multiple=sharding.batch_shards(mesh) * config.grad_accum_steps,
                                       process_index=jax.process_index(), process_count=jax.process_count(),
                                       wait_for_process_0=barrier)
   tokenizer = data.tokenizer
+  # Dev encoded once, for every evaluation: batches for the loss, token ids of the sources for BLEU.
+  dev_loss_batches = evaluation.loss_batches(data.dev, tokenizer, config, mesh)
+  dev_bleu_set = evaluation.bleu_set(data.dev, tokenizer, limit=config.num_dev_bleu_sentences)
   logging.info("Vocabulary %d; %d batches per epoch with shapes %s.", tokenizer.vocab_size,
                data.train.batches_per_epoch, data.train.shapes())
 
   # ---- Model, optimiser and state ----
-  model = train_step.model_from_config(config, vocab_size=tokenizer.vocab_size)
+  model = model_from_config(config, vocab_size=tokenizer.vocab_size)
   optimizer, learning_rate_fn = optim.make_optimizer(config)
   rng = jax.random.PRNGKey(config.seed)
   init_rng, dropout_rng = jax.random.split(rng)
@@ -112,46 +152,32 @@ def train_and_evaluate(config, workdir: str) -> dict:
   logging.info("Parameters: %d.", sum(x.size for x in jax.tree_util.tree_leaves(state.params)))
 
   # ---- Checkpoint restore ----
-  checkpointer = checkpoint.Checkpointer(os.path.join(workdir, "checkpoints"), config.max_checkpoints_to_keep)
+  checkpointer = workdir_lib.checkpointer(workdir, config.max_checkpoints_to_keep, asynchronous=True)
   if checkpointer.latest_step() is not None:
     state = checkpointer.restore(state)
     logging.info("Resumed from the checkpoint at step %d.", int(state.step))
   start_step = int(jax.device_get(state.step))
-  # The data position is the step; these settings decide which batch a step gets. A resume that changes them
-  # trains on, but no longer on the batches the uninterrupted run would have seen: say so.
-  batches = dict(data.batch_settings, global_rows_multiple_of=sharding.batch_shards(mesh) * config.grad_accum_steps,
-                 processes=jax.process_count())
-  batches_path = os.path.join(workdir, "batch_settings.json")
-  if start_step and os.path.exists(batches_path):
-    with open(batches_path) as f:
-      before = json.load(f)
-    changed = sorted(k for k in set(before) | set(batches) if before.get(k) != batches.get(k))
-    if changed:
-      logging.warning("Resuming with different batch settings (%s): from step %d on, batches differ from those "
-                      "the uninterrupted run would have read.", ", ".join(
-                          f"{k}: {before.get(k)} -> {batches.get(k)}" for k in changed), start_step)
-  if jax.process_index() == 0:
-    with open(batches_path, "w") as f:
-      json.dump(batches, f, indent=2)
+  compare_batch_settings(workdir, dict(data.batch_settings, global_rows_multiple_of=sharding.batch_shards(mesh) *
+                                       config.grad_accum_steps, processes=jax.process_count()), start_step)
 
   # ---- Steps ----
   p_train_step = train_step.jit_train_step(model, mesh, config.label_smoothing, learning_rate_fn, state_sharding,
                                            config.grad_accum_steps)
   p_eval_step = train_step.jit_eval_step(model, mesh, config.label_smoothing, state_sharding.params)
-  dropout_rng = jax.device_put(dropout_rng, train_step.replicated(mesh))
+  dropout_rng = jax.device_put(dropout_rng, sharding.replicated(mesh))
 
   def evaluate_dev(params, step: int, train_seconds: float) -> None:
-    dev = evaluate_loss(p_eval_step, params, data.dev, tokenizer, config, mesh)
-    dev_bleu = evaluate_bleu(model, params, tokenizer, data.dev, config, mesh,
-                             limit=config.num_dev_bleu_sentences)
+    """Dev loss and dev BLEU: TensorBoard, dev_curve.jsonl, sample translations, one console line."""
+    dev = evaluation.loss(p_eval_step, params, dev_loss_batches, mesh)
+    dev_bleu = evaluation.bleu_of(model, params, tokenizer, dev_bleu_set, config, mesh)
     writer.write_scalars(step, {"dev/loss": dev["loss"], "dev/nll": dev["nll"], "dev/perplexity": dev["perplexity"],
                                 "dev/accuracy": dev["accuracy"], "dev/bleu": dev_bleu["sacrebleu"],
                                 "dev/tokenized_bleu": dev_bleu["tokenized_bleu"], "train/seconds": train_seconds})
     if jax.process_index() == 0:  # Appended, so a resumed run keeps the curve of the runs before it.
-      with open(os.path.join(workdir, "dev_curve.jsonl"), "a") as f:
-        f.write(json.dumps({"step": step, "train_seconds": round(train_seconds, 1),
-                            "dev_bleu": dev_bleu["sacrebleu"], "dev_tokenized_bleu": dev_bleu["tokenized_bleu"],
-                            "dev_loss": dev["loss"], "dev_perplexity": dev["perplexity"]}) + "\n")
+      workdir_lib.append_jsonl(workdir, workdir_lib.DEV_CURVE, {
+          "step": step, "train_seconds": round(train_seconds, 1), "dev_bleu": dev_bleu["sacrebleu"],
+          "dev_tokenized_bleu": dev_bleu["tokenized_bleu"], "dev_loss": dev["loss"],
+          "dev_perplexity": dev["perplexity"]})
     # Sample translations beside their references in TensorBoard's Text tab, one table per evaluation.
     writer.write_texts(step, {"dev/translations": "| source | hypothesis | reference |\n|---|---|---|\n" + "\n".join(
         "| " + " | ".join(text.replace("|", "\\|") for text in example) + " |" for example in dev_bleu["examples"])})
@@ -164,63 +190,28 @@ def train_and_evaluate(config, workdir: str) -> dict:
   total_steps = config.num_train_steps
   clock = Stopwatch()  # training time: runs during steps (compiles included), paused during evaluation
   clock.start()
-  pending, interval_start, interval_steps, untimed, skipped_steps = [], clock.seconds(), 0, 0, 0
+  train_log = TrainLog(writer, workdir, clock, config)
+  guard = FiniteGuard(config.nonfinite_policy, checkpointer)
   stop_signal = StopSignal()
-  # Batches k+1 and k+2 are built and placed on a background thread while step k runs (batch k is still f(seed, k)).
+  # The step's batch: a pure function of the seed, the step and the batch settings, built and placed on the devices
+  # on a background thread two steps ahead (prefetching changes when a batch is made, never which).
   batches = prefetch.Prefetcher(lambda k: train_step.put_batch(data.train.batch_at(k), mesh), start_step, total_steps)
-  input_wait_s = []  # per step of the log interval: how long it waited for its batch
   for step in range(start_step, total_steps):
+    done = step + 1
     state, metrics = p_train_step(state, batches.get(step), dropout_rng)
-    input_wait_s.append(batches.last_wait_s)
-    pending.append((done := step + 1, metrics))
-    interval_steps += 1
-    if step == start_step:  # Throughput is measured from the end of the step that compiled.
-      jax.block_until_ready(metrics)
-      interval_start, interval_steps, untimed = clock.seconds(), 0, 1
+    train_log.add(done, metrics, compiled_now=step == start_step, input_wait_s=batches.last_wait_s)
+
+    is_log_step = done % config.log_every_steps == 0 or done == total_steps
     save_now = done % config.checkpoint_every_steps == 0 or done == total_steps
-    if pending and (save_now or done % config.log_every_steps == 0):
-      skipped_steps += check_finite(pending, config.nonfinite_policy, checkpointer)
-    if pending and (done % config.log_every_steps == 0 or done == total_steps):
-      fetched = [m for _, m in jax.device_get(pending)]
-      host = [m for m in fetched if m["finite"]]
-      elapsed = clock.seconds() - interval_start
-      steps_per_sec = interval_steps / elapsed if interval_steps else float("nan")
-      timed_tokens = sum(float(m["tokens"]) for m in fetched[untimed:])
-      sums = {k: sum(m[k] for m in host) for k in ("loss_sum", "nll_sum", "correct_sum", "tokens")}
-      summary = summarize(sums)
-      scalars = {f"train/{k}": v for k, v in summary.items()}
-      scalars.update({"train/learning_rate": float(host[-1]["learning_rate"]) if host else float("nan"),
-                      "train/grad_norm": float(np.mean([m["grad_norm"] for m in host])) if host else float("nan"),
-                      "train/tokens_per_sec": timed_tokens / elapsed if interval_steps else float("nan"),
-                      "train/steps_per_sec": steps_per_sec, "train/skipped_steps": skipped_steps,
-                      "train/input_wait_ms": 1e3 * float(np.mean(input_wait_s)),
-                      "train/input_wait_max_ms": 1e3 * float(np.max(input_wait_s))})
-      writer.write_scalars(done, scalars)
-      if jax.process_index() == 0:  # full precision, appended across resumes (sweeps and exact-resume tests read it)
-        with open(os.path.join(workdir, "train_log.jsonl"), "a") as f:
-          f.write(json.dumps({"step": done, **scalars}) + "\n")
-      remaining = (total_steps - done) / steps_per_sec if interval_steps else float("nan")
-      if config.max_train_seconds > 0:
-        remaining = min(remaining, config.max_train_seconds - clock.seconds())
-      logging.info("step %d/%d | loss %.3f | ppl %.2f | acc %.3f | %.0f target tok/s | %.2f steps/s | input wait "
-                   "%.1f ms | ETA %s", done, total_steps, summary["loss"], summary["perplexity"], summary["accuracy"],
-                   scalars["train/tokens_per_sec"], steps_per_sec, scalars["train/input_wait_ms"],
-                   _format_duration(remaining))
-      pending, interval_start, interval_steps, untimed, input_wait_s = [], clock.seconds(), 0, 0, []
-    stop_by, out_of_time = stop_signal.received, 0 < config.max_train_seconds <= clock.seconds()
-    if jax.process_count() > 1:
-      # A host acting on its own signal or clock would leave the others waiting in the next collective forever:
-      # the hosts agree at log steps (one small all-gather; the log has synced with the devices anyway).
-      if done % config.log_every_steps == 0 or done == total_steps:
-        votes = multihost_utils.process_allgather(np.array([stop_by is not None, out_of_time]))
-        votes = np.asarray(votes).reshape(-1, 2).any(axis=0)
-        stop_by = (stop_by or "a stop signal to another host") if votes[0] else None
-        out_of_time = bool(votes[1])
-      else:
-        stop_by, out_of_time = None, False
+    stop_by, out_of_time = stop_vote(stop_signal, clock, config, is_log_step)
+    # No checkpoint or log line ever includes an unchecked non-finite step.
+    if save_now or is_log_step or stop_by or out_of_time:
+      guard.check(train_log.pending)
+    if is_log_step:
+      train_log.write(done, guard.skipped)
+
     if stop_by:
       batches.close()
-      skipped_steps += check_finite(pending, config.nonfinite_policy, checkpointer)
       checkpointer.save(state)
       checkpointer.wait()
       checkpointer.close()
@@ -228,8 +219,6 @@ def train_and_evaluate(config, workdir: str) -> dict:
       logging.info("Stopped by %s after step %d; the checkpoint of step %d is complete. Rerun the same command to "
                    "resume.", stop_by, done, done)
       return {"step": done, "stopped_by": stop_by}
-    if out_of_time and pending and not save_now:
-      skipped_steps += check_finite(pending, config.nonfinite_policy, checkpointer)
     if save_now or out_of_time:
       checkpointer.save(state)
     if config.eval_every_steps and (done % config.eval_every_steps == 0 or done == total_steps or out_of_time):
@@ -252,17 +241,16 @@ def train_and_evaluate(config, workdir: str) -> dict:
   if data.test is None:
     logging.info("No test split (local_test is empty): training ends at step %d without a test score.", final_step)
   else:
-    test = evaluate_bleu(model, state.params, tokenizer, data.test, config, mesh,
-                         limit=config.num_test_sentences or None)
+    test = evaluation.bleu_of(model, state.params, tokenizer,
+                              evaluation.bleu_set(data.test, tokenizer, limit=config.num_test_sentences or None),
+                              config, mesh)
     results.update(test_sacrebleu=test["sacrebleu"], test_tokenized_bleu=test["tokenized_bleu"],
                    sacrebleu_signature=test["signature"])
     writer.write_scalars(final_step, {"test/bleu": test["sacrebleu"], "test/tokenized_bleu": test["tokenized_bleu"]})
     logging.info("Test (%d sentences) after %d steps: sacreBLEU %.2f  [%s]  |  tokenized BLEU %.2f",
-                 len(data.test.sources[:config.num_test_sentences or None]), final_step, test["sacrebleu"],
-                 test["signature"], test["tokenized_bleu"])
+                 len(test["hypotheses"]), final_step, test["sacrebleu"], test["signature"], test["tokenized_bleu"])
   writer.close()
   checkpointer.close()
   if jax.process_index() == 0:
-    with open(os.path.join(workdir, "results.json"), "w") as f:
-      json.dump(results, f, indent=2)
+    workdir_lib.write_json(workdir, workdir_lib.RESULTS, results)
   return results

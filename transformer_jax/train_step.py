@@ -8,7 +8,6 @@ computes the same update for the same global batch.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 
 import flax.linen as nn
@@ -20,9 +19,10 @@ from flax.training import train_state
 from jax.sharding import Mesh
 
 from transformer_jax import losses, sharding
-from transformer_jax.model import ModelConfig, Transformer
-# Re-exported: the loop, inference and tests build meshes and place batches through this module.
-from transformer_jax.sharding import batch_sharding, make_mesh, replicated  # pylint: disable=unused-import
+from transformer_jax.model import Transformer
+from transformer_jax.sharding import batch_sharding, replicated
+# make_mesh is sharding's; it is importable from here only for bench.py (issue 10), until it imports sharding.
+from transformer_jax.sharding import make_mesh  # pylint: disable=unused-import
 
 BATCH_KEYS = ("source", "source_segments", "source_positions", "decoder_inputs", "targets", "target_segments",
               "target_positions")
@@ -140,10 +140,3 @@ def jit_eval_step(model: Transformer, mesh: Mesh, label_smoothing: float, params
   step = functools.partial(eval_step, model=model, label_smoothing=label_smoothing)
   return jax.jit(step, in_shardings=(params_sharding or replicated(mesh), batch_sharding(mesh)),
                  out_shardings=replicated(mesh))
-
-
-def model_from_config(config, vocab_size: int | None = None) -> Transformer:
-  model_config = ModelConfig.from_config(config)
-  if vocab_size is not None:
-    model_config = dataclasses.replace(model_config, vocab_size=vocab_size)
-  return Transformer(model_config)

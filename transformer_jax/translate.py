@@ -8,30 +8,36 @@ the one `transformer_jax.main` trained: it holds the resolved config, the Senten
 
 from __future__ import annotations
 
+import os
 import sys
 
 import tqdm
 from absl import app, flags, logging
 
-from transformer_jax.inference import load_workdir, translate_n_best
-
-# ---- Command line ----
+from transformer_jax import cli, evaluation, sharding, workdir as workdir_lib
+from transformer_jax.errors import MissingFileError
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("workdir", None, "Workdir of a training run (holds config.json, sentencepiece.model and "
-                    "checkpoints/).", required=True)
-flags.DEFINE_string("input", "-", "File with one source sentence per line; '-' reads stdin.")
-flags.DEFINE_string("output", "-", "File to write one translation per line; '-' writes stdout.")
-flags.DEFINE_integer("beam_size", None, "Beam size (default: the run's config, 4 for the paper's settings).")
-flags.DEFINE_float("alpha", None, "Length penalty alpha in ((5+len)/6)^alpha (default: the run's config, 0.6).")
-flags.DEFINE_integer("batch_size", None, "Sentences per decoding batch (default: the run's decode_batch_size).")
-flags.DEFINE_integer("step", None, "Checkpoint step to load (default: the latest).")
-flags.DEFINE_integer("n_best", 1, "Hypotheses per sentence (<= beam size). Above 1, each output line holds them "
-                     "best first as tab-separated 'translation ||| score' fields (score = log P / length penalty).")
+
+
+def _define_flags():
+  # Defined when run as a command, not on import, like every command.
+  flags.DEFINE_string("workdir", None, "Workdir of a training run (holds config.json, sentencepiece.model and "
+                      "checkpoints/).", required=True)
+  flags.DEFINE_string("input", "-", "File with one source sentence per line; '-' reads stdin.")
+  flags.DEFINE_string("output", "-", "File to write one translation per line; '-' writes stdout.")
+  flags.DEFINE_integer("beam_size", None, "Beam size (default: the run's config, 4 for the paper's settings).")
+  flags.DEFINE_float("alpha", None, "Length penalty alpha in ((5+len)/6)^alpha (default: the run's config, 0.6).")
+  flags.DEFINE_integer("batch_size", None, "Sentences per decoding batch (default: the run's decode_batch_size).")
+  flags.DEFINE_integer("step", None, "Checkpoint step to load (default: the latest).")
+  flags.DEFINE_integer("n_best", 1, "Hypotheses per sentence (<= beam size). Above 1, each output line holds them "
+                       "best first as tab-separated 'translation ||| score' fields (score = log P / length penalty).")
 
 
 def read_lines(path: str) -> list[str]:
   """Lines of the input without their newline; undecodable UTF-8 bytes become U+FFFD, counted and warned about."""
+  if path != "-" and not os.path.isfile(path):
+    raise MissingFileError(f"--input={path}: no such file")
   raw = sys.stdin.buffer.read() if path == "-" else open(path, "rb").read()
   lines, invalid = [], 0
   for number, line in enumerate(raw.split(b"\n"), start=1):
@@ -52,7 +58,8 @@ def read_lines(path: str) -> list[str]:
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
-  config, tokenizer, model, params = load_workdir(FLAGS.workdir, FLAGS.step)
+  config, tokenizer, model, params = workdir_lib.load(FLAGS.workdir, FLAGS.step)
+  mesh = sharding.make_mesh()  # sentences are split over the visible devices
   lines = read_lines(FLAGS.input)
   bar = tqdm.tqdm(total=len(lines), unit="sent", desc="translating", file=sys.stderr,
                   disable=FLAGS.input == "-" and not sys.stderr.isatty())
@@ -61,12 +68,9 @@ def main(argv):
   # exactly one output line, in order.
   to_decode = [i for i, line in enumerate(lines) if line.strip()]
   bar.update(len(lines) - len(to_decode))
-  decoded = translate_n_best(
-      model, params, tokenizer, [lines[i] for i in to_decode], n_best=FLAGS.n_best, beam_size=beam_size,
-      alpha=config.length_penalty_alpha if FLAGS.alpha is None else FLAGS.alpha,
-      extra_length=config.decode_extra_length, max_decode_length=config.max_decode_length,
-      max_source_length=config.bucket_lengths[-1], batch_size=FLAGS.batch_size or config.decode_batch_size,
-      progress=bar.update)
+  decoded = evaluation.decode(model, evaluation.replicate(params, mesh), tokenizer, [lines[i] for i in to_decode],
+                              config, mesh, n_best=FLAGS.n_best, beam_size=beam_size, alpha=FLAGS.alpha,
+                              batch_size=FLAGS.batch_size, progress=bar.update)
   bar.close()
   n_best_lists = [[] for _ in lines]
   for i, hypotheses in zip(to_decode, decoded):
@@ -83,4 +87,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  _define_flags()
+  cli.run(main)

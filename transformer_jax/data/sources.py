@@ -19,13 +19,10 @@ from typing import Iterator
 import tensorflow_datasets as tfds
 
 from transformer_jax.data import embedded, multi30k
+from transformer_jax.errors import DataError  # pylint: disable=unused-import  (raised here; callers catch it)
 
 SPLITS = ("train", "validation", "test")
 Pairs = Iterator[tuple[str, str]]
-
-
-class DataError(ValueError):
-  """Unusable input data; the message names the file (and line) and what to do."""
 
 
 def _builder(config) -> tfds.core.DatasetBuilder:

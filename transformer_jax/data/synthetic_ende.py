@@ -1452,10 +1452,20 @@ LEXICON_SIZES = {
 }
 
 
-def _main() -> None:
-  rng = random.Random(1)
+def _define_flags():
+  from absl import flags  # pylint: disable=g-import-not-at-top  (the generator itself needs no absl)
+  flags.DEFINE_integer("num_samples", 12, "Sample pairs to print before the corpus statistics.")
+  flags.DEFINE_integer("sample_seed", 1, "Seed of the printed samples (the corpus itself uses seed 0).")
+
+
+def main(argv) -> None:
+  """Prints sample pairs, the lexicon sizes and the statistics of the default corpus (make_splits(seed=0))."""
+  from absl import app, flags  # pylint: disable=g-import-not-at-top
+  if len(argv) > 1:
+    raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
+  rng = random.Random(flags.FLAGS.sample_seed)
   print("Sample pairs:")
-  for _ in range(12):
+  for _ in range(flags.FLAGS.num_samples):
     english, german = generate_pair(rng)
     print(f"  EN: {english}\n  DE: {german}\n")
   print("Lexicon:", ", ".join(f"{count} {name}" for name, count in LEXICON_SIZES.items()))
@@ -1476,4 +1486,6 @@ def _main() -> None:
 
 
 if __name__ == "__main__":
-  _main()
+  from transformer_jax import cli  # pylint: disable=g-import-not-at-top
+  _define_flags()
+  cli.run(main)
