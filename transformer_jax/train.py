@@ -16,7 +16,7 @@ from absl import logging
 from jax.experimental import multihost_utils
 from clu import metric_writers
 
-from transformer_jax import bleu, checkpoint, config_base, optim, run_info, sharding, train_step
+from transformer_jax import bleu, checkpoint, config_base, optim, run_info, sharding, train_step, visualize
 from transformer_jax.run_guards import StopSignal, Stopwatch, check_finite, ensure_writable
 from transformer_jax.data import batching, input_pipeline
 from transformer_jax.inference import CONFIG_FILENAME, TOKENIZER_FILENAME, translate_sentences
@@ -155,6 +155,7 @@ def train_and_evaluate(config, workdir: str) -> dict:
     # Sample translations beside their references in TensorBoard's Text tab, one table per evaluation.
     writer.write_texts(step, {"dev/translations": "| source | hypothesis | reference |\n|---|---|---|\n" + "\n".join(
         "| " + " | ".join(text.replace("|", "\\|") for text in example) + " |" for example in dev_bleu["examples"])})
+    visualize.write_attention_images(writer, step, config, tokenizer, model, params, data.dev.sources)
     source, hypothesis, reference = dev_bleu["examples"][0]
     logging.info("dev at step %d (%.0f s of training): loss %.3f, ppl %.2f, sacreBLEU %.2f, tokenized BLEU %.2f\n"
                  "  source:     %s\n  hypothesis: %s\n  reference:  %s", step, train_seconds, dev["loss"],

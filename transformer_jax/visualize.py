@@ -24,7 +24,7 @@ import numpy as np
 from absl import app, flags, logging
 
 from transformer_jax import decode, launch, model as model_lib, tokenizer as tokenizer_lib
-from transformer_jax.inference import load_workdir
+from transformer_jax.inference import _to_host as to_host, load_workdir
 
 KINDS = {"encoder_self": ("encoder", "self_attention"), "decoder_self": ("decoder", "self_attention"),
          "cross": ("decoder", "cross_attention")}
@@ -66,9 +66,9 @@ def positional_table(model, params, length: int) -> np.ndarray:
   return model_lib.sinusoidal_table(cfg.max_position, cfg.d_model)[:length]
 
 
-def _plot_heads(weights: np.ndarray, queries: list[str], keys: list[str], title: str, path: str,
-                query_label: str, key_label: str) -> None:
-  """One panel per head of weights [heads, queries, keys]."""
+def _heads_figure(weights: np.ndarray, queries: list[str], keys: list[str], title: str, query_label: str,
+                  key_label: str, dpi: int = 110):
+  """A matplotlib figure with one panel per head of weights [heads, queries, keys]; the caller closes it."""
   import matplotlib  # pylint: disable=g-import-not-at-top
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
@@ -78,7 +78,7 @@ def _plot_heads(weights: np.ndarray, queries: list[str], keys: list[str], title:
   cell = 0.22  # inches per token, so labels stay readable for sentences of any length
   panel_w, panel_h = max(2.5, cell * len(keys) + 1.0), max(2.5, cell * len(queries) + 1.0)
   figure, axes = plt.subplots(rows, columns, figsize=(panel_w * columns + 1.0, panel_h * rows + 0.6), squeeze=False,
-                              layout="constrained")
+                              layout="constrained", dpi=dpi)
   vmax = max(float(weights.max()), 1e-6)  # one colour scale for all heads of the layer, up to its largest weight
   font = 7 if max(len(keys), len(queries)) <= 40 else 5
   for head in range(rows * columns):
@@ -95,8 +95,26 @@ def _plot_heads(weights: np.ndarray, queries: list[str], keys: list[str], title:
     axis.set_xlabel(key_label, fontsize=8)
   figure.colorbar(image, ax=axes, shrink=0.6, label="attention weight")
   figure.suptitle(title, fontsize=11)
-  figure.savefig(path, dpi=110)
+  return figure
+
+
+def _plot_heads(weights: np.ndarray, queries: list[str], keys: list[str], title: str, path: str,
+                query_label: str, key_label: str) -> None:
+  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+  figure = _heads_figure(weights, queries, keys, title, query_label, key_label)
+  figure.savefig(path)
   plt.close(figure)
+
+
+def heads_image(weights: np.ndarray, queries: list[str], keys: list[str], title: str, query_label: str,
+                key_label: str, dpi: int = 80) -> np.ndarray:
+  """The panels of _heads_figure as a uint8 RGB array [height, width, 3] (for TensorBoard)."""
+  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+  figure = _heads_figure(weights, queries, keys, title, query_label, key_label, dpi=dpi)
+  figure.canvas.draw()
+  image = np.asarray(figure.canvas.buffer_rgba())[..., :3].copy()
+  plt.close(figure)
+  return image
 
 
 def _plot_positions(table: np.ndarray, path: str) -> None:
@@ -121,30 +139,65 @@ def visualize(workdir: str, sentence: str, output_dir: str, step: int | None = N
   return draw(load_workdir(workdir, step), sentence, output_dir, beam_size, positions)
 
 
-def draw(loaded, sentence: str, output_dir: str, beam_size: int | None = None, positions: int = 100) -> dict:
-  """visualize() for a run already loaded: loaded = (config, tokenizer, model, params) of inference.load_workdir."""
+def _bucket_length(length: int, max_position: int, multiple: int = 16) -> int:
+  """Sources are padded to a multiple of 16 (capped at the positional table): few compiles for many lengths."""
+  return min(-(-length // multiple) * multiple, max_position)
+
+
+def decode_with_attention(loaded, sentence: str, beam_size: int | None = None, alpha: float | None = None,
+                          n_best: int = 1) -> dict:
+  """Translates `sentence` with the jitted beam search (greedy when beam_size is 1), then reads the attention of the
+  best translation, teacher-forced. loaded = (config, tokenizer, model, params) of inference.load_workdir.
+
+  Returns {"source_ids", "hypotheses": [(target ids ending with EOS, score)] best first (at most n_best),
+  "weights": attention_weights() of the best one, [layers, heads, queries, keys] per kind (batch row dropped),
+  "source_pieces", "target_pieces" (what each decoder position predicts), "input_pieces" (what it reads: the
+  target shifted right, EOS first), "translation"}. Raises ValueError for a sentence with no pieces.
+  """
   config, tokenizer, model, params = loaded
   source = tokenizer.encode(sentence)[:min(config.bucket_lengths[-1], model.config.max_position) - 1]
   if not source:
-    raise ValueError("--sentence is empty after tokenization")
+    raise ValueError("the sentence is empty after tokenization")
   source = source + [tokenizer_lib.EOS_ID]
   beam_size = beam_size or config.beam_size
+  alpha = config.length_penalty_alpha if alpha is None else alpha
+  padded = np.zeros((1, _bucket_length(len(source), model.config.max_position)), np.int32)
+  padded[0, :len(source)] = source
   options = dict(extra_length=config.decode_extra_length, max_decode_length=config.max_decode_length)
   if beam_size > 1:
-    tokens, _ = decode.translate_beam(model, params, np.asarray([source], np.int32), beam_size=beam_size,
-                                      alpha=config.length_penalty_alpha, **options)
-    tokens = np.asarray(tokens)[0, 0]
+    tokens, scores = decode.translate_beam(model, params, padded, beam_size=beam_size, alpha=alpha, **options)
+    tokens, scores = np.asarray(tokens)[0], np.asarray(scores)[0]
   else:
-    tokens, _ = decode.translate_greedy(model, params, np.asarray([source], np.int32), **options)
-    tokens = np.asarray(tokens)[0]
-  target = [int(t) for t in tokens if t != tokenizer_lib.PAD_ID]
-  target = target[:target.index(tokenizer_lib.EOS_ID) + 1] if tokenizer_lib.EOS_ID in target else target
+    tokens, scores = decode.translate_greedy(model, params, padded, **options)
+    tokens, scores = np.asarray(tokens), np.asarray(scores)
+  hypotheses = []
+  for row, score in zip(tokens[:n_best], scores[:n_best]):
+    if score <= decode.DEAD / 2:  # fewer finished hypotheses than asked for
+      continue
+    target = [int(t) for t in row if t != tokenizer_lib.PAD_ID]
+    target = target[:target.index(tokenizer_lib.EOS_ID) + 1] if tokenizer_lib.EOS_ID in target else target
+    hypotheses.append((target, float(score)))
+  target = hypotheses[0][0]
   weights = attention_weights(model, params, teacher_forced_batch([source], [target]))
-  source_pieces = [tokenizer.id_to_piece(i) for i in source]
   target_pieces = [tokenizer.id_to_piece(i) for i in target]
+  return {"source_ids": source, "hypotheses": hypotheses, "weights": {k: v[:, 0] for k, v in weights.items()},
+          "source_pieces": [tokenizer.id_to_piece(i) for i in source], "target_pieces": target_pieces,
+          "input_pieces": [tokenizer.id_to_piece(tokenizer_lib.EOS_ID)] + target_pieces[:-1],
+          "translation": tokenizer.decode(target)}
+
+
+def draw(loaded, sentence: str, output_dir: str, beam_size: int | None = None, positions: int = 100) -> dict:
+  """visualize() for a run already loaded: loaded = (config, tokenizer, model, params) of inference.load_workdir."""
+  _, _, model, params = loaded
+  try:
+    decoded = decode_with_attention(loaded, sentence, beam_size)
+  except ValueError as error:
+    raise ValueError(f"--sentence: {error}") from None
+  weights = decoded["weights"]
+  source_pieces, target_pieces = decoded["source_pieces"], decoded["target_pieces"]
   # Decoder position i reads input_pieces[i] (the target shifted right, EOS first) and predicts target_pieces[i]:
   # queries are labelled with what they predict, decoder keys with what they read.
-  input_pieces = [tokenizer.id_to_piece(tokenizer_lib.EOS_ID)] + target_pieces[:-1]
+  input_pieces = decoded["input_pieces"]
   labels = {"encoder_self": (source_pieces, source_pieces), "decoder_self": (target_pieces, input_pieces),
             "cross": (target_pieces, source_pieces)}
   os.makedirs(output_dir, exist_ok=True)
@@ -153,20 +206,48 @@ def draw(loaded, sentence: str, output_dir: str, beam_size: int | None = None, p
     for layer, layer_weights in enumerate(per_layer):
       path = os.path.join(output_dir, f"{kind}_layer{layer}.png")
       queries, keys = labels[kind]
-      _plot_heads(layer_weights[0], queries, keys, f"{TITLES[kind]}, layer {layer}", path,
+      _plot_heads(layer_weights, queries, keys, f"{TITLES[kind]}, layer {layer}", path,
                   "query (source)" if kind == "encoder_self" else "query (predicts)",
                   "key (reads)" if kind == "decoder_self" else "key (source)")
       files.append(path)
   path = os.path.join(output_dir, "positional_encoding.png")
   _plot_positions(positional_table(model, params, positions), path)
   files.append(path)
-  np.savez_compressed(os.path.join(output_dir, "attention.npz"), **{k: v[:, 0] for k, v in weights.items()})
-  translation = tokenizer.decode(target)
+  np.savez_compressed(os.path.join(output_dir, "attention.npz"), **weights)
+  translation = decoded["translation"]
   result = {"sentence": sentence, "translation": translation, "source_pieces": source_pieces,
             "target_pieces": target_pieces, "files": [os.path.basename(f) for f in files]}
   with open(os.path.join(output_dir, "tokens.json"), "w", encoding="utf-8") as f:
     json.dump(result, f, indent=2, ensure_ascii=False)
   return result
+
+
+# The first few dev sentences, fixed across evaluations, so TensorBoard's slider shows one alignment sharpening.
+NUM_ATTENTION_IMAGE_SENTENCES = 3
+
+
+def cross_attention_images(loaded, sentences: list[str]) -> dict[str, np.ndarray]:
+  """{"dev_attention/sentence{i}/cross_layer{l}": uint8 [height, width, 3]}: the cross-attention of every head of
+  every layer, for each sentence's beam-search translation (the run's beam size and alpha)."""
+  images = {}
+  for index, sentence in enumerate(sentences):
+    decoded = decode_with_attention(loaded, sentence)
+    for layer, layer_weights in enumerate(decoded["weights"]["cross"]):
+      title = f"cross-attention, layer {layer}: {decoded['translation'][:80]}"
+      images[f"dev_attention/sentence{index}/cross_layer{layer}"] = heads_image(
+          layer_weights, decoded["target_pieces"], decoded["source_pieces"], title, "query (predicts)",
+          "key (source)")
+  return images
+
+
+def write_attention_images(writer, step: int, config, tokenizer, model, params, dev_sources: list[str]) -> None:
+  """Writes cross_attention_images of the first NUM_ATTENTION_IMAGE_SENTENCES dev sentences to a clu metric writer
+  (TensorBoard's Images tab). Call it on every process: parameters sharded over several hosts are gathered first."""
+  params = jax.tree_util.tree_map(to_host, params)
+  if jax.process_index() != 0:
+    return
+  sentences = [s for s in dev_sources if s.strip()][:NUM_ATTENTION_IMAGE_SENTENCES]
+  writer.write_images(step, cross_attention_images((config, tokenizer, model, params), sentences))
 
 
 def _define_flags(flag_values=flags.FLAGS):
