@@ -286,6 +286,8 @@ def test_compare_step_loads_two_checkpoints_of_one_run(workdirs):
   assert [run.step for run in explorer.runs] == [tiny_sweep.STEPS, 4]
   late, early = (run.loaded[3] for run in explorer.runs)
   assert any(not np.array_equal(a, b) for a, b in zip(*(jax_leaves(p) for p in (late, early))))
+  with pytest.raises(ValueError, match=f"has steps 4, {tiny_sweep.STEPS}"):
+    explore.build_explorer(workdirs[0], compare_step=5, num_dev_sentences=0)
   with pytest.raises(ValueError, match="not both"):
     explore.build_explorer(workdirs[0], compare_workdir=workdirs[1], compare_step=4)
 
@@ -333,11 +335,24 @@ def test_tensorboard_holds_cross_attention_images_of_each_dev_evaluation(workdir
           images[(value.tag, event.step)] = tf.make_ndarray(value.tensor)
   eval_steps = [json.loads(line)["step"] for line in open(os.path.join(workdir, "dev_curve.jsonl"))]
   layers = json.load(open(os.path.join(workdir, "config.json")))["num_layers"]
-  expected = {(f"dev_attention/sentence{s}/cross_layer{l}", step) for s in range(
-      visualize.NUM_ATTENTION_IMAGE_SENTENCES) for l in range(layers) for step in eval_steps}
+  # The dev examples of train.py: the first three dev sentences, with their translations at that step.
+  expected = {(f"dev_attention/sentence{s}/cross_layer{l}", step) for s in range(3) for l in range(layers)
+              for step in eval_steps}
   assert set(images) == expected
   for (tag, _), tensor in images.items():
     width, height = int(tensor[0]), int(tensor[1])  # an image summary: width, height, then the encoded images
     picture = np.asarray(Image.open(io.BytesIO(tensor[2])))
     assert picture.shape[:2] == (height, width) and height > 100 and width > 100, tag
     assert picture.std() > 10, tag  # drawn, not blank
+
+
+def test_dev_curve_time_continues_across_resumes(tmp_path):
+  # Each invocation's clock starts at 0: the third and fifth rows come from resumed runs.
+  seconds = [100.0, 200.0, 30.0, 90.0, 10.0]
+  with open(tmp_path / "dev_curve.jsonl", "w") as f:
+    for step, value in enumerate(seconds):
+      f.write(json.dumps({"step": 100 * (step + 1), "train_seconds": value, "dev_bleu": 1.0, "dev_loss": 2.0}) + "\n")
+    f.write('{"step": 600, "train_sec')  # a line cut short by a stopped run
+  rows = explore.read_dev_curve(str(tmp_path))
+  assert [row["seconds"] for row in rows] == [100.0, 200.0, 200.0 + 30.0, 200.0 + 90.0, 200.0 + 90.0 + 10.0]
+  assert explore.read_dev_curve(str(tmp_path / "absent")) == []

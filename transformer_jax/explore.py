@@ -81,7 +81,11 @@ def head_summary(weights: np.ndarray, kind: str) -> list[list[dict]]:
 
 
 def read_dev_curve(workdir: str) -> list[dict]:
-  """The rows of workdir/dev_curve.jsonl (step, train_seconds, dev_bleu, dev_loss, ...); [] when there is none."""
+  """The rows of workdir/dev_curve.jsonl (step, train_seconds, dev_bleu, dev_loss, ...), each with "seconds": the
+  training time since the run's start. train_seconds restarts at each resume (each invocation has its own clock), so
+  a row whose train_seconds falls below the previous row's continues from the previous row's total (the training time
+  between an invocation's last evaluation and its stop is not recorded, so this is a lower bound). [] when there is
+  no file."""
   path = os.path.join(workdir, "dev_curve.jsonl")
   if not os.path.exists(path):
     return []
@@ -93,6 +97,12 @@ def read_dev_curve(workdir: str) -> list[dict]:
           rows.append(json.loads(line))
         except json.JSONDecodeError:
           logging.warning("%s: skipped a line that is not JSON (a run stopped while writing it?)", path)
+  offset, previous = 0.0, 0.0
+  for row in rows:
+    if row["train_seconds"] < previous:
+      offset += previous
+    previous = row["train_seconds"]
+    row["seconds"] = round(offset + row["train_seconds"], 1)
   return rows
 
 
@@ -117,16 +127,23 @@ class Run:
             "beam_size": config.beam_size, "alpha": config.length_penalty_alpha}
 
 
-def _checkpoint_step(run_workdir: str, step: int | None) -> int:
-  """The step a Run loads: `step`, or the latest one."""
-  if step is not None:
-    return step
+def _checkpoint_step(workdir: str, step: int | None) -> int:
+  """The step a Run loads: `step`, or the latest one; ValueError naming the steps there when `step` is not one."""
   from transformer_jax import checkpoint  # pylint: disable=g-import-not-at-top
-  checkpointer = checkpoint.Checkpointer(os.path.join(run_workdir, "checkpoints"), max_to_keep=1,
-                                         asynchronous=False)
-  latest = checkpointer.latest_step()
+  directory = os.path.join(workdir, "checkpoints")
+  if not os.path.isdir(directory):
+    raise FileNotFoundError(f"no checkpoint in {directory}: train first, or check --workdir")
+  checkpointer = checkpoint.Checkpointer(directory, max_to_keep=1, asynchronous=False)
+  steps = sorted(checkpointer.manager.all_steps())
   checkpointer.close()
-  return latest
+  if not steps:
+    raise FileNotFoundError(f"no checkpoint in {directory}: train first, or check --workdir")
+  if step is None:
+    return steps[-1]
+  if step not in steps:
+    raise ValueError(f"{workdir} has no checkpoint of step {step}; it has steps {', '.join(map(str, steps))}. "
+                     "Choose one of those (--step / --compare_step).")
+  return step
 
 
 class Explorer:
@@ -173,8 +190,8 @@ class Explorer:
     if len(sentence) > MAX_SENTENCE_CHARS:
       raise InputError(f"The sentence has {len(sentence)} characters; at most {MAX_SENTENCE_CHARS} are accepted. "
                        "Enter a shorter sentence.")
-    defaults = self.info()["defaults"]
-    beam_size, alpha = request.get("beam_size", defaults["beam_size"]), request.get("alpha", defaults["alpha"])
+    config = self.runs[0].loaded[0]
+    beam_size, alpha = request.get("beam_size", config.beam_size), request.get("alpha", config.length_penalty_alpha)
     if isinstance(beam_size, bool) or not isinstance(beam_size, int) or not 1 <= beam_size <= MAX_BEAM_SIZE:
       raise InputError(f"Beam size {beam_size!r} is not an integer from 1 to {MAX_BEAM_SIZE}: choose one in that "
                        "range (1 = greedy).")
@@ -306,7 +323,7 @@ def build_explorer(workdir: str, step: int | None = None, compare_workdir: str |
   if compare_workdir:
     runs.append(Run(compare_workdir, _checkpoint_step(compare_workdir, None)))
   elif compare_step is not None:
-    runs.append(Run(workdir, compare_step))
+    runs.append(Run(workdir, _checkpoint_step(workdir, compare_step)))
   dev_pairs, note = load_dev_pairs(runs[0].loaded[0], num_dev_sentences)
   return Explorer(runs, dev_pairs, note)
 

@@ -16,6 +16,7 @@ asks for that collection, so it costs nothing there.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 
@@ -45,17 +46,33 @@ def teacher_forced_batch(sources: list[list[int]], targets: list[list[int]]) -> 
   return batch
 
 
+@functools.partial(jax.jit, static_argnames="model")
+def _sown_attention(model, params, source, decoder_inputs, targets) -> dict:
+  _, state = model.apply({"params": params}, source, decoder_inputs, targets, deterministic=True,
+                         mutable=["intermediates"])
+  sown = state["intermediates"]
+  return {kind: jax.numpy.stack([sown[f"{stack}_{i}"][attention]["attention_weights"][0]
+                                 for i in range(model.config.num_layers)])
+          for kind, (stack, attention) in KINDS.items()}
+
+
 def attention_weights(model, params, batch: dict) -> dict[str, np.ndarray]:
   """{"encoder_self" | "decoder_self" | "cross": float32 [layers, batch, heads, queries, keys]} for a teacher-forced
   batch (see teacher_forced_batch); padded keys get weight 0."""
-  _, state = model.apply({"params": params}, batch["source"], batch["decoder_inputs"], batch["targets"],
-                         deterministic=True, mutable=["intermediates"])
-  sown = state["intermediates"]
-  weights = {}
-  for kind, (stack, attention) in KINDS.items():
-    layers = [sown[f"{stack}_{i}"][attention]["attention_weights"][0] for i in range(model.config.num_layers)]
-    weights[kind] = np.asarray(jax.device_get(jax.numpy.stack(layers)), np.float32)
-  return weights
+  # Jitted (eager, every op of a new shape compiled on its own: 26 s for one sentence on a busy 2-core machine),
+  # with lengths padded to multiples of 16 so that sentences of similar length share a compile; padding is masked.
+  rows, source_length = batch["source"].shape
+  target_length = batch["targets"].shape[1]
+  padded_source = _bucket_length(source_length, model.config.max_position)
+  padded_target = _bucket_length(target_length, model.config.max_position)
+  pad = lambda x, length: np.pad(np.asarray(x), ((0, 0), (0, length - x.shape[1])))
+  weights = _sown_attention(model, params, pad(batch["source"], padded_source),
+                            pad(batch["decoder_inputs"], padded_target), pad(batch["targets"], padded_target))
+  lengths = {"encoder_self": (source_length, source_length), "decoder_self": (target_length, target_length),
+             "cross": (target_length, source_length)}
+  # In KINDS order (a jitted function returns its dict with the keys sorted).
+  return {kind: np.asarray(jax.device_get(weights[kind]), np.float32)[..., :lengths[kind][0], :lengths[kind][1]]
+          for kind in KINDS}
 
 
 def positional_table(model, params, length: int) -> np.ndarray:
@@ -222,32 +239,33 @@ def draw(loaded, sentence: str, output_dir: str, beam_size: int | None = None, p
   return result
 
 
-# The first few dev sentences, fixed across evaluations, so TensorBoard's slider shows one alignment sharpening.
-NUM_ATTENTION_IMAGE_SENTENCES = 3
-
-
-def cross_attention_images(loaded, sentences: list[str]) -> dict[str, np.ndarray]:
+def cross_attention_images(model, params, tokenizer, pairs: list[tuple[str, str]]) -> dict[str, np.ndarray]:
   """{"dev_attention/sentence{i}/cross_layer{l}": uint8 [height, width, 3]}: the cross-attention of every head of
-  every layer, for each sentence's beam-search translation (the run's beam size and alpha)."""
+  every layer for each (source, translation) pair, teacher-forced on the translation's pieces."""
+  longest = model.config.max_position
   images = {}
-  for index, sentence in enumerate(sentences):
-    decoded = decode_with_attention(loaded, sentence)
-    for layer, layer_weights in enumerate(decoded["weights"]["cross"]):
-      title = f"cross-attention, layer {layer}: {decoded['translation'][:80]}"
+  for index, (source, translation) in enumerate(pairs):
+    source_ids = tokenizer.encode(source)[:longest - 1] + [tokenizer_lib.EOS_ID]
+    target_ids = tokenizer.encode(translation)[:longest - 1] + [tokenizer_lib.EOS_ID]
+    weights = attention_weights(model, params, teacher_forced_batch([source_ids], [target_ids]))["cross"][:, 0]
+    for layer, layer_weights in enumerate(weights):
       images[f"dev_attention/sentence{index}/cross_layer{layer}"] = heads_image(
-          layer_weights, decoded["target_pieces"], decoded["source_pieces"], title, "query (predicts)",
-          "key (source)")
+          layer_weights, [tokenizer.id_to_piece(i) for i in target_ids],
+          [tokenizer.id_to_piece(i) for i in source_ids], f"cross-attention, layer {layer}: {translation[:80]}",
+          "query (predicts)", "key (source)")
   return images
 
 
-def write_attention_images(writer, step: int, config, tokenizer, model, params, dev_sources: list[str]) -> None:
-  """Writes cross_attention_images of the first NUM_ATTENTION_IMAGE_SENTENCES dev sentences to a clu metric writer
-  (TensorBoard's Images tab). Call it on every process: parameters sharded over several hosts are gathered first."""
+def write_attention_images(writer, step: int, model, params, tokenizer, examples) -> None:
+  """Writes cross_attention_images of the dev examples [(source, hypothesis, reference)] to a clu metric writer
+  (TensorBoard's Images tab): the training loop's fixed first dev sentences with their current translations, so
+  the alignment can be watched sharpening from one evaluation to the next. Call it on every process: parameters
+  sharded over several hosts are gathered first."""
   params = jax.tree_util.tree_map(to_host, params)
   if jax.process_index() != 0:
     return
-  sentences = [s for s in dev_sources if s.strip()][:NUM_ATTENTION_IMAGE_SENTENCES]
-  writer.write_images(step, cross_attention_images((config, tokenizer, model, params), sentences))
+  pairs = [(source, hypothesis) for source, hypothesis, _ in examples if source.strip()]
+  writer.write_images(step, cross_attention_images(model, params, tokenizer, pairs))
 
 
 def _define_flags(flag_values=flags.FLAGS):

@@ -5,12 +5,13 @@
 const SVG = "http://www.w3.org/2000/svg";
 const KINDS = [
   // Query and key sides name which sequence each axis indexes: "src" = source pieces, "dec" = decoder positions.
+  // Cross-attention first: the alignment is what most people come to see.
+  {kind: "cross", title: "Cross-attention (decoder → encoder)", querySide: "dec", keySide: "src",
+   queryLabel: "predicts", keyLabel: "source"},
   {kind: "encoder_self", title: "Encoder self-attention", querySide: "src", keySide: "src",
    queryLabel: "source", keyLabel: "source"},
   {kind: "decoder_self", title: "Decoder self-attention", querySide: "dec", keySide: "dec",
    queryLabel: "predicts", keyLabel: "reads"},
-  {kind: "cross", title: "Cross-attention (decoder → encoder)", querySide: "dec", keySide: "src",
-   queryLabel: "predicts", keyLabel: "source"},
 ];
 const METRICS = {
   entropy: "entropy (bits): low = looks at few pieces",
@@ -121,14 +122,14 @@ const LINE_COLORS = ["#1f5fa8", "#c0392b"];
 function chart(curves, key, title) {
   const width = 380, height = 190, left = 46, right = 12, top = 22, bottom = 34;
   const svg = svgEl("svg", {width, height, class: "curve", "data-metric": key});
-  const points = curves.flatMap(c => c.run.dev_curve.map(row => [row.train_seconds, row[key]]));
+  const points = curves.flatMap(c => c.run.dev_curve.map(row => [row.seconds, row[key]]));
   const xs = points.map(p => p[0]), ys = points.map(p => p[1]);
   const x0 = 0, x1 = Math.max(...xs, 1), y0 = Math.min(...ys, key === "dev_bleu" ? 0 : Infinity),
         y1 = Math.max(...ys);
   const sx = x => left + (x - x0) / (x1 - x0 || 1) * (width - left - right);
   const sy = y => height - bottom - (y - y0) / (y1 - y0 || 1) * (height - top - bottom);
   svg.appendChild(svgEl("text", {x: left, y: 14, class: "title", "font-size": 12, "font-weight": 600},
-                        `${title} against training seconds`));
+                        `${title} against training time`));
   svg.appendChild(svgEl("line", {x1: left, y1: height - bottom, x2: width - right, y2: height - bottom, stroke: "#999"}));
   svg.appendChild(svgEl("line", {x1: left, y1: top, x2: left, y2: height - bottom, stroke: "#999"}));
   for (const y of [y0, (y0 + y1) / 2, y1]) {
@@ -139,21 +140,22 @@ function chart(curves, key, title) {
                           Math.round(x)));
   }
   svg.appendChild(svgEl("text", {x: (left + width) / 2, y: height - 4, "text-anchor": "middle", "font-size": 10},
-                        "training seconds"));
+                        "training seconds (summed over resumes)"));
   curves.forEach(({run}, c) => {
     const rows = run.dev_curve;
     const stroke = LINE_COLORS[c % LINE_COLORS.length];
     svg.appendChild(svgEl("polyline", {fill: "none", stroke, "stroke-width": 2,
-                                       points: rows.map(r => `${sx(r.train_seconds)},${sy(r[key])}`).join(" ")}));
-    svg.appendChild(svgEl("text", {x: width - right, y: top + 12 * c + 4, "text-anchor": "end", fill: stroke,
-                                   "font-size": 10}, run.label));
+                                       points: rows.map(r => `${sx(r.seconds)},${sy(r[key])}`).join(" ")}));
+    svg.appendChild(svgEl("text", {x: left + 6, y: top + 12 * c + 4, fill: stroke, "font-size": 10}, run.label));
   });
   // Each loaded checkpoint: a dot at the evaluation of its step, when there was one.
   info.runs.forEach(run => {
     const row = run.dev_curve.find(r => r.step === run.step);
     if (row) {
-      svg.appendChild(svgEl("circle", {cx: sx(row.train_seconds), cy: sy(row[key]), r: 4, fill: "#ff6d00"}));
-      svg.appendChild(svgEl("text", {x: sx(row.train_seconds) + 5, y: sy(row[key]) - 5, "font-size": 10},
+      svg.appendChild(svgEl("circle", {cx: sx(row.seconds), cy: sy(row[key]), r: 4, fill: "#ff6d00"}));
+      const onRight = sx(row.seconds) > width / 2;  // the label goes on the side with room
+      svg.appendChild(svgEl("text", {x: sx(row.seconds) + (onRight ? -6 : 6), y: sy(row[key]) + (sy(row[key]) < top + 20 ? 14 : -6),
+                                     "text-anchor": onRight ? "end" : "start", "font-size": 10},
                             `step ${run.step}: ${row[key].toFixed(2)}`));
     }
   });
@@ -187,7 +189,8 @@ function drawRun(run, r, reference) {
 
   column.appendChild(drawSummary(run, r));
   for (const spec of KINDS) {
-    column.appendChild(el("h3", {}, spec.title));
+    column.appendChild(el("h3", {}, `${spec.title}: rows = queries (${spec.queryLabel}), ` +
+                                    `columns = keys (${spec.keyLabel})`));
     const weights = run.attention[spec.kind];
     const queries = spec.querySide === "src" ? run.source_pieces : run.target_pieces;
     const keys = spec.kind === "encoder_self" || spec.kind === "cross" ? run.source_pieces : run.input_pieces;
