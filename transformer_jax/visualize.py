@@ -46,6 +46,11 @@ def teacher_forced_batch(sources: list[list[int]], targets: list[list[int]]) -> 
   return batch
 
 
+def _bucket_length(length: int, max_position: int, multiple: int = 16) -> int:
+  """Sequences are padded to a multiple of 16 (capped at the positional table): few compiles for many lengths."""
+  return min(-(-length // multiple) * multiple, max_position)
+
+
 @functools.partial(jax.jit, static_argnames="model")
 def _sown_attention(model, params, source, decoder_inputs, targets) -> dict:
   _, state = model.apply({"params": params}, source, decoder_inputs, targets, deterministic=True,
@@ -61,7 +66,7 @@ def attention_weights(model, params, batch: dict) -> dict[str, np.ndarray]:
   batch (see teacher_forced_batch); padded keys get weight 0."""
   # Jitted (eager, every op of a new shape compiled on its own: 26 s for one sentence on a busy 2-core machine),
   # with lengths padded to multiples of 16 so that sentences of similar length share a compile; padding is masked.
-  rows, source_length = batch["source"].shape
+  source_length = batch["source"].shape[1]
   target_length = batch["targets"].shape[1]
   padded_source = _bucket_length(source_length, model.config.max_position)
   padded_target = _bucket_length(target_length, model.config.max_position)
@@ -154,11 +159,6 @@ def visualize(workdir: str, sentence: str, output_dir: str, step: int | None = N
   """Translates `sentence` with the workdir's model and writes the pictures to output_dir. Returns
   {"translation", "source_pieces", "target_pieces", "files"}."""
   return draw(load_workdir(workdir, step), sentence, output_dir, beam_size, positions)
-
-
-def _bucket_length(length: int, max_position: int, multiple: int = 16) -> int:
-  """Sources are padded to a multiple of 16 (capped at the positional table): few compiles for many lengths."""
-  return min(-(-length // multiple) * multiple, max_position)
 
 
 def decode_with_attention(loaded, sentence: str, beam_size: int | None = None, alpha: float | None = None,
