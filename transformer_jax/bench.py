@@ -37,7 +37,7 @@ import numpy as np
 import optax
 from absl import app, flags
 
-from transformer_jax import decode, optim, train_step
+from transformer_jax import cli, decode, optim, train_step
 from transformer_jax.model import ModelConfig, Transformer
 from transformer_jax.special_ids import EOS_ID
 
@@ -524,4 +524,4 @@ def main(argv) -> None:
 
 if __name__ == "__main__":
   _define_flags()
-  app.run(main)
+  cli.run(main)

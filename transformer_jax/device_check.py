@@ -45,7 +45,7 @@ import optax
 from absl import app, flags
 from flax.linen import unbox as nn_unbox
 
-from transformer_jax import bench, losses, optim, train_step
+from transformer_jax import bench, cli, losses, optim, train_step
 from transformer_jax.data import batching, prefetch, token_cache
 from transformer_jax.model import ModelConfig, Transformer
 from transformer_jax.special_ids import EOS_ID
@@ -522,4 +522,4 @@ def main(argv):
 
 if __name__ == "__main__":
   _define_flags()
-  app.run(main)
+  cli.run(main)

@@ -14,7 +14,7 @@ from transformer_jax.errors import ConfigError
 from transformer_jax import decode, tokenizer as tokenizer_lib
 
 
-def _to_host(array) -> np.ndarray:
+def to_host(array) -> np.ndarray:
   """The whole array on this host, also when it is sharded over devices of several processes."""
   if isinstance(array, jax.Array) and not array.is_fully_addressable:
     return np.asarray(multihost_utils.process_allgather(array, tiled=True))
@@ -58,7 +58,7 @@ def translate_n_best(model, params, tokenizer: tokenizer_lib.Tokenizer, sentence
     source = place_source(source) if place_source else source
     tokens, scores = decode.translate_beam(model, params, source, beam_size=beam_size, alpha=alpha,
                                            extra_length=extra_length, max_decode_length=max_decode_length)
-    tokens, scores = _to_host(tokens[:, :n_best]), _to_host(scores[:, :n_best])
+    tokens, scores = to_host(tokens[:, :n_best]), to_host(scores[:, :n_best])
     for row, i in enumerate(chunk):
       results[i] = [(tokenizer.decode(tokens[row, k].tolist()), float(scores[row, k])) for k in range(n_best)
                     if scores[row, k] > decode.DEAD / 2]  # fewer finished hypotheses than n_best: shorter list
@@ -73,8 +73,3 @@ def translate_sentences(model, params, tokenizer: tokenizer_lib.Tokenizer, sente
   return [n_best[0][0] if n_best else "" for n_best in
           translate_n_best(model, params, tokenizer, sentences, n_best=1, **options)]
 
-
-def load_workdir(workdir: str, step: int | None = None):
-  """workdir.load, under the name visualize.py still imports (remove once it imports transformer_jax.workdir)."""
-  from transformer_jax import workdir as workdir_lib  # pylint: disable=g-import-not-at-top  (workdir imports us not)
-  return workdir_lib.load(workdir, step)

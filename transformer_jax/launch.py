@@ -27,9 +27,6 @@ _PROCESS_ID = flags.DEFINE_integer("process_id", None, "This process's index, 0 
                                    "detected).")
 
 
-# The log filter every command installs through cli.run; visualize.py (issue 13) still calls it by this name.
-quiet_orbax_logs = cli.quiet_library_logs
-
 
 def setup() -> None:
   """Call at the start of main(), after flags are parsed."""

@@ -14,7 +14,8 @@ from absl import logging
 from jax.experimental import multihost_utils
 from clu import metric_writers
 
-from transformer_jax import config_base, evaluation, optim, run_info, sharding, train_step, workdir as workdir_lib
+from transformer_jax import config_base, evaluation, optim, run_info, sharding, train_step, visualize
+from transformer_jax import workdir as workdir_lib
 from transformer_jax.data import input_pipeline, prefetch
 from transformer_jax.model import model_from_config
 from transformer_jax.run_guards import FiniteGuard, StopSignal, Stopwatch, ensure_writable
@@ -181,6 +182,7 @@ def train_and_evaluate(config, workdir: str) -> dict:
     # Sample translations beside their references in TensorBoard's Text tab, one table per evaluation.
     writer.write_texts(step, {"dev/translations": "| source | hypothesis | reference |\n|---|---|---|\n" + "\n".join(
         "| " + " | ".join(text.replace("|", "\\|") for text in example) + " |" for example in dev_bleu["examples"])})
+    visualize.write_attention_images(writer, step, model, params, tokenizer, dev_bleu["examples"])
     source, hypothesis, reference = dev_bleu["examples"][0]
     logging.info("dev at step %d (%.0f s of training): loss %.3f, ppl %.2f, sacreBLEU %.2f, tokenized BLEU %.2f\n"
                  "  source:     %s\n  hypothesis: %s\n  reference:  %s", step, train_seconds, dev["loss"],

@@ -16,6 +16,7 @@ asks for that collection, so it costs nothing there.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 
@@ -23,8 +24,9 @@ import jax
 import numpy as np
 from absl import app, flags, logging
 
-from transformer_jax import decode, launch, model as model_lib, tokenizer as tokenizer_lib
-from transformer_jax.inference import load_workdir
+from transformer_jax import cli, decode, model as model_lib, tokenizer as tokenizer_lib
+from transformer_jax import workdir as workdir_lib
+from transformer_jax.inference import to_host
 
 KINDS = {"encoder_self": ("encoder", "self_attention"), "decoder_self": ("decoder", "self_attention"),
          "cross": ("decoder", "cross_attention")}
@@ -45,17 +47,38 @@ def teacher_forced_batch(sources: list[list[int]], targets: list[list[int]]) -> 
   return batch
 
 
+def _bucket_length(length: int, max_position: int, multiple: int = 16) -> int:
+  """Sequences are padded to a multiple of 16 (capped at the positional table): few compiles for many lengths."""
+  return min(-(-length // multiple) * multiple, max_position)
+
+
+@functools.partial(jax.jit, static_argnames="model")
+def _sown_attention(model, params, source, decoder_inputs, targets) -> dict:
+  _, state = model.apply({"params": params}, source, decoder_inputs, targets, deterministic=True,
+                         mutable=["intermediates"])
+  sown = state["intermediates"]
+  return {kind: jax.numpy.stack([sown[f"{stack}_{i}"][attention]["attention_weights"][0]
+                                 for i in range(model.config.num_layers)])
+          for kind, (stack, attention) in KINDS.items()}
+
+
 def attention_weights(model, params, batch: dict) -> dict[str, np.ndarray]:
   """{"encoder_self" | "decoder_self" | "cross": float32 [layers, batch, heads, queries, keys]} for a teacher-forced
   batch (see teacher_forced_batch); padded keys get weight 0."""
-  _, state = model.apply({"params": params}, batch["source"], batch["decoder_inputs"], batch["targets"],
-                         deterministic=True, mutable=["intermediates"])
-  sown = state["intermediates"]
-  weights = {}
-  for kind, (stack, attention) in KINDS.items():
-    layers = [sown[f"{stack}_{i}"][attention]["attention_weights"][0] for i in range(model.config.num_layers)]
-    weights[kind] = np.asarray(jax.device_get(jax.numpy.stack(layers)), np.float32)
-  return weights
+  # Jitted (eager, every op of a new shape compiled on its own: 26 s for one sentence on a busy 2-core machine),
+  # with lengths padded to multiples of 16 so that sentences of similar length share a compile; padding is masked.
+  source_length = batch["source"].shape[1]
+  target_length = batch["targets"].shape[1]
+  padded_source = _bucket_length(source_length, model.config.max_position)
+  padded_target = _bucket_length(target_length, model.config.max_position)
+  pad = lambda x, length: np.pad(np.asarray(x), ((0, 0), (0, length - x.shape[1])))
+  weights = _sown_attention(model, params, pad(batch["source"], padded_source),
+                            pad(batch["decoder_inputs"], padded_target), pad(batch["targets"], padded_target))
+  lengths = {"encoder_self": (source_length, source_length), "decoder_self": (target_length, target_length),
+             "cross": (target_length, source_length)}
+  # In KINDS order (a jitted function returns its dict with the keys sorted).
+  return {kind: np.asarray(jax.device_get(weights[kind]), np.float32)[..., :lengths[kind][0], :lengths[kind][1]]
+          for kind in KINDS}
 
 
 def positional_table(model, params, length: int) -> np.ndarray:
@@ -66,9 +89,9 @@ def positional_table(model, params, length: int) -> np.ndarray:
   return model_lib.sinusoidal_table(cfg.max_position, cfg.d_model)[:length]
 
 
-def _plot_heads(weights: np.ndarray, queries: list[str], keys: list[str], title: str, path: str,
-                query_label: str, key_label: str) -> None:
-  """One panel per head of weights [heads, queries, keys]."""
+def _heads_figure(weights: np.ndarray, queries: list[str], keys: list[str], title: str, query_label: str,
+                  key_label: str, dpi: int = 110):
+  """A matplotlib figure with one panel per head of weights [heads, queries, keys]; the caller closes it."""
   import matplotlib  # pylint: disable=g-import-not-at-top
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
@@ -78,7 +101,7 @@ def _plot_heads(weights: np.ndarray, queries: list[str], keys: list[str], title:
   cell = 0.22  # inches per token, so labels stay readable for sentences of any length
   panel_w, panel_h = max(2.5, cell * len(keys) + 1.0), max(2.5, cell * len(queries) + 1.0)
   figure, axes = plt.subplots(rows, columns, figsize=(panel_w * columns + 1.0, panel_h * rows + 0.6), squeeze=False,
-                              layout="constrained")
+                              layout="constrained", dpi=dpi)
   vmax = max(float(weights.max()), 1e-6)  # one colour scale for all heads of the layer, up to its largest weight
   font = 7 if max(len(keys), len(queries)) <= 40 else 5
   for head in range(rows * columns):
@@ -95,8 +118,26 @@ def _plot_heads(weights: np.ndarray, queries: list[str], keys: list[str], title:
     axis.set_xlabel(key_label, fontsize=8)
   figure.colorbar(image, ax=axes, shrink=0.6, label="attention weight")
   figure.suptitle(title, fontsize=11)
-  figure.savefig(path, dpi=110)
+  return figure
+
+
+def _plot_heads(weights: np.ndarray, queries: list[str], keys: list[str], title: str, path: str,
+                query_label: str, key_label: str) -> None:
+  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+  figure = _heads_figure(weights, queries, keys, title, query_label, key_label)
+  figure.savefig(path)
   plt.close(figure)
+
+
+def heads_image(weights: np.ndarray, queries: list[str], keys: list[str], title: str, query_label: str,
+                key_label: str, dpi: int = 80) -> np.ndarray:
+  """The panels of _heads_figure as a uint8 RGB array [height, width, 3] (for TensorBoard)."""
+  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+  figure = _heads_figure(weights, queries, keys, title, query_label, key_label, dpi=dpi)
+  figure.canvas.draw()
+  image = np.asarray(figure.canvas.buffer_rgba())[..., :3].copy()
+  plt.close(figure)
+  return image
 
 
 def _plot_positions(table: np.ndarray, path: str) -> None:
@@ -118,33 +159,63 @@ def visualize(workdir: str, sentence: str, output_dir: str, step: int | None = N
               beam_size: int | None = None, positions: int = 100) -> dict:
   """Translates `sentence` with the workdir's model and writes the pictures to output_dir. Returns
   {"translation", "source_pieces", "target_pieces", "files"}."""
-  return draw(load_workdir(workdir, step), sentence, output_dir, beam_size, positions)
+  return draw(workdir_lib.load(workdir, step), sentence, output_dir, beam_size, positions)
 
 
-def draw(loaded, sentence: str, output_dir: str, beam_size: int | None = None, positions: int = 100) -> dict:
-  """visualize() for a run already loaded: loaded = (config, tokenizer, model, params) of inference.load_workdir."""
+def decode_with_attention(loaded, sentence: str, beam_size: int | None = None, alpha: float | None = None,
+                          n_best: int = 1) -> dict:
+  """Translates `sentence` with the jitted beam search (greedy when beam_size is 1), then reads the attention of the
+  best translation, teacher-forced. loaded = (config, tokenizer, model, params) of workdir.load.
+
+  Returns {"source_ids", "hypotheses": [(target ids ending with EOS, score)] best first (at most n_best),
+  "weights": attention_weights() of the best one, [layers, heads, queries, keys] per kind (batch row dropped),
+  "source_pieces", "target_pieces" (what each decoder position predicts), "input_pieces" (what it reads: the
+  target shifted right, EOS first), "translation"}. Raises ValueError for a sentence with no pieces.
+  """
   config, tokenizer, model, params = loaded
   source = tokenizer.encode(sentence)[:min(config.bucket_lengths[-1], model.config.max_position) - 1]
   if not source:
-    raise ValueError("--sentence is empty after tokenization")
+    raise ValueError("the sentence is empty after tokenization")
   source = source + [tokenizer_lib.EOS_ID]
   beam_size = beam_size or config.beam_size
+  alpha = config.length_penalty_alpha if alpha is None else alpha
+  padded = np.zeros((1, _bucket_length(len(source), model.config.max_position)), np.int32)
+  padded[0, :len(source)] = source
   options = dict(extra_length=config.decode_extra_length, max_decode_length=config.max_decode_length)
   if beam_size > 1:
-    tokens, _ = decode.translate_beam(model, params, np.asarray([source], np.int32), beam_size=beam_size,
-                                      alpha=config.length_penalty_alpha, **options)
-    tokens = np.asarray(tokens)[0, 0]
+    tokens, scores = decode.translate_beam(model, params, padded, beam_size=beam_size, alpha=alpha, **options)
+    tokens, scores = np.asarray(tokens)[0], np.asarray(scores)[0]
   else:
-    tokens, _ = decode.translate_greedy(model, params, np.asarray([source], np.int32), **options)
-    tokens = np.asarray(tokens)[0]
-  target = [int(t) for t in tokens if t != tokenizer_lib.PAD_ID]
-  target = target[:target.index(tokenizer_lib.EOS_ID) + 1] if tokenizer_lib.EOS_ID in target else target
+    tokens, scores = decode.translate_greedy(model, params, padded, **options)
+    tokens, scores = np.asarray(tokens), np.asarray(scores)
+  hypotheses = []
+  for row, score in zip(tokens[:n_best], scores[:n_best]):
+    if score <= decode.DEAD / 2:  # fewer finished hypotheses than asked for
+      continue
+    target = [int(t) for t in row if t != tokenizer_lib.PAD_ID]
+    target = target[:target.index(tokenizer_lib.EOS_ID) + 1] if tokenizer_lib.EOS_ID in target else target
+    hypotheses.append((target, float(score)))
+  target = hypotheses[0][0]
   weights = attention_weights(model, params, teacher_forced_batch([source], [target]))
-  source_pieces = [tokenizer.id_to_piece(i) for i in source]
   target_pieces = [tokenizer.id_to_piece(i) for i in target]
+  return {"source_ids": source, "hypotheses": hypotheses, "weights": {k: v[:, 0] for k, v in weights.items()},
+          "source_pieces": [tokenizer.id_to_piece(i) for i in source], "target_pieces": target_pieces,
+          "input_pieces": [tokenizer.id_to_piece(tokenizer_lib.EOS_ID)] + target_pieces[:-1],
+          "translation": tokenizer.decode(target)}
+
+
+def draw(loaded, sentence: str, output_dir: str, beam_size: int | None = None, positions: int = 100) -> dict:
+  """visualize() for a run already loaded: loaded = (config, tokenizer, model, params) of workdir.load."""
+  _, _, model, params = loaded
+  try:
+    decoded = decode_with_attention(loaded, sentence, beam_size)
+  except ValueError as error:
+    raise ValueError(f"--sentence: {error}") from None
+  weights = decoded["weights"]
+  source_pieces, target_pieces = decoded["source_pieces"], decoded["target_pieces"]
   # Decoder position i reads input_pieces[i] (the target shifted right, EOS first) and predicts target_pieces[i]:
   # queries are labelled with what they predict, decoder keys with what they read.
-  input_pieces = [tokenizer.id_to_piece(tokenizer_lib.EOS_ID)] + target_pieces[:-1]
+  input_pieces = decoded["input_pieces"]
   labels = {"encoder_self": (source_pieces, source_pieces), "decoder_self": (target_pieces, input_pieces),
             "cross": (target_pieces, source_pieces)}
   os.makedirs(output_dir, exist_ok=True)
@@ -153,20 +224,49 @@ def draw(loaded, sentence: str, output_dir: str, beam_size: int | None = None, p
     for layer, layer_weights in enumerate(per_layer):
       path = os.path.join(output_dir, f"{kind}_layer{layer}.png")
       queries, keys = labels[kind]
-      _plot_heads(layer_weights[0], queries, keys, f"{TITLES[kind]}, layer {layer}", path,
+      _plot_heads(layer_weights, queries, keys, f"{TITLES[kind]}, layer {layer}", path,
                   "query (source)" if kind == "encoder_self" else "query (predicts)",
                   "key (reads)" if kind == "decoder_self" else "key (source)")
       files.append(path)
   path = os.path.join(output_dir, "positional_encoding.png")
   _plot_positions(positional_table(model, params, positions), path)
   files.append(path)
-  np.savez_compressed(os.path.join(output_dir, "attention.npz"), **{k: v[:, 0] for k, v in weights.items()})
-  translation = tokenizer.decode(target)
+  np.savez_compressed(os.path.join(output_dir, "attention.npz"), **weights)
+  translation = decoded["translation"]
   result = {"sentence": sentence, "translation": translation, "source_pieces": source_pieces,
             "target_pieces": target_pieces, "files": [os.path.basename(f) for f in files]}
   with open(os.path.join(output_dir, "tokens.json"), "w", encoding="utf-8") as f:
     json.dump(result, f, indent=2, ensure_ascii=False)
   return result
+
+
+def cross_attention_images(model, params, tokenizer, pairs: list[tuple[str, str]]) -> dict[str, np.ndarray]:
+  """{"dev_attention/sentence{i}/cross_layer{l}": uint8 [height, width, 3]}: the cross-attention of every head of
+  every layer for each (source, translation) pair, teacher-forced on the translation's pieces."""
+  longest = model.config.max_position
+  images = {}
+  for index, (source, translation) in enumerate(pairs):
+    source_ids = tokenizer.encode(source)[:longest - 1] + [tokenizer_lib.EOS_ID]
+    target_ids = tokenizer.encode(translation)[:longest - 1] + [tokenizer_lib.EOS_ID]
+    weights = attention_weights(model, params, teacher_forced_batch([source_ids], [target_ids]))["cross"][:, 0]
+    for layer, layer_weights in enumerate(weights):
+      images[f"dev_attention/sentence{index}/cross_layer{layer}"] = heads_image(
+          layer_weights, [tokenizer.id_to_piece(i) for i in target_ids],
+          [tokenizer.id_to_piece(i) for i in source_ids], f"cross-attention, layer {layer}: {translation[:80]}",
+          "query (predicts)", "key (source)")
+  return images
+
+
+def write_attention_images(writer, step: int, model, params, tokenizer, examples) -> None:
+  """Writes cross_attention_images of the dev examples [(source, hypothesis, reference)] to a clu metric writer
+  (TensorBoard's Images tab): the training loop's fixed first dev sentences with their current translations, so
+  the alignment can be watched sharpening from one evaluation to the next. Call it on every process: parameters
+  sharded over several hosts are gathered first."""
+  params = jax.tree_util.tree_map(to_host, params)
+  if jax.process_index() != 0:
+    return
+  pairs = [(source, hypothesis) for source, hypothesis, _ in examples if source.strip()]
+  writer.write_images(step, cross_attention_images(model, params, tokenizer, pairs))
 
 
 def _define_flags(flag_values=flags.FLAGS):
@@ -187,7 +287,6 @@ def _define_flags(flag_values=flags.FLAGS):
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
-  launch.quiet_orbax_logs()
   result = visualize(FLAGS.workdir, FLAGS.sentence, FLAGS.output_dir, FLAGS.step, FLAGS.beam_size,
                      FLAGS.positions)
   logging.info("Translation: %s", result["translation"])
@@ -196,4 +295,4 @@ def main(argv):
 
 if __name__ == "__main__":
   FLAGS = _define_flags()
-  app.run(main)
+  cli.run(main)

@@ -15,6 +15,7 @@ import dataclasses
 import numpy as np
 
 from transformer_jax.data.token_cache import TokenSequences
+from transformer_jax.errors import DataError
 from transformer_jax.special_ids import EOS_ID
 
 
@@ -133,7 +134,8 @@ def _flat_pairs(sources, targets) -> tuple[TokenSequences, TokenSequences]:
   if len(sources) != len(targets):
     raise ValueError(f"{len(sources)} sources but {len(targets)} targets")
   if not len(sources):
-    raise ValueError("no training pairs left after filtering: check the data and the maximum lengths")
+    raise DataError("no training pairs left after filtering: check the data and the maximum lengths "
+                    "(max_source_length, max_target_length)")
   return _as_flat(sources), _as_flat(targets)
 
 

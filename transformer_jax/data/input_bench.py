@@ -23,7 +23,7 @@ import time
 import numpy as np
 from absl import app, flags
 
-from transformer_jax import tokenizer as tokenizer_lib
+from transformer_jax import cli, tokenizer as tokenizer_lib
 from transformer_jax.data import input_pipeline, sources, token_cache
 
 
@@ -176,4 +176,4 @@ def main(argv):
 
 if __name__ == "__main__":
   _define_flags()
-  app.run(main)
+  cli.run(main)

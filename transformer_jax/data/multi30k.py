@@ -20,6 +20,8 @@ from typing import Callable
 
 from absl import app, flags
 
+from transformer_jax import cli
+
 # Split -> file name pattern, as the dataset's repository names them.
 SPLIT_FILES = {"train": "train.{lang}.gz", "validation": "val.{lang}.gz", "test": "test_2016_flickr.{lang}.gz"}
 LINES = {"train": 29_000, "validation": 1_014, "test": 1_000}
@@ -95,4 +97,4 @@ def main(argv) -> None:
 if __name__ == "__main__":
   flags.DEFINE_string("dir", "data/multi30k", "Directory to download into (files already there are kept).")
   flags.DEFINE_string("languages", "en,de", "Comma-separated languages to download (en, de, fr, cs).")
-  app.run(main)
+  cli.run(main)
