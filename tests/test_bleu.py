@@ -9,6 +9,7 @@ from transformer_jax.bleu import (
     bleu_report,
     corpus_bleu_from_tokens,
     moses_tokenize,
+    sacrebleu_lowercase_score,
     sacrebleu_score,
     sacrebleu_signature,
     split_compounds,
@@ -33,6 +34,14 @@ def test_sacrebleu_score_matches_package():
   expected = sacrebleu.corpus_bleu(HYPOTHESES, [REFERENCES]).score
   assert sacrebleu_score(HYPOTHESES, REFERENCES) == pytest.approx(expected, abs=1e-9)
   assert 0 < expected < 100
+
+
+def test_lowercased_sacrebleu_matches_package_and_ignores_case():
+  expected = sacrebleu.corpus_bleu(HYPOTHESES, [REFERENCES], lowercase=True).score
+  assert sacrebleu_lowercase_score(HYPOTHESES, REFERENCES) == pytest.approx(expected, abs=1e-9)
+  recased = [" ".join(word.capitalize() for word in r.split()) for r in REFERENCES]  # keeps "ß", unlike upper()
+  assert sacrebleu_lowercase_score(recased, REFERENCES) == pytest.approx(100.0)
+  assert sacrebleu_score(recased, REFERENCES) < 90
 
 
 def test_signature_describes_headline_settings():
@@ -143,7 +152,7 @@ def test_tokenized_bleu_differs_from_sacrebleu():
 
 def test_bleu_report_keys():
   report = bleu_report(HYPOTHESES, REFERENCES)
-  assert set(report) == {"sacrebleu", "tokenized_bleu", "signature"}
+  assert set(report) == {"sacrebleu", "sacrebleu_lowercase", "tokenized_bleu", "signature"}
   assert report["sacrebleu"] == pytest.approx(sacrebleu_score(HYPOTHESES, REFERENCES))
   assert report["tokenized_bleu"] == pytest.approx(tokenized_bleu(HYPOTHESES, REFERENCES))
 

@@ -53,6 +53,13 @@ def sacrebleu_score(hypotheses: Sequence[str], references: Sequence[str]) -> flo
   return _headline_metric().corpus_score(list(hypotheses), [list(references)]).score
 
 
+def sacrebleu_lowercase_score(hypotheses: Sequence[str], references: Sequence[str]) -> float:
+  """sacreBLEU with both sides lowercased (tok 13a, exp smoothing): what Multi30k papers report beside cased BLEU."""
+  _check_same_length(hypotheses, references)
+  metric = BLEU(lowercase=True, tokenize="13a", smooth_method="exp")
+  return metric.corpus_score(list(hypotheses), [list(references)]).score
+
+
 def sacrebleu_signature() -> str:
   """Signature string of `sacrebleu_score`, e.g. 'nrefs:1|case:mixed|...'."""
   metric = _headline_metric()
@@ -124,6 +131,7 @@ def bleu_report(hypotheses: Sequence[str], references: Sequence[str], lang: str 
   """Both BLEU figures plus the sacreBLEU signature, for logging."""
   return {
       "sacrebleu": sacrebleu_score(hypotheses, references),
+      "sacrebleu_lowercase": sacrebleu_lowercase_score(hypotheses, references),
       "tokenized_bleu": tokenized_bleu(hypotheses, references, lang),
       "signature": sacrebleu_signature(),
   }
@@ -133,6 +141,7 @@ __all__ = [
     "bleu_report",
     "corpus_bleu_from_tokens",
     "moses_tokenize",
+    "sacrebleu_lowercase_score",
     "sacrebleu_score",
     "sacrebleu_signature",
     "split_compounds",

@@ -246,11 +246,13 @@ def train_and_evaluate(config, workdir: str) -> dict:
     test = evaluation.bleu_of(model, state.params, tokenizer,
                               evaluation.bleu_set(data.test, tokenizer, limit=config.num_test_sentences or None),
                               config, mesh)
-    results.update(test_sacrebleu=test["sacrebleu"], test_tokenized_bleu=test["tokenized_bleu"],
+    results.update(test_sacrebleu=test["sacrebleu"], test_sacrebleu_lowercase=test["sacrebleu_lowercase"],
+                   test_tokenized_bleu=test["tokenized_bleu"],
                    sacrebleu_signature=test["signature"])
     writer.write_scalars(final_step, {"test/bleu": test["sacrebleu"], "test/tokenized_bleu": test["tokenized_bleu"]})
-    logging.info("Test (%d sentences) after %d steps: sacreBLEU %.2f  [%s]  |  tokenized BLEU %.2f",
-                 len(test["hypotheses"]), final_step, test["sacrebleu"], test["signature"], test["tokenized_bleu"])
+    logging.info("Test (%d sentences) after %d steps: sacreBLEU %.2f  [%s]  |  tokenized BLEU %.2f  |  lowercased "
+                 "sacreBLEU %.2f", len(test["hypotheses"]), final_step, test["sacrebleu"], test["signature"],
+                 test["tokenized_bleu"], test["sacrebleu_lowercase"])
   writer.close()
   checkpointer.close()
   if jax.process_index() == 0:
