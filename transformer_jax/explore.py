@@ -86,7 +86,7 @@ def read_dev_curve(workdir: str) -> list[dict]:
   a row whose train_seconds falls below the previous row's continues from the previous row's total (the training time
   between an invocation's last evaluation and its stop is not recorded, so this is a lower bound). [] when there is
   no file."""
-  path = os.path.join(workdir, "dev_curve.jsonl")
+  path = workdir_lib.path(workdir, workdir_lib.DEV_CURVE)
   if not os.path.exists(path):
     return []
   rows = []

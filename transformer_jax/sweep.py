@@ -367,7 +367,7 @@ def gather(runs: list[ResolvedRun], root: str) -> list[dict]:
     train = _read_jsonl(workdir_lib.path(workdir, workdir_lib.TRAIN_LOG))
     dev = _read_jsonl(workdir_lib.path(workdir, workdir_lib.DEV_CURVE))
     row["status"] = "finished" if results else ("incomplete" if train or dev else "not started")
-    config_path = os.path.join(workdir, "config.json")
+    config_path = workdir_lib.path(workdir, workdir_lib.CONFIG)
     try:
       if os.path.exists(config_path):
         with open(config_path) as f:

@@ -23,7 +23,7 @@ import time
 import numpy as np
 from absl import app, flags
 
-from transformer_jax import cli, tokenizer as tokenizer_lib
+from transformer_jax import cli, tokenizer as tokenizer_lib, workdir as workdir_lib
 from transformer_jax.data import input_pipeline, sources, token_cache
 
 
@@ -111,8 +111,9 @@ def measure(config, workdir: str, seconds: float, tokens_per_batch: int) -> dict
   elapsed = time.perf_counter() - started
   results["read_text"] = {"pairs": len(read), "pairs_per_sec": round(len(read) / elapsed)}
 
-  data = input_pipeline.load_datasets(config, os.path.join(workdir, "sentencepiece.model"))
-  tokenizer = tokenizer_lib.Tokenizer.load(os.path.join(workdir, "sentencepiece.model"))
+  tokenizer_path = workdir_lib.path(workdir, workdir_lib.TOKENIZER)
+  data = input_pipeline.load_datasets(config, tokenizer_path)
+  tokenizer = tokenizer_lib.Tokenizer.load(tokenizer_path)
   sample = read[:20_000]
   started = time.perf_counter()
   arrays, _ = token_cache.encode_pairs(sample, tokenizer)
