@@ -19,7 +19,9 @@ def get_config(arg: str | None = None):
   config = config_base.base_config()
   config.dataset = "multi30k"
   config.source_lang, config.target_lang = "en", "de"
-  config.vocab_size = 8000
+  # Shared BPE pieces. In 12 minutes of training on one core: 8000 -> dev sacreBLEU 14.95 (451 steps), 4000 -> 18.29
+  # (601 steps), 2000 -> 18.57 (801 steps): the output softmax dominates a small model's step.
+  config.vocab_size = 4000
   config.sentencepiece_model_type = "bpe"
   config.tokenizer_train_sentences = 100_000  # all 58k sentences of both sides
   config.max_source_length = 96
@@ -32,7 +34,7 @@ def get_config(arg: str | None = None):
   config.log_every_steps = 100
   config.max_checkpoints_to_keep = 5
   if setting == "cpu":
-    config.tokens_per_batch = 2048
+    config.tokens_per_batch = 2048  # 4096 (same tokens/s, half the steps): dev 16.36 against 18.29 at 12 minutes
     config.num_layers = 3
     config.d_model = 128
     config.d_ff = 512
@@ -43,7 +45,10 @@ def get_config(arg: str | None = None):
     config.max_train_seconds = 1800.0
     config.eval_every_steps = 500
     config.num_dev_bleu_sentences = 1014
-    config.checkpoint_every_steps = 500
+    # The test score decodes the mean of the last 4 checkpoints, 200 steps apart (results.json has the final step's
+    # score beside it).
+    config.checkpoint_every_steps = 200
+    config.test_average_last = 4
   else:
     config.tokens_per_batch = 8192
     config.num_layers = 6
@@ -56,4 +61,5 @@ def get_config(arg: str | None = None):
     config.eval_every_steps = 1000
     config.num_dev_bleu_sentences = 1014
     config.checkpoint_every_steps = 1000
+    config.test_average_last = 5  # the paper's base recipe
   return config

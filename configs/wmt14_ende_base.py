@@ -17,7 +17,12 @@ def get_config(arg: str | None = None):
   config.vocab_size = 37_000
   config.sentencepiece_model_type = "bpe"  # the paper: byte-pair encoding, ~37k shared source-target tokens
   config.real_tokens_per_batch = 25_000  # real (non-padding) tokens per step and side, as the paper counts
-  config.train_bucket_count = 16  # padded lengths fitted to the training lengths: under 10% target padding
+  # Pairs packed into rows of 256 tokens, 8 rows filled at once: one shape, padding under 6% a side (data bench).
+  # Packed rows need attention_impl "naive" or "xla"; for "cudnn", add --config.pack_training_rows=False: one pair
+  # per row in 16 buckets fitted to the training lengths (padding 13.9% / 9.5% source / target).
+  config.pack_training_rows = True
+  config.pack_open_rows = 8
+  config.train_bucket_count = 16
   config.num_train_steps = 100_000
   config.warmup_steps = 4000
   config.dropout_rate = 0.1

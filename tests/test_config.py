@@ -136,5 +136,11 @@ def test_validate_refuses_bad_batch_sizes(changes, message):
 def test_paper_configs_count_real_tokens():
   for module in (wmt14_ende_base, wmt14_ende_big, wmt14_enfr_base, wmt14_enfr_big):
     config = module.get_config()
-    assert (config.real_tokens_per_batch, config.pack_training_rows) == (25_000, False)
-    assert 0 < config.train_bucket_count <= 16
+    assert (config.real_tokens_per_batch, config.pack_training_rows, config.pack_open_rows) == (25_000, True, 8)
+    assert 0 < config.train_bucket_count <= 16  # for --config.pack_training_rows=False (cudnn)
+    config_base.validate(config)
+    config.attention_impl, config.dtype = "cudnn", "bfloat16"
+    with pytest.raises(ValueError, match="pack_training_rows=False"):
+      config_base.validate(config)
+    config.pack_training_rows = False
+    config_base.validate(config)

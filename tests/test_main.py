@@ -17,7 +17,7 @@ def trained(tmp_path_factory):
   tmp = tmp_path_factory.mktemp("e2e")
   workdir = str(tmp / "workdir")
   result = run(["transformer_jax.main", "--config=configs/default.py", f"--workdir={workdir}",
-                f"--config.tfds_data_dir={tmp / 'tfds'}", *TINY])
+                f"--config.tfds_data_dir={tmp / 'tfds'}", *TINY, "--config.test_average_last=2"])
   assert result.returncode == 0, result.stderr[-3000:]
   return workdir, result.stderr
 
@@ -25,12 +25,32 @@ def trained(tmp_path_factory):
 def test_main_trains_evaluates_and_reports_bleu(trained):
   workdir, log = trained
   assert "step 12/12" in log and "steps/s" in log and "ETA" in log
-  assert "Test (16 sentences) after 12 steps: sacreBLEU" in log and "tokenized BLEU" in log
+  assert "Test (16 sentences, parameters of steps [6, 12]): sacreBLEU" in log and "tokenized BLEU" in log
   results = json.load(open(os.path.join(workdir, "results.json")))
   assert results["step"] == 12 and 0.0 <= results["test_sacrebleu"] <= 100.0
   for name in ("config.json", "sentencepiece.model", "checkpoints"):
     assert os.path.exists(os.path.join(workdir, name))
   assert sorted(os.listdir(os.path.join(workdir, "checkpoints"))) == ["12", "6"]
+
+
+def test_the_test_score_decodes_the_mean_of_the_last_checkpoints(trained, tmp_path):
+  """test_average_last=2 scores the mean of checkpoints 6 and 12; the average_checkpoints command (checked against
+  Orbax elementwise in test_average_checkpoints) builds the same mean, and decoding it gives the same score."""
+  from transformer_jax import average_checkpoints, evaluation, sharding, workdir as workdir_lib
+  from transformer_jax.data import input_pipeline
+  workdir, _ = trained
+  results = json.load(open(os.path.join(workdir, "results.json")))
+  assert results["test_averaged_steps"] == [6, 12]
+  assert set(results["test_final_step"]) == {"sacrebleu", "sacrebleu_lowercase", "tokenized_bleu"}
+  averaged_dir = str(tmp_path / "averaged")
+  average_checkpoints.average_last(workdir, 2, output_workdir=averaged_dir)
+  run_ = workdir_lib.load(averaged_dir)
+  mesh = sharding.make_mesh()
+  test = evaluation.bleu_set(input_pipeline.load_text_split(run_.config, "test"), run_.tokenizer, limit=16)
+  report = evaluation.bleu_of(run_.model, evaluation.replicate(run_.params, mesh), run_.tokenizer, test, run_.config,
+                              mesh)
+  assert report["sacrebleu"] == pytest.approx(results["test_sacrebleu"], abs=1e-9)
+  assert report["tokenized_bleu"] == pytest.approx(results["test_tokenized_bleu"], abs=1e-9)
 
 
 def test_rerunning_resumes_from_the_latest_checkpoint(trained, tmp_path):

@@ -108,6 +108,23 @@ def compare_batch_settings(workdir: str, batches: dict, start_step: int) -> None
     workdir_lib.write_json(workdir, workdir_lib.BATCH_SETTINGS, batches)
 
 
+def last_checkpoint_steps(checkpointer, count: int) -> list[int]:
+  """The newest `count` complete checkpoints (fewer if the run kept fewer), oldest first."""
+  checkpointer.wait()
+  return sorted(checkpointer.manager.all_steps())[-count:]
+
+
+def averaged_params(checkpointer, template_state, steps: list[int]):
+  """Mean parameters of the checkpoints of `steps`, summed in float32 on the devices, so sharded and many-host runs
+  average the same way (and in the same placement) as they train."""
+  total = None
+  for step in steps:
+    params = jax.tree_util.tree_map(lambda x: x.astype(np.float32), checkpointer.restore(template_state, step).params)
+    total = params if total is None else jax.tree_util.tree_map(lambda a, b: a + b, total, params)
+  return jax.tree_util.tree_map(lambda mean, like: (mean / len(steps)).astype(like.dtype), total,
+                                template_state.params)
+
+
 def train_and_evaluate(config, workdir: str) -> dict:
   """Trains (resuming from the latest checkpoint in workdir), evaluates on dev, and finally scores the test set.
   Returns the final metrics (also written to workdir/results.json)."""
@@ -243,16 +260,22 @@ def train_and_evaluate(config, workdir: str) -> dict:
   if data.test is None:
     logging.info("No test split (local_test is empty): training ends at step %d without a test score.", final_step)
   else:
-    test = evaluation.bleu_of(model, state.params, tokenizer,
-                              evaluation.bleu_set(data.test, tokenizer, limit=config.num_test_sentences or None),
-                              config, mesh)
+    test_set = evaluation.bleu_set(data.test, tokenizer, limit=config.num_test_sentences or None)
+    test = evaluation.bleu_of(model, state.params, tokenizer, test_set, config, mesh)
+    averaged_steps = last_checkpoint_steps(checkpointer, config.test_average_last)
+    if len(averaged_steps) > 1:
+      results["test_final_step"] = {key: test[key] for key in ("sacrebleu", "sacrebleu_lowercase", "tokenized_bleu")}
+      logging.info("Test after step %d alone: sacreBLEU %.2f; now the mean of the checkpoints of steps %s.",
+                   final_step, test["sacrebleu"], averaged_steps)
+      test = evaluation.bleu_of(model, averaged_params(checkpointer, state, averaged_steps), tokenizer, test_set,
+                                config, mesh)
     results.update(test_sacrebleu=test["sacrebleu"], test_sacrebleu_lowercase=test["sacrebleu_lowercase"],
-                   test_tokenized_bleu=test["tokenized_bleu"],
+                   test_tokenized_bleu=test["tokenized_bleu"], test_averaged_steps=averaged_steps,
                    sacrebleu_signature=test["signature"])
     writer.write_scalars(final_step, {"test/bleu": test["sacrebleu"], "test/tokenized_bleu": test["tokenized_bleu"]})
-    logging.info("Test (%d sentences) after %d steps: sacreBLEU %.2f  [%s]  |  tokenized BLEU %.2f  |  lowercased "
-                 "sacreBLEU %.2f", len(test["hypotheses"]), final_step, test["sacrebleu"], test["signature"],
-                 test["tokenized_bleu"], test["sacrebleu_lowercase"])
+    logging.info("Test (%d sentences, parameters of steps %s): sacreBLEU %.2f  [%s]  |  tokenized BLEU %.2f  |  "
+                 "lowercased sacreBLEU %.2f", len(test["hypotheses"]), averaged_steps, test["sacrebleu"],
+                 test["signature"], test["tokenized_bleu"], test["sacrebleu_lowercase"])
   writer.close()
   checkpointer.close()
   if jax.process_index() == 0:

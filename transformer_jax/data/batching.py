@@ -260,20 +260,30 @@ def eval_batches(sources: list[list[int]], targets: list[list[int]], *, bucket_l
       yield make_batch([sources[j] for j in chunk], [targets[j] for j in chunk], rows, length)
 
 
-def pack_rows(source_lengths, target_lengths, order: np.ndarray, length: int) -> list[list[int]]:
-  """Greedily fills rows of `length` source and `length` target tokens with whole pairs, in `order`."""
-  rows, current, source_used, target_used = [], [], 0, 0
+def pack_rows(source_lengths, target_lengths, order: np.ndarray, length: int, open_rows: int = 1) -> list[list[int]]:
+  """Fills rows of `length` source and `length` target tokens with whole pairs taken in `order`, first fit over the
+  `open_rows` most recently opened rows: a pair goes into the oldest open row with room on both sides, else into a
+  new row, which closes the oldest when `open_rows` are open. Rows are returned in the order they were opened.
+  open_rows=1 is next fit (a row closes at the first pair that does not fit); more open rows fill the gaps that
+  the longer side leaves on the shorter one (WMT-like lengths, rows of 256: padding 12.8% / 8.4% source / target
+  with 1, 5.8% / 1.1% with 8)."""
+  rows: list[list[int]] = []
+  # Open rows as [members, source tokens used, target tokens used], oldest first.
+  open_: list[list] = []
   source_lengths = np.asarray(source_lengths)[order].tolist()
   target_lengths = np.asarray(target_lengths)[order].tolist()
   for i, source_length, target_length in zip(order.tolist(), source_lengths, target_lengths):
-    if current and (source_used + source_length > length or target_used + target_length > length):
-      rows.append(current)
-      current, source_used, target_used = [], 0, 0
-    current.append(i)
-    source_used += source_length
-    target_used += target_length
-  if current:
-    rows.append(current)
+    for row in open_:
+      if row[1] + source_length <= length and row[2] + target_length <= length:
+        row[0].append(i)
+        row[1] += source_length
+        row[2] += target_length
+        break
+    else:
+      if len(open_) == open_rows:
+        rows.append(open_.pop(0)[0])
+      open_.append([[i], source_length, target_length])
+  rows += [row[0] for row in open_]
   return rows
 
 
@@ -308,18 +318,19 @@ class PackedBatcher:
   numbers of batches, so the epoch of step k is found by packing the epochs before it (cheap, and cached).
   With `real_tokens_per_batch`, the row count is chosen from the first epoch's packing so that a batch holds about
   that many real tokens a side (the mean of source and target); otherwise rows x length <= tokens_per_batch.
+  `open_rows`: rows filled at once (pack_rows).
   """
 
   def __init__(self, sources: list[list[int]], targets: list[list[int]], *, length: int, tokens_per_batch: int,
                seed: int, row_multiple: int = 1, process_index: int = 0, process_count: int = 1,
-               real_tokens_per_batch: int = 0):
+               real_tokens_per_batch: int = 0, open_rows: int = 1):
     self.sources, self.targets = _flat_pairs(sources, targets)
     self.source_lengths, self.target_lengths = self.sources.lengths, self.targets.lengths
     longest = int(max(self.source_lengths.max(), self.target_lengths.max()))
     if longest > length:
       raise ValueError(f"a pair of {longest} tokens does not fit packed rows of {length}: raise the row length "
                        "(the longest bucket_lengths entry) or lower max_source_length / max_target_length")
-    self.length, self.seed = length, seed
+    self.length, self.seed, self.open_rows = length, seed, open_rows
     multiple = int(np.lcm(row_multiple, process_count))
     self.process_index, self.process_count = process_index, process_count
     self._epoch_starts = [0]  # first step of each packed epoch
@@ -333,7 +344,7 @@ class PackedBatcher:
   def _epoch_rows(self, epoch: int) -> list[list[int]]:
     if self._cached_epoch != epoch:
       order = np.random.default_rng([self.seed, epoch]).permutation(len(self.sources))
-      rows = pack_rows(self.source_lengths, self.target_lengths, order, self.length)
+      rows = pack_rows(self.source_lengths, self.target_lengths, order, self.length, self.open_rows)
       self._cached_epoch, self._cached_rows = epoch, rows
     return self._cached_rows
 

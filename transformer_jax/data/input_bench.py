@@ -78,8 +78,8 @@ def load_config(path: str):
 
 
 def batch_report(config_paths: list[str], num_pairs: int, seed: int) -> dict:
-  """Per config: its training batches on synthetic WMT-like pairs, before (padded-position budget, bucket_lengths)
-  and as configured."""
+  """Per config: its training batches on synthetic WMT-like pairs, before (padded-position budget, bucket_lengths,
+  no packing) and as configured."""
   pairs = synthetic_pairs(num_pairs, seed)
   report = {"lengths": "synthetic WMT-like: source log-normal (median 24, sigma 0.6, EOS included), target = source "
                        "x N(1.05, 0.1); pairs over max_source_length/max_target_length dropped as in training",
@@ -88,6 +88,7 @@ def batch_report(config_paths: list[str], num_pairs: int, seed: int) -> dict:
     config = load_config(path)
     before = config.copy_and_resolve_references()
     before.real_tokens_per_batch, before.train_bucket_count = 0, 0
+    before.pack_training_rows, before.pack_open_rows = False, 1
     entry = {}
     for name, variant in (("before", before), ("configured", config)):
       batcher, counts = input_pipeline.make_batcher(variant, pairs)

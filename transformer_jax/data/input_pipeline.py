@@ -82,7 +82,8 @@ def make_batcher(config, pairs: token_cache.TokenizedPairs, *, row_multiple: int
   if config.pack_training_rows:
     batcher = batching.PackedBatcher(train_sources, train_targets, length=config.bucket_lengths[-1],
                                      tokens_per_batch=config.tokens_per_batch, seed=config.seed,
-                                     real_tokens_per_batch=config.real_tokens_per_batch, **shards)
+                                     real_tokens_per_batch=config.real_tokens_per_batch,
+                                     open_rows=config.pack_open_rows, **shards)
   else:
     batcher = batching.BucketedBatcher(train_sources, train_targets, bucket_lengths=config.bucket_lengths,
                                        tokens_per_batch=config.tokens_per_batch, seed=config.seed,
@@ -126,8 +127,9 @@ def load_datasets(config, tokenizer_path: str, *, cache_dir: str | None = None, 
   batch_settings = {"training_ids": os.path.basename(entry), **{key: config[key] for key in (
       "seed", "tokens_per_batch", "bucket_lengths", "pack_training_rows", "max_source_length", "max_target_length")}}
   batch_settings["bucket_lengths"] = list(batch_settings["bucket_lengths"])
-  for key in ("real_tokens_per_batch", "train_bucket_count"):  # recorded when set: older workdirs compare equal
-    if config[key]:
+  # Recorded when not the default: older workdirs compare equal.
+  for key, default in (("real_tokens_per_batch", 0), ("train_bucket_count", 0), ("pack_open_rows", 1)):
+    if config[key] != default:
       batch_settings[key] = config[key]
   return Datasets(tokenizer=tokenizer, train=batcher, train_filter_counts=counts,
                   dev=load_text_split(config, "validation"), test=test, batch_settings=batch_settings)
