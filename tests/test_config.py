@@ -125,6 +125,9 @@ def test_validate_accepts_sharded_layouts():
 @pytest.mark.parametrize("changes,message", [
     ({"real_tokens_per_batch": -1}, "real_tokens_per_batch=-1"),
     ({"train_bucket_count": 99}, "train_bucket_count=99"),
+    ({"num_test_sentences": -2}, "num_test_sentences=-2"),
+    ({"test_average_last": 9}, r"test_average_last=9: must be in \[1, max_checkpoints_to_keep=3\]"),
+    ({"pack_open_rows": 0}, "pack_open_rows=0: must be >= 1"),
 ])
 def test_validate_refuses_bad_batch_sizes(changes, message):
   config = default.get_config()

@@ -116,7 +116,9 @@ def base_config():
   c.decode_extra_length = 50  # Each output may be this many tokens longer than its source...
   c.max_decode_length = 256  # ...but never longer than this.
   c.decode_batch_size = 64  # Sentences per beam-search batch.
-  c.num_test_sentences = 0  # Test sentences decoded at the end; 0 = the whole test split (smoke tests use fewer).
+  # Test sentences decoded at the end; 0 = the whole test split (smoke tests use fewer); -1 = none (sweeps that
+  # compare runs on dev, as the paper's Table 3 does).
+  c.num_test_sentences = 0
   # The test score at the end decodes the mean parameters of the last K checkpoints (the paper's section 6.1: 5 for
   # base, 20 for big); the final step alone is scored beside it. 1 = the final step only.
   c.test_average_last = 1
@@ -287,6 +289,8 @@ def validate(config, num_devices: int | None = None) -> None:
               "checkpoint_every_steps", "max_checkpoints_to_keep", "max_position", "grad_accum_steps",
               "pack_open_rows"):
     check(config[key] >= 1, f"{key}={config[key]}: must be >= 1")
+  check(config.num_test_sentences >= -1, f"num_test_sentences={config.num_test_sentences}: must be >= -1 (0 = the "
+        "whole test split, -1 = no test decoding)")
   check(1 <= config.test_average_last <= config.max_checkpoints_to_keep,
         f"test_average_last={config.test_average_last}: must be in [1, max_checkpoints_to_keep="
         f"{config.max_checkpoints_to_keep}] (the average reads checkpoints the run keeps)")

@@ -259,6 +259,9 @@ def train_and_evaluate(config, workdir: str) -> dict:
              "train_pairs": dataclasses.asdict(data.train_filter_counts)}
   if data.test is None:
     logging.info("No test split (local_test is empty): training ends at step %d without a test score.", final_step)
+  elif config.num_test_sentences < 0:
+    logging.info("num_test_sentences=%d: training ends at step %d without a test score.", config.num_test_sentences,
+                 final_step)
   else:
     test_set = evaluation.bleu_set(data.test, tokenizer, limit=config.num_test_sentences or None)
     test = evaluation.bleu_of(model, state.params, tokenizer, test_set, config, mesh)
