@@ -317,8 +317,8 @@ class PackedBatcher:
   One padded shape for the whole run (one compile) and little padding. Epochs may pack into slightly different
   numbers of batches, so the epoch of step k is found by packing the epochs before it (cheap, and cached).
   With `real_tokens_per_batch`, the row count is chosen from the first epoch's packing so that a batch holds about
-  that many real tokens a side (the mean of source and target); otherwise rows x length <= tokens_per_batch.
-  `open_rows`: rows filled at once (pack_rows).
+  that many real tokens a side (the mean of source and target), and an epoch's last batch is filled up with its
+  first rows; otherwise rows x length <= tokens_per_batch. `open_rows`: rows filled at once (pack_rows).
   """
 
   def __init__(self, sources: list[list[int]], targets: list[list[int]], *, length: int, tokens_per_batch: int,
@@ -331,6 +331,7 @@ class PackedBatcher:
       raise ValueError(f"a pair of {longest} tokens does not fit packed rows of {length}: raise the row length "
                        "(the longest bucket_lengths entry) or lower max_source_length / max_target_length")
     self.length, self.seed, self.open_rows = length, seed, open_rows
+    self.real_tokens_per_batch = real_tokens_per_batch
     multiple = int(np.lcm(row_multiple, process_count))
     self.process_index, self.process_count = process_index, process_count
     self._epoch_starts = [0]  # first step of each packed epoch
@@ -362,7 +363,10 @@ class PackedBatcher:
   def batch_at(self, step: int) -> dict:
     """This process's rows of global batch `step`."""
     epoch, index = self._locate(step)
-    rows = self._epoch_rows(epoch)[index * self.rows:(index + 1) * self.rows]
+    epoch_rows = self._epoch_rows(epoch)
+    rows = epoch_rows[index * self.rows:(index + 1) * self.rows]
+    if self.real_tokens_per_batch > 0 and len(rows) < self.rows <= len(epoch_rows):
+      rows = rows + epoch_rows[:self.rows - len(rows)]  # a full last batch: the budget holds on every step
     local_rows = self.rows // self.process_count
     mine = rows[self.process_index * local_rows:(self.process_index + 1) * local_rows]
     return assemble_batch(self.sources, self.targets, mine, local_rows, self.length)
