@@ -42,11 +42,23 @@ def test_tiny_run_measures_every_part_and_writes_one_json(tmp_path):
   assert 0.7 * budget < (ours["real_source_tokens_per_step"] + ours["real_target_tokens_per_step"]) / 2 < 1.3 * budget
   assert ours["input_wait_after_warmup"]["mean_ms"] >= 0
   assert len(tiny["batches"]["buckets"]) <= device_check.WORKLOADS["tiny"].bucket_count
+  packed = tiny["train"][device_check.PACKED]  # the paper configs' path: packed rows of the longest length
+  assert packed["packed_rows"] and packed["target_tokens_per_s"] > 0 and np.isfinite(packed["final_loss"])
+  assert packed["batch_shape"] == [tiny["batches"]["packed_rows"]["rows"], device_check.WORKLOADS["tiny"].max_length]
+  assert 0.7 * budget < (packed["real_source_tokens_per_step"] + packed["real_target_tokens_per_step"]) / 2 < 1.3 * budget
+  assert device_check.PACKED not in report["attention_check"]
   assert tiny["decode"]["target_tokens_per_s"] > 0 and tiny["decode"]["sentences_per_s"] > 0
   check = report["attention_check"]["xla"]
   assert check["all_finite"] and check["logits_relative_error"] < 1e-2 and check["grads_relative_error"] < 1e-2
   if report["platform"] == "cpu":  # cuDNN is absent: the part records its error and the run goes on
     assert "error" in tiny["train"]["cudnn"] and "error" in report["attention_check"]["cudnn"]
+
+
+def test_pair_lengths_count_each_sentence_of_a_packed_row():
+  batch = {"source_segments": np.array([[1, 1, 1, 2, 2, 0], [1, 1, 0, 0, 0, 0], [0] * 6]),
+           "target_segments": np.array([[1, 2, 2, 2, 0, 0], [1, 1, 1, 1, 1, 0], [0] * 6])}
+  sources, targets = device_check.pair_lengths(batch)
+  assert sources.tolist() == [3, 2, 2] and targets.tolist() == [1, 3, 5]
 
 
 def test_default_output_is_named_for_the_device_and_date():

@@ -38,3 +38,22 @@ def test_adam_hyperparameters_are_the_papers():
   expected = -lr * np.array([1.0, -2.0, 0.5]) / (np.abs([1.0, -2.0, 0.5]) + 1e-9)
   np.testing.assert_allclose(np.asarray(updates["w"]), expected, rtol=1e-6)
   assert (config.adam_b1, config.adam_b2, config.adam_eps) == (0.9, 0.98, 1e-9)
+
+
+def test_cooldown_falls_linearly_to_zero_over_the_last_steps():
+  total, cooldown = 1000, 200
+  schedule = optim.paper_learning_rate(128, 100, 1.0, total_steps=total, cooldown_steps=cooldown)
+  for update in [0, 50, 99, 500, 799]:  # before the cooldown: the paper's rate
+    assert float(schedule(update)) == pytest.approx(paper_lrate(update + 1, 128, 100), rel=1e-5)
+  for update in [800, 850, 900, 999]:  # the paper's rate times (total - update) / cooldown
+    expected = paper_lrate(update + 1, 128, 100) * (total - update) / cooldown
+    assert float(schedule(update)) == pytest.approx(expected, rel=1e-5)
+  assert float(schedule(total)) == 0.0 and float(schedule(total + 10)) == 0.0
+
+
+def test_cooldown_longer_than_the_run_is_refused():
+  from transformer_jax import config_base
+  config = wmt14_ende_base.get_config()
+  config.learning_rate_cooldown_steps = config.num_train_steps + 1
+  with pytest.raises(ValueError, match="learning_rate_cooldown_steps"):
+    config_base.validate(config)

@@ -99,6 +99,8 @@ def base_config():
   # ---- Optimiser (the paper: Adam 0.9/0.98/1e-9, inverse square root with warmup) ----
   c.learning_rate_scale = 1.0  # Multiplies d_model^-0.5 * min(step^-0.5, step * warmup^-1.5); the paper uses 1.
   c.warmup_steps = 4000
+  # > 0: the rate also falls linearly to zero over the last this-many of num_train_steps (0 = the paper's schedule).
+  c.learning_rate_cooldown_steps = 0
   c.adam_b1 = 0.9
   c.adam_b2 = 0.98
   c.adam_eps = 1e-9
@@ -299,6 +301,9 @@ def validate(config, num_devices: int | None = None) -> None:
   check(config.tokenizer_train_sentences > 100, f"tokenizer_train_sentences={config.tokenizer_train_sentences}: "
         "must be > 100 (SentencePiece refuses smaller samples)")
   check(config.eval_every_steps >= 0, f"eval_every_steps={config.eval_every_steps}: must be >= 0 (0 = off)")
+  check(0 <= config.learning_rate_cooldown_steps <= config.num_train_steps,
+        f"learning_rate_cooldown_steps={config.learning_rate_cooldown_steps}: must be in [0, num_train_steps="
+        f"{config.num_train_steps}] (0 = no cooldown)")
   check(config.learning_rate_scale > 0, f"learning_rate_scale={config.learning_rate_scale}: must be > 0")
   check(config.length_penalty_alpha >= 0, f"length_penalty_alpha={config.length_penalty_alpha}: must be >= 0")
   check(config.d_k >= 0 and config.d_v >= 0, "d_k / d_v must be >= 0 (0 = d_model // num_heads)")

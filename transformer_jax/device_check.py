@@ -7,14 +7,16 @@ Needs only jax, flax, optax, numpy, absl and (for the reference) torch: no Tenso
 or sentencepiece. Parts, in this order, each in its own try (a failing part records its error and the run goes on;
 the JSON is rewritten after every part, so a run cut short keeps what it measured):
 
-- train: Transformer-base and -big train steps (bfloat16) with attention_impl "xla" and "cudnn", at the paper's
-  batch: the project's BucketedBatcher with 25,000 real tokens a side and 16 fitted buckets over a synthetic corpus
-  of WMT-like lengths (random ids), fed through the training loop's prefetcher. To keep compiles within the time
-  limit, the timed steps use the bucket holding the most tokens (several different batches of its shape; the JSON
-  names the bucket and its share). Target tokens/s, MFU (transformer_jax.bench.MFU_FORMULA), peak memory, input
-  wait per step.
+- train: Transformer-base and -big train steps (bfloat16) at the paper's batch of 25,000 real tokens a side, over a
+  synthetic corpus of WMT-like lengths (random ids), fed through the training loop's prefetcher. Paths:
+  "xla_packed" is what the paper configs train: the PackedBatcher's rows of 256 (8 open rows), one shape, attention
+  masked to each sentence. "xla" and "cudnn" take the BucketedBatcher's 16 fitted buckets of one sentence a row
+  (cudnn cannot take packed rows); to keep compiles within the time limit their timed steps use the bucket holding
+  the most tokens (several different batches of its shape; the JSON names the bucket and its share). Target
+  tokens/s, MFU (transformer_jax.bench.MFU_FORMULA, counting attention per sentence), peak memory, input wait.
 - torch: the same Transformer and train step written in PyTorch (post-norm, tied embeddings, bf16 autocast,
-  scaled_dot_product_attention, Adam, optionally torch.compile) on the same batches; ours / PyTorch is the headline.
+  scaled_dot_product_attention, Adam, optionally torch.compile) on the bucketed batches; ours / PyTorch (real
+  target tokens/s) is the headline.
 - decode: beam 4 (alpha 0.6, limit source + 50) for base and big on one batch of sorted real-length sentences
   (transformer_jax.bench.bench_decode): target tokens/s and sentences/s.
 - attention: the fused paths against the naive one on a real-shaped padded batch (base model, bfloat16): relative
@@ -61,6 +63,7 @@ class CheckWorkload:
   dropout_rate: float
   real_tokens_per_batch: int  # real tokens a side per step, as the paper counts
   bucket_count: int
+  pack_open_rows: int  # the packed path's rows filled at once (the paper configs' pack_open_rows)
   max_length: int  # longest pair kept (the configs' max_source_length / max_target_length)
   corpus_pairs: int  # synthetic corpus the batcher draws from
   decode: bench.Workload  # the decoding benchmark's own settings
@@ -71,12 +74,12 @@ def _decode_workload(name: str, **changes) -> bench.Workload:
 
 
 WORKLOADS = {
-    "base": CheckWorkload(37_000, 6, 512, 2048, 8, 0.1, 25_000, 16, 256, 300_000,
+    "base": CheckWorkload(37_000, 6, 512, 2048, 8, 0.1, 25_000, 16, 8, 256, 300_000,
                           _decode_workload("base", decode_batch=256, decode_repeats=2)),
-    "big": CheckWorkload(37_000, 6, 1024, 4096, 16, 0.3, 25_000, 16, 256, 300_000,
+    "big": CheckWorkload(37_000, 6, 1024, 4096, 16, 0.3, 25_000, 16, 8, 256, 300_000,
                          _decode_workload("big", decode_batch=256, decode_repeats=2)),
     # For the CPU test: every part end to end in well under a minute.
-    "tiny": CheckWorkload(64, 1, 16, 32, 2, 0.1, 256, 4, 32, 2_000, bench.WORKLOADS["tiny"]),
+    "tiny": CheckWorkload(64, 1, 16, 32, 2, 0.1, 256, 4, 4, 32, 2_000, bench.WORKLOADS["tiny"]),
 }
 
 
@@ -113,12 +116,23 @@ def timed_steps(batcher: batching.BucketedBatcher, count: int) -> tuple[list[int
   return steps, info
 
 
+PACKED = "xla_packed"  # the train path on packed rows: attention_impl "xla" with the dense segment mask
+
+
 def model_config(workload: CheckWorkload, impl: str) -> ModelConfig:
   head = workload.d_model // workload.num_heads
   return ModelConfig(vocab_size=workload.vocab_size, num_layers=workload.num_layers, d_model=workload.d_model,
                      d_ff=workload.d_ff, num_heads=workload.num_heads, d_k=head, d_v=head,
-                     dropout_rate=workload.dropout_rate, max_position=512, dtype="bfloat16", attention_impl=impl,
-                     packed_rows=False)
+                     dropout_rate=workload.dropout_rate, max_position=512, dtype="bfloat16",
+                     attention_impl="xla" if impl == PACKED else impl, packed_rows=impl == PACKED)
+
+
+def pair_lengths(batch: dict) -> tuple[np.ndarray, np.ndarray]:
+  """Source and target lengths of every sentence pair in a batch, packed rows (segment ids 1..n) or not."""
+  def lengths(segments):
+    counts = [np.bincount(row)[1:] for row in segments]
+    return np.concatenate([c[c > 0] for c in counts])
+  return lengths(batch["source_segments"]), lengths(batch["target_segments"])
 
 
 def wait_summary(waits: list[float]) -> dict:
@@ -154,14 +168,14 @@ def check_train(name: str, workload: CheckWorkload, impl: str, batcher, steps: l
       if i >= warmup:
         host = batcher.batch_at(steps[i])
         times.append(elapsed)
-        flops.append(bench.train_flops(cfg, (host["source_segments"] > 0).sum(1),
-                                       (host["target_segments"] > 0).sum(1))["total"])
+        flops.append(bench.train_flops(cfg, *pair_lengths(host))["total"])
         target_tokens.append(int((host["target_segments"] > 0).sum()))
         source_tokens.append(int((host["source_segments"] > 0).sum()))
   step_time = statistics.median(times)
   achieved = statistics.fmean(flops) / step_time
   result = {
-      "attention_impl": impl, "parameters": sum(int(np.prod(p.shape)) for p in jax.tree_util.tree_leaves(state.params)),
+      "attention_impl": cfg.attention_impl, "packed_rows": cfg.packed_rows, "batch_shape": list(host["targets"].shape),
+      "parameters": sum(int(np.prod(p.shape)) for p in jax.tree_util.tree_leaves(state.params)),
       "first_step_s": first_s, "total_s": time.perf_counter() - started,
       "step_time": bench.summary(times), "real_target_tokens_per_step": statistics.fmean(target_tokens),
       "real_source_tokens_per_step": statistics.fmean(source_tokens),
@@ -323,8 +337,7 @@ def check_torch(name: str, workload: CheckWorkload, batcher, steps: list[int], w
       times.append(elapsed)
   cfg = model_config(workload, "naive")
   timed = host[warmup:]
-  flops = statistics.fmean(bench.train_flops(cfg, (b["source_segments"] > 0).sum(1),
-                                             (b["target_segments"] > 0).sum(1))["total"] for b in timed)
+  flops = statistics.fmean(bench.train_flops(cfg, *pair_lengths(b))["total"] for b in timed)
   tokens = statistics.fmean(int((b["target_segments"] > 0).sum()) for b in timed)
   step_time = statistics.median(times)
   result = {"device": device, "torch_compile": compile_model, "parameters": parameters,
@@ -418,8 +431,9 @@ def table(report: dict) -> str:
 
 def _define_flags():
   flags.DEFINE_list("workloads", ["base", "big"], f"From {sorted(WORKLOADS)}.")
-  flags.DEFINE_list("impls", ["xla", "cudnn"], "Attention implementations of our train step (and of the "
-                    "attention check against the naive path).")
+  flags.DEFINE_list("impls", [PACKED, "xla", "cudnn"], f"Paths of our train step: {PACKED} (packed rows, as the "
+                    "paper configs train), xla and cudnn (bucketed rows; these two are also checked against the "
+                    "naive attention).")
   flags.DEFINE_list("parts", ["train", "torch", "decode", "attention"], "Which parts to run.")
   flags.DEFINE_integer("steps", 10, "Timed train steps per path.")
   flags.DEFINE_integer("warmup", 3, "Untimed train steps (the first compiles).")
@@ -467,6 +481,9 @@ def run(workloads: list[str], impls: list[str], parts: list[str], steps: int, wa
     finally:
       jax.clear_caches()
 
+  unknown = sorted(set(impls) - {PACKED, "xla", "cudnn"})
+  if unknown:
+    raise ValueError(f"--impls: unknown {unknown}; choose from {[PACKED, 'xla', 'cudnn']}")
   batchers = {}
   for name in workloads:
     workload = WORKLOADS[name]
@@ -476,13 +493,20 @@ def run(workloads: list[str], impls: list[str], parts: list[str], steps: int, wa
         real_tokens_per_batch=workload.real_tokens_per_batch, bucket_count=workload.bucket_count)
     timed, info = timed_steps(batcher, warmup + steps)
     entry = report["workloads"][name] = {"workload": dataclasses.asdict(workload), "batches": info, "train": {}}
+    if PACKED in impls and "train" in parts:
+      packed = batching.PackedBatcher(*corpus, length=workload.max_length, tokens_per_batch=0, seed=seed,
+                                      real_tokens_per_batch=workload.real_tokens_per_batch,
+                                      open_rows=workload.pack_open_rows)
+      info["packed_rows"] = {"rows": packed.rows, "length": packed.length, "open_rows": packed.open_rows}
     params = None
     if "train" in parts:
       for impl in impls:
-        result = attempt(f"{name}/{impl} train", lambda: check_train(name, workload, impl, batcher, timed, warmup,
-                                                                     mesh, peak))
+        path_batcher, path_steps = (packed, list(range(warmup + steps))) if impl == PACKED else (batcher, timed)
+        result = attempt(f"{name}/{impl} train", lambda: check_train(name, workload, impl, path_batcher, path_steps,
+                                                                     warmup, mesh, peak))
         if isinstance(result, tuple):
-          result, params = result
+          result, path_params = result
+          params = path_params if params is None else params  # any path's trained weights serve the decoder
         entry["train"][impl] = result
         save()
     if "torch" in parts:
@@ -501,7 +525,7 @@ def run(workloads: list[str], impls: list[str], parts: list[str], steps: int, wa
   if "attention" in parts:
     name = "base" if "base" in workloads else workloads[0]
     step = timed_steps(batchers[name], 1)[0][0]
-    for impl in impls:
+    for impl in [impl for impl in impls if impl != PACKED]:
       report["attention_check"][impl] = attempt(f"attention {impl}", lambda: check_attention(
           WORKLOADS[name], impl, batchers[name], step))
       report["attention_check"][impl]["workload"] = name

@@ -247,6 +247,10 @@ def train_and_evaluate(config, workdir: str) -> dict:
       clock.start()
     if out_of_time:
       logging.info("max_train_seconds=%s reached at step %d: stopping.", config.max_train_seconds, done)
+      if config.learning_rate_cooldown_steps and done < total_steps:
+        logging.warning("The learning-rate cooldown to step %d did not finish (the rate is still %.3g of its "
+                        "uncooled value): lower num_train_steps to what fits in max_train_seconds.", total_steps,
+                        min(1.0, (total_steps - done) / config.learning_rate_cooldown_steps))
       break
   batches.close()
   stop_signal.restore()
