@@ -278,3 +278,31 @@ def test_first_fit_packing_keeps_both_sides_under_ten_percent_padding():
                           for side in ("source", "target")]
   assert padding[1][0] > 0.10, padding
   assert max(padding[8]) <= 0.10, padding
+
+
+def test_epoch_row_counts_are_remembered_so_a_resume_packs_only_its_own_epoch(tmp_path, monkeypatch):
+  sources, targets = corpus()
+  cache = str(tmp_path / "packed_epoch_rows.json")
+  make = lambda seed=1, **kwargs: batching.PackedBatcher(sources, targets, length=32, tokens_per_batch=256, seed=seed,
+                                                         open_rows=4, **kwargs)
+  uncached = make()
+  far = 4 * uncached.batches_per_epoch + 2  # in epoch 4 or later: epochs pack into different numbers of rows
+  want = uncached.batch_at(far)
+  make(epoch_rows_cache=cache).batch_at(far)  # the first run writes the counts of the epochs it passes
+
+  packed = []
+  real_pack_rows = batching.pack_rows
+  monkeypatch.setattr(batching, "pack_rows", lambda *a, **k: packed.append(1) or real_pack_rows(*a, **k))
+  resumed = make(epoch_rows_cache=cache)
+  got = resumed.batch_at(far)
+  assert len(packed) == 1  # the epoch holding step `far`, not the ones before it
+  for key in want:
+    np.testing.assert_array_equal(got[key], want[key])
+  # Another seed packs differently: it does not take the first run's counts.
+  packed.clear()
+  other = make(seed=2, epoch_rows_cache=cache).batch_at(far)
+  np.testing.assert_array_equal(other["targets"], make(seed=2).batch_at(far)["targets"])
+  assert len(packed) > 1
+  # An unreadable file is only a cache: the batches are the same.
+  (tmp_path / "packed_epoch_rows.json").write_text("{not json")
+  np.testing.assert_array_equal(make(epoch_rows_cache=cache).batch_at(far)["targets"], want["targets"])

@@ -24,6 +24,7 @@ from transformer_jax.data import batching, sources, token_cache
 tf.config.set_visible_devices([], "GPU")
 
 TOKEN_CACHE_DIRNAME = "token_cache"
+PACKED_EPOCH_ROWS_FILENAME = "packed_epoch_rows.json"  # in the token cache directory, beside the ids it counts
 
 
 @dataclasses.dataclass
@@ -72,8 +73,10 @@ def _built_by_process_0(load_or_build: Callable, path: str, name: str, process_i
 
 
 def make_batcher(config, pairs: token_cache.TokenizedPairs, *, row_multiple: int = 1, process_index: int = 0,
-                 process_count: int = 1):
-  """Length-filters the pairs (counting what is dropped) and builds the configured batcher over the rest."""
+                 process_count: int = 1, epoch_rows_cache: str | None = None):
+  """Length-filters the pairs (counting what is dropped) and builds the configured batcher over the rest.
+
+  `epoch_rows_cache`: where packed rows remember each epoch's row count (PackedBatcher)."""
   keep, counts = batching.keep_mask(pairs.sources.lengths, pairs.targets.lengths, config.max_source_length,
                                     config.max_target_length)
   kept = np.flatnonzero(keep)
@@ -83,7 +86,7 @@ def make_batcher(config, pairs: token_cache.TokenizedPairs, *, row_multiple: int
     batcher = batching.PackedBatcher(train_sources, train_targets, length=config.bucket_lengths[-1],
                                      tokens_per_batch=config.tokens_per_batch, seed=config.seed,
                                      real_tokens_per_batch=config.real_tokens_per_batch,
-                                     open_rows=config.pack_open_rows, **shards)
+                                     open_rows=config.pack_open_rows, epoch_rows_cache=epoch_rows_cache, **shards)
   else:
     batcher = batching.BucketedBatcher(train_sources, train_targets, bucket_lengths=config.bucket_lengths,
                                        tokens_per_batch=config.tokens_per_batch, seed=config.seed,
@@ -119,7 +122,8 @@ def load_datasets(config, tokenizer_path: str, *, cache_dir: str | None = None, 
                               entry, "token cache", process_index, wait_for_process_0)
 
   batcher, counts = make_batcher(config, pairs, row_multiple=row_multiple, process_index=process_index,
-                                 process_count=process_count)
+                                 process_count=process_count,
+                                 epoch_rows_cache=os.path.join(cache_dir, PACKED_EPOCH_ROWS_FILENAME))
   logging.info("Training pairs: %d kept, %d dropped as too long (max_source_length=%d, max_target_length=%d), %d "
                "dropped as empty.", counts.kept, counts.too_long, config.max_source_length,
                config.max_target_length, counts.empty)
