@@ -306,3 +306,27 @@ def test_epoch_row_counts_are_remembered_so_a_resume_packs_only_its_own_epoch(tm
   # An unreadable file is only a cache: the batches are the same.
   (tmp_path / "packed_epoch_rows.json").write_text("{not json")
   np.testing.assert_array_equal(make(epoch_rows_cache=cache).batch_at(far)["targets"], want["targets"])
+
+
+def test_a_stale_epoch_row_count_is_caught_and_an_unwritable_cache_is_skipped(tmp_path):
+  import json
+
+  import pytest
+
+  from transformer_jax.errors import DataError
+  sources, targets = corpus()
+  cache = tmp_path / "packed_epoch_rows.json"
+  make = lambda path: batching.PackedBatcher(sources, targets, length=32, tokens_per_batch=256, seed=1, open_rows=4,
+                                             epoch_rows_cache=str(path))
+  want = make(tmp_path / "elsewhere.json").batch_at(5)
+  make(cache).batch_at(5)
+  (key, counts), = json.loads(cache.read_text()).items()
+  cache.write_text(json.dumps({key: [counts[0] + 1]}))  # a count the packing no longer gives
+  with pytest.raises(DataError, match="stale"):
+    make(cache).batch_at(5)
+  # A cache path nothing can be written to (its "directory" is a file, which stops root too): the batches are the
+  # same, without the cache.
+  not_a_directory = tmp_path / "not_a_directory"
+  not_a_directory.write_text("")
+  got = make(not_a_directory / "packed_epoch_rows.json").batch_at(5)
+  np.testing.assert_array_equal(got["targets"], want["targets"])

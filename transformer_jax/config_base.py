@@ -99,7 +99,8 @@ def base_config():
   # ---- Optimiser (the paper: Adam 0.9/0.98/1e-9, inverse square root with warmup) ----
   c.learning_rate_scale = 1.0  # Multiplies d_model^-0.5 * min(step^-0.5, step * warmup^-1.5); the paper uses 1.
   c.warmup_steps = 4000
-  # > 0: the rate also falls linearly to zero over the last this-many of num_train_steps (0 = the paper's schedule).
+  # > 0: the rate is also multiplied by a factor falling linearly from 1 to 1/N over the last N of num_train_steps
+  # (0 = the paper's schedule).
   c.learning_rate_cooldown_steps = 0
   c.adam_b1 = 0.9
   c.adam_b2 = 0.98

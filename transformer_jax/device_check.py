@@ -493,17 +493,18 @@ def run(workloads: list[str], impls: list[str], parts: list[str], steps: int, wa
         real_tokens_per_batch=workload.real_tokens_per_batch, bucket_count=workload.bucket_count)
     timed, info = timed_steps(batcher, warmup + steps)
     entry = report["workloads"][name] = {"workload": dataclasses.asdict(workload), "batches": info, "train": {}}
-    if PACKED in impls and "train" in parts:
-      packed = batching.PackedBatcher(*corpus, length=workload.max_length, tokens_per_batch=0, seed=seed,
-                                      real_tokens_per_batch=workload.real_tokens_per_batch,
-                                      open_rows=workload.pack_open_rows)
-      info["packed_rows"] = {"rows": packed.rows, "length": packed.length, "open_rows": packed.open_rows}
     params = None
     if "train" in parts:
       for impl in impls:
-        path_batcher, path_steps = (packed, list(range(warmup + steps))) if impl == PACKED else (batcher, timed)
-        result = attempt(f"{name}/{impl} train", lambda: check_train(name, workload, impl, path_batcher, path_steps,
-                                                                     warmup, mesh, peak))
+        def train_path():
+          if impl != PACKED:
+            return check_train(name, workload, impl, batcher, timed, warmup, mesh, peak)
+          packed = batching.PackedBatcher(*corpus, length=workload.max_length, tokens_per_batch=0, seed=seed,
+                                          real_tokens_per_batch=workload.real_tokens_per_batch,
+                                          open_rows=workload.pack_open_rows)
+          info["packed_rows"] = {"rows": packed.rows, "length": packed.length, "open_rows": packed.open_rows}
+          return check_train(name, workload, impl, packed, list(range(warmup + steps)), warmup, mesh, peak)
+        result = attempt(f"{name}/{impl} train", train_path)
         if isinstance(result, tuple):
           result, path_params = result
           params = path_params if params is None else params  # any path's trained weights serve the decoder

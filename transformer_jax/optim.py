@@ -31,7 +31,8 @@ def paper_learning_rate(d_model: int, warmup_steps: int, scale: float = 1.0, tot
 
 def make_optimizer(config) -> tuple[optax.GradientTransformation, callable]:
   schedule = paper_learning_rate(config.d_model, config.warmup_steps, config.learning_rate_scale,
-                                 config.num_train_steps, config.learning_rate_cooldown_steps)
+                                 config.num_train_steps, config.get("learning_rate_cooldown_steps", 0))  # older
+  # workdirs' config.json predate the key
   adam = optax.adam(schedule, b1=config.adam_b1, b2=config.adam_b2, eps=config.adam_eps)
   if config.grad_clip_norm > 0:
     adam = optax.chain(optax.clip_by_global_norm(config.grad_clip_norm), adam)

@@ -13,7 +13,10 @@ import bisect
 import dataclasses
 import hashlib
 import json
+import logging
 import os
+import tempfile
+import threading
 
 import numpy as np
 
@@ -325,7 +328,8 @@ class PackedBatcher:
 
   `epoch_rows_cache`: a JSON file that remembers how many rows each packed epoch made, so a resume deep into a run
   on a large corpus packs only the epoch it resumes in (packing an epoch of 4.5M pairs takes tens of seconds). The
-  counts are keyed by everything that decides them; process 0 writes the file.
+  counts are keyed by everything that decides them, and each is checked again when its epoch is packed; process 0
+  writes the file. batch_at may be called from several threads (the prefetcher's and the caller's).
   """
 
   PACKING_VERSION = 1  # part of the cache key: raise it when pack_rows changes what it returns
@@ -345,7 +349,9 @@ class PackedBatcher:
     self.process_index, self.process_count = process_index, process_count
     self._epoch_starts = [0]  # first step of each packed epoch
     self._cached_epoch, self._cached_rows = None, None
+    self._lock = threading.RLock()
     self._epoch_rows_cache = epoch_rows_cache
+    self._cache_key = self._make_cache_key() if epoch_rows_cache else ""
     self._rows_per_epoch = self._load_rows_per_epoch()
     if real_tokens_per_batch > 0:
       real_per_row = (self.source_lengths.sum() + self.target_lengths.sum()) / 2 / self._rows_in_epoch(0)
@@ -357,11 +363,16 @@ class PackedBatcher:
     if self._cached_epoch != epoch:
       order = np.random.default_rng([self.seed, epoch]).permutation(len(self.sources))
       rows = pack_rows(self.source_lengths, self.target_lengths, order, self.length, self.open_rows)
+      if epoch < len(self._rows_per_epoch) and self._rows_per_epoch[epoch] != len(rows):
+        raise DataError(f"{self._epoch_rows_cache} says epoch {epoch} packs into {self._rows_per_epoch[epoch]} rows, "
+                        f"but it packs into {len(rows)}: the file is stale (the packing code or numpy changed). "
+                        "Delete it and start again; it is only a cache.")
       self._cached_epoch, self._cached_rows = epoch, rows
     return self._cached_rows
 
-  def _cache_key(self) -> str:
+  def _make_cache_key(self) -> str:
     digest = hashlib.sha256(np.asarray([self.PACKING_VERSION, self.seed, self.length, self.open_rows]).tobytes())
+    digest.update(np.__version__.encode())  # the shuffle is numpy's Generator stream
     digest.update(np.ascontiguousarray(self.source_lengths, np.int64).tobytes())
     digest.update(np.ascontiguousarray(self.target_lengths, np.int64).tobytes())
     return digest.hexdigest()[:24]
@@ -371,7 +382,7 @@ class PackedBatcher:
       return []
     try:
       with open(self._epoch_rows_cache) as f:
-        counts = json.load(f).get(self._cache_key(), [])
+        counts = json.load(f).get(self._cache_key, [])
       return [int(c) for c in counts]
     except (OSError, ValueError, TypeError, AttributeError):  # unreadable: a cache only, so pack again
       return []
@@ -380,18 +391,30 @@ class PackedBatcher:
     while len(self._rows_per_epoch) <= epoch:
       self._rows_per_epoch.append(len(self._epoch_rows(len(self._rows_per_epoch))))
       if self._epoch_rows_cache and self.process_index == 0:
-        try:
-          with open(self._epoch_rows_cache) as f:
-            known = json.load(f)
-          known = known if isinstance(known, dict) else {}
-        except (OSError, ValueError):
-          known = {}
-        known[self._cache_key()] = self._rows_per_epoch
-        temporary = f"{self._epoch_rows_cache}.tmp"
-        with open(temporary, "w") as f:
-          json.dump(known, f)
-        os.replace(temporary, self._epoch_rows_cache)
+        self._save_rows_per_epoch()
     return self._rows_per_epoch[epoch]
+
+  def _save_rows_per_epoch(self) -> None:
+    try:
+      with open(self._epoch_rows_cache) as f:
+        known = json.load(f)
+      known = known if isinstance(known, dict) else {}
+    except (OSError, ValueError):
+      known = {}
+    known[self._cache_key] = self._rows_per_epoch
+    temporary = None
+    try:
+      handle, temporary = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(self._epoch_rows_cache)),
+                                           prefix=".packed_epoch_rows.")
+      with os.fdopen(handle, "w") as f:
+        json.dump(known, f)
+      os.replace(temporary, self._epoch_rows_cache)
+    except OSError as error:  # a cache only: training goes on without it
+      logging.warning("Could not write %s (%s): packed epochs will not be remembered.", self._epoch_rows_cache,
+                      error)
+      self._epoch_rows_cache = None
+      if temporary and os.path.exists(temporary):
+        os.remove(temporary)
 
   def _locate(self, step: int) -> tuple[int, int]:
     while self._epoch_starts[-1] <= step:
@@ -402,12 +425,14 @@ class PackedBatcher:
 
   @property
   def batches_per_epoch(self) -> int:
-    return -(-self._rows_in_epoch(0) // self.rows)
+    with self._lock:
+      return -(-self._rows_in_epoch(0) // self.rows)
 
   def batch_at(self, step: int) -> dict:
     """This process's rows of global batch `step`."""
-    epoch, index = self._locate(step)
-    epoch_rows = self._epoch_rows(epoch)
+    with self._lock:
+      epoch, index = self._locate(step)
+      epoch_rows = self._epoch_rows(epoch)
     rows = epoch_rows[index * self.rows:(index + 1) * self.rows]
     if self.real_tokens_per_batch > 0 and len(rows) < self.rows <= len(epoch_rows):
       rows = rows + epoch_rows[:self.rows - len(rows)]  # a full last batch: the budget holds on every step
