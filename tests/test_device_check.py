@@ -26,7 +26,7 @@ def test_tiny_run_measures_every_part_and_writes_one_json(tmp_path):
   env = dict(os.environ, JAX_PLATFORMS="cpu", XLA_FLAGS="--xla_backend_optimization_level=0 "
              "--xla_llvm_disable_expensive_passes=true")
   run = subprocess.run([sys.executable, "-m", "transformer_jax.device_check", "--workloads=tiny", "--steps=2",
-                        "--warmup=1", "--torch_compile=false", f"--output={output}"],
+                        "--warmup=1", "--torch_compile=false", "--time_budget_s=3000", f"--output={output}"],
                        capture_output=True, text=True, env=env, cwd=ROOT, timeout=1200)
   assert run.returncode == 0, run.stderr[-3000:]
   assert "ours / torch" in run.stderr  # the table
@@ -59,6 +59,15 @@ def test_pair_lengths_count_each_sentence_of_a_packed_row():
            "target_segments": np.array([[1, 2, 2, 2, 0, 0], [1, 1, 1, 1, 1, 0], [0] * 6])}
   sources, targets = device_check.pair_lengths(batch)
   assert sources.tolist() == [3, 2, 2] and targets.tolist() == [1, 3, 5]
+
+
+def test_the_table_reports_skipped_and_failed_parts():
+  skipped = {"skipped": "time budget of 400 s spent"}
+  report = {"workloads": {"base": {"train": {"xla": skipped, "cudnn": {"error": "XlaRuntimeError: no cuDNN"}},
+                                   "torch": skipped, "decode": skipped}},
+            "attention_check": {"xla": skipped, "cudnn": {"error": "XlaRuntimeError: no cuDNN"}}}
+  text = device_check.table(report)
+  assert text.count("time budget of 400 s spent") == 3 and text.count("no cuDNN") == 2
 
 
 def test_default_output_is_named_for_the_device_and_date():

@@ -424,7 +424,7 @@ def table(report: dict) -> str:
       lines.append(f"{name} | beam 4 | {decode['target_tokens_per_s']:,.0f} target tok/s, "
                    f"{decode['sentences_per_s']:,.1f} sentences/s")
   for impl, result in report.get("attention_check", {}).items():
-    lines.append(f"attention {impl} vs naive | " + (result.get("error") or
+    lines.append(f"attention {impl} vs naive | " + (result.get("error") or result.get("skipped") or
                  f"logits rel err {result['logits_relative_error']:.2e}, grads {result['grads_relative_error']:.2e}"))
   return "\n".join(lines)
 
