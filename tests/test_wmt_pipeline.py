@@ -36,7 +36,10 @@ def check_run(workdir, results):
   assert results["step"] == 3 and 0.0 <= results["test_sacrebleu"] <= 100.0
   assert results["train_pairs"]["kept"] > 1000
   assert json.load(open(os.path.join(workdir, "results.json"))) == results
-  assert len(os.listdir(os.path.join(workdir, input_pipeline.TOKEN_CACHE_DIRNAME))) == 1
+  cached = os.listdir(os.path.join(workdir, input_pipeline.TOKEN_CACHE_DIRNAME))
+  assert len([name for name in cached if name.startswith("train-")]) == 1  # one encoded training set
+  if "packed_epoch_rows.json" in cached:  # packed rows: the epoch row counts for resume
+    assert json.load(open(os.path.join(workdir, input_pipeline.TOKEN_CACHE_DIRNAME, "packed_epoch_rows.json")))
   assert os.path.exists(os.path.join(workdir, "checkpoints", "3"))
 
 
