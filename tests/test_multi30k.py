@@ -99,3 +99,15 @@ def test_a_truncated_download_leaves_no_file(tmp_path):
   with pytest.raises(RuntimeError, match="did not return complete gzip data"):
     multi30k.download(str(tmp_path), ("en",), fetch=lambda url: gzip.compress(b"x" * 100)[:-8], log=lambda _: None)
   assert os.listdir(tmp_path) == []
+
+
+def test_every_run_of_the_table3_sweep_is_a_valid_config(tmp_path):
+  """The sweep scales from configs/multi30k_ende.py: a change there (e.g. a schedule key) must not break its runs."""
+  from transformer_jax import sweep
+  write_multi30k(tmp_path)
+  table3 = sweep.load_sweep(os.path.join(os.path.dirname(os.path.dirname(__file__)), "experiments", "sweeps",
+                                         "table3_multi30k.py"))
+  runs = sweep.resolve(table3, sets={"multi30k_dir": str(tmp_path)})
+  assert len(runs) == 18
+  for run in runs:
+    config_base.validate(sweep.resolved_config(run))
