@@ -117,6 +117,7 @@ def timed_steps(batcher: batching.BucketedBatcher, count: int) -> tuple[list[int
 
 
 PACKED = "xla_packed"  # the train path on packed rows: attention_impl "xla" with the dense segment mask
+TRAIN_PATHS = (PACKED, "xla", "cudnn")
 
 
 def model_config(workload: CheckWorkload, impl: str) -> ModelConfig:
@@ -431,7 +432,7 @@ def table(report: dict) -> str:
 
 def _define_flags():
   flags.DEFINE_list("workloads", ["base", "big"], f"From {sorted(WORKLOADS)}.")
-  flags.DEFINE_list("impls", [PACKED, "xla", "cudnn"], f"Paths of our train step: {PACKED} (packed rows, as the "
+  flags.DEFINE_list("impls", list(TRAIN_PATHS), f"Paths of our train step: {PACKED} (packed rows, as the "
                     "paper configs train), xla and cudnn (bucketed rows; these two are also checked against the "
                     "naive attention).")
   flags.DEFINE_list("parts", ["train", "torch", "decode", "attention"], "Which parts to run.")
@@ -481,9 +482,9 @@ def run(workloads: list[str], impls: list[str], parts: list[str], steps: int, wa
     finally:
       jax.clear_caches()
 
-  unknown = sorted(set(impls) - {PACKED, "xla", "cudnn"})
+  unknown = sorted(set(impls) - set(TRAIN_PATHS))
   if unknown:
-    raise ValueError(f"--impls: unknown {unknown}; choose from {[PACKED, 'xla', 'cudnn']}")
+    raise ValueError(f"--impls: unknown {unknown}; choose from {list(TRAIN_PATHS)}")
   batchers = {}
   for name in workloads:
     workload = WORKLOADS[name]

@@ -22,17 +22,17 @@ def paper_learning_rate(d_model: int, warmup_steps: int, scale: float = 1.0, tot
     step = jnp.asarray(count, jnp.float32) + 1.0  # optax counts updates from 0; the paper from 1.
     rate = scale * d_model ** -0.5 * jnp.minimum(step ** -0.5, step * warmup_steps ** -1.5)
     if cooldown_steps > 0:
-      remaining = total_steps - jnp.asarray(count, jnp.float32)
-      rate = rate * jnp.clip(remaining / cooldown_steps, 0.0, 1.0)
+      updates_left = total_steps + 1.0 - step  # total_steps - count
+      rate = rate * jnp.clip(updates_left / cooldown_steps, 0.0, 1.0)
     return rate
 
   return schedule
 
 
 def make_optimizer(config) -> tuple[optax.GradientTransformation, callable]:
+  # .get: the config.json of older workdirs predates the cooldown key.
   schedule = paper_learning_rate(config.d_model, config.warmup_steps, config.learning_rate_scale,
-                                 config.num_train_steps, config.get("learning_rate_cooldown_steps", 0))  # older
-  # workdirs' config.json predate the key
+                                 config.num_train_steps, config.get("learning_rate_cooldown_steps", 0))
   adam = optax.adam(schedule, b1=config.adam_b1, b2=config.adam_b2, eps=config.adam_eps)
   if config.grad_clip_norm > 0:
     adam = optax.chain(optax.clip_by_global_norm(config.grad_clip_norm), adam)

@@ -321,7 +321,8 @@ class PackedBatcher:
   """Batch k = f(seed, k): each epoch shuffles the pairs and packs them into rows of `length` tokens a side.
 
   One padded shape for the whole run (one compile) and little padding. Epochs may pack into slightly different
-  numbers of batches, so the epoch of step k is found by packing the epochs before it (cheap, and cached).
+  numbers of batches, so the epoch of step k is found from the row counts of the epochs before it (packed once
+  each, or read from `epoch_rows_cache`).
   With `real_tokens_per_batch`, the row count is chosen from the first epoch's packing so that a batch holds about
   that many real tokens a side (the mean of source and target), and an epoch's last batch is filled up with its
   first rows; otherwise rows x length <= tokens_per_batch. `open_rows`: rows filled at once (pack_rows).
