@@ -1,6 +1,6 @@
 """Every test runs on 8 forced CPU devices, so sharding tests can compare 1 device with 8 in one process.
 
-Compiled programs go to a persistent cache shared by this session's tests and the subprocesses they start (which
+Compiled programs go to a persistent cache shared by this run's tests and the subprocesses they start (which
 inherit the environment): many tests compile the same tiny model, and on 2 CPU cores compiling dominates.
 """
 

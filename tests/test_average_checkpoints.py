@@ -44,10 +44,10 @@ def test_average_is_the_elementwise_mean_and_decodes(workdir, tmp_path):
   assert max(float(np.abs(a - b).max()) for a, b in zip(*map(jax.tree_util.tree_leaves, checkpoints))) > 1e-5
 
   config, tokenizer, model, params = workdir_lib.load(output)
-  translations = inference.translate_sentences(
-      model, params, tokenizer, ["The dog sees the cat.", "A woman laughs."], beam_size=1, alpha=0.6,
+  translations = inference.best(inference.translate_n_best(
+      model, params, tokenizer, ["The dog sees the cat.", "A woman laughs."], n_best=1, beam_size=1, alpha=0.6,
       extra_length=4, max_decode_length=config.max_decode_length, max_source_length=config.bucket_lengths[-1],
-      batch_size=2)
+      batch_size=2))
   assert len(translations) == 2 and all(isinstance(t, str) for t in translations)
   # The training workdir is untouched: the average is not one of its checkpoints.
   assert sorted(os.listdir(os.path.join(workdir, "checkpoints"))) == ["4", "8"]

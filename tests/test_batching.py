@@ -2,9 +2,35 @@
 
 import numpy as np
 
+from transformer_jax import tokenizer as tokenizer_lib
 from transformer_jax.data import batching
 
 BUCKETS = (8, 16, 32)
+
+
+def packed_batch_reference(sources: list[list[int]], targets: list[list[int]], rows: list[list[int]], num_rows: int,
+                           length: int) -> dict:
+  """batching.assemble_batch written row by row: [num_rows, length] arrays; the pairs of a row are segments 1, 2,
+  ... with positions restarting at 0."""
+  batch = {k: np.zeros((num_rows, length), np.int32) for k in (
+      "source", "source_segments", "source_positions", "decoder_inputs", "targets", "target_segments",
+      "target_positions")}
+  for row, members in enumerate(rows):
+    source_at = target_at = 0
+    for segment, i in enumerate(members, start=1):
+      source, target = sources[i], targets[i]
+      s, t = slice(source_at, source_at + len(source)), slice(target_at, target_at + len(target))
+      batch["source"][row, s] = source
+      batch["source_segments"][row, s] = segment
+      batch["source_positions"][row, s] = np.arange(len(source))
+      batch["targets"][row, t] = target
+      batch["target_segments"][row, t] = segment
+      batch["target_positions"][row, t] = np.arange(len(target))
+      batch["decoder_inputs"][row, target_at] = tokenizer_lib.EOS_ID
+      batch["decoder_inputs"][row, target_at + 1:target_at + len(target)] = target[:len(target) - 1]
+      source_at += len(source)
+      target_at += len(target)
+  return batch
 
 
 def corpus(n=500, seed=0):
@@ -118,7 +144,7 @@ def test_packed_segments_never_attend_to_each_other():
   model = Transformer(cfg)
   sources = [[5, 6, 7, 1], [8, 9, 1], [10, 11, 12, 13, 1]]
   targets = [[20, 21, 1], [22, 23, 24, 25, 1], [26, 1]]
-  packed = batching.make_packed_batch(sources, targets, [[0, 1, 2]], num_rows=1, length=16)
+  packed = packed_batch_reference(sources, targets, [[0, 1, 2]], num_rows=1, length=16)
   run = lambda b: np.asarray(model.apply(
       {"params": params}, b["source"], b["decoder_inputs"], b["targets"], source_segments=b["source_segments"],
       target_segments=b["target_segments"], source_positions=b["source_positions"],
@@ -137,7 +163,7 @@ def test_vectorized_assembly_equals_the_row_by_row_reference():
   packed_rows = batching.pack_rows([len(s) for s in sources], [len(t) for t in targets], order, 64)[:7]
   flat_sources, flat_targets = batching._as_flat(sources), batching._as_flat(targets)
   got = batching.assemble_batch(flat_sources, flat_targets, packed_rows, num_rows=9, length=64)
-  want = batching.make_packed_batch(sources, targets, packed_rows, num_rows=9, length=64)
+  want = packed_batch_reference(sources, targets, packed_rows, num_rows=9, length=64)
   assert got.keys() == want.keys()
   for key in want:
     np.testing.assert_array_equal(got[key], want[key], err_msg=key)

@@ -9,10 +9,10 @@ import pytest
 
 from configs import default
 from transformer_jax import config_base
-from transformer_jax.data import input_pipeline, sources, synthetic_ende, token_cache
+from transformer_jax.data import embedded, input_pipeline, sources, token_cache
 from transformer_jax.tokenizer import EOS_ID, Tokenizer
 
-SPLITS = synthetic_ende.make_splits(seed=5, num_train=1500, num_validation=20, num_test=20)
+SPLITS = embedded.make_splits(seed=5, num_train=1500, num_validation=20, num_test=20)
 
 
 def write_lines(path, lines, opener=open):
@@ -50,7 +50,7 @@ def test_embedded_direction_puts_english_in_the_source(tmp_path):
   config = default.get_config()
   config.embedded_num_train, config.tfds_data_dir = 1000, str(tmp_path)
   english_to_german = list(sources.iter_pairs(config, "validation"))
-  generated = synthetic_ende.make_splits(seed=0, num_train=1000, num_validation=500, num_test=1000)
+  generated = embedded.make_splits(seed=0, num_train=1000, num_validation=500, num_test=1000)
   assert english_to_german == generated["validation"]
   config.source_lang, config.target_lang = "de", "en"
   assert list(sources.iter_pairs(config, "validation")) == [(de, en) for en, de in generated["validation"]]

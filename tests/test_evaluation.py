@@ -39,7 +39,7 @@ def test_dev_loss_of_prebuilt_batches_equals_the_loss_of_every_pair(setup):
   batches = evaluation.loss_batches(split, tokenizer, config, mesh)
   assert sum(int((b["target_segments"] > 0).sum()) for b in batches.batches) == sum(
       len(ids) + 1 for ids in tokenizer.encode_batch(split.targets))  # every target token (EOS too), once
-  dev = evaluation.loss(eval_step, params, batches, mesh)
+  dev = evaluation.mean_loss(eval_step, params, batches, mesh)
   # Reference: each pair alone, on one device, summed.
   one = sharding.make_mesh(1)
   single = train_step.jit_eval_step(model, one, config.label_smoothing)

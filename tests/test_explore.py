@@ -51,8 +51,8 @@ def served(workdirs):
 @pytest.fixture(scope="module")
 def browser():
   if not (os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)):
-    message = (f"{CHROMIUM} and {CHROMEDRIVER} are needed: `make test` installs them (apt-get install -y chromium "
-               "chromium-driver)")
+    message = (f"the browser test needs {CHROMIUM} and {CHROMEDRIVER}: install Debian's chromium and chromium-driver "
+               "(apt-get install chromium chromium-driver; CI's .ci/run does)")
     if os.environ.get("CI"):
       pytest.fail(message)
     pytest.skip(message)

@@ -37,8 +37,9 @@ def test_padding_never_exceeds_the_positional_table(setup):
 def test_batched_equals_one_at_a_time_in_input_order(setup):
   model, params, tokenizer = setup
   sentences = [CORPUS[5], "the dog", CORPUS[17] + " " + CORPUS[3], CORPUS[40], "cat", CORPUS[2]]
-  batched = inference.translate_sentences(model, params, tokenizer, sentences, **OPTIONS)
-  alone = [inference.translate_sentences(model, params, tokenizer, [s], **OPTIONS)[0] for s in sentences]
+  batched = inference.best(inference.translate_n_best(model, params, tokenizer, sentences, n_best=1, **OPTIONS))
+  alone = [inference.best(inference.translate_n_best(model, params, tokenizer, [s], n_best=1, **OPTIONS))[0]
+           for s in sentences]
   assert batched == alone
   assert len(set(batched)) > 1  # the check above means something only if outputs differ
 

@@ -36,7 +36,7 @@ def test_main_trains_evaluates_and_reports_bleu(trained):
 def test_the_test_score_decodes_the_mean_of_the_last_checkpoints(trained, tmp_path):
   """test_average_last=2 scores the mean of checkpoints 6 and 12; the average_checkpoints command (checked against
   Orbax elementwise in test_average_checkpoints) builds the same mean, and decoding it gives the same score."""
-  from transformer_jax import average_checkpoints, evaluation, sharding, workdir as workdir_lib
+  from transformer_jax import average_checkpoints, evaluation, inference, sharding, workdir as workdir_lib
   from transformer_jax.data import input_pipeline
   workdir, _ = trained
   results = json.load(open(os.path.join(workdir, "results.json")))
@@ -47,7 +47,7 @@ def test_the_test_score_decodes_the_mean_of_the_last_checkpoints(trained, tmp_pa
   run_ = workdir_lib.load(averaged_dir)
   mesh = sharding.make_mesh()
   test = evaluation.bleu_set(input_pipeline.load_text_split(run_.config, "test"), run_.tokenizer, limit=16)
-  report = evaluation.bleu_of(run_.model, evaluation.replicate(run_.params, mesh), run_.tokenizer, test, run_.config,
+  report = evaluation.bleu_of(run_.model, inference.replicate(run_.params, mesh), run_.tokenizer, test, run_.config,
                               mesh)
   assert report["sacrebleu"] == pytest.approx(results["test_sacrebleu"], abs=1e-9)
   assert report["tokenized_bleu"] == pytest.approx(results["test_tokenized_bleu"], abs=1e-9)

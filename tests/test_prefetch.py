@@ -7,7 +7,7 @@ import jax
 import numpy as np
 import pytest
 
-from transformer_jax import train_step
+from transformer_jax import sharding, train_step
 from transformer_jax.data import batching, prefetch
 
 
@@ -63,7 +63,7 @@ def test_prefetched_global_batches_equal_the_batches_placed_directly():
   rng = np.random.default_rng(0)
   sources = [list(rng.integers(3, 50, size=rng.integers(1, 30))) + [1] for _ in range(400)]
   targets = [list(rng.integers(3, 50, size=rng.integers(1, 30))) + [1] for _ in range(400)]
-  mesh = train_step.make_mesh()
+  mesh = sharding.make_mesh()
   batcher = batching.BucketedBatcher(sources, targets, bucket_lengths=(8, 16, 32), tokens_per_batch=512, seed=1,
                                      row_multiple=mesh.devices.size)
   place = lambda step: train_step.put_batch(batcher.batch_at(step), mesh)

@@ -12,7 +12,7 @@ import pytest
 from absl import flags
 
 import tiny_sweep
-from helpers import env
+from helpers import ROOT, env
 from transformer_jax import average_checkpoints, sweep, visualize
 
 
@@ -52,7 +52,7 @@ def test_each_run_logs_its_command_and_environment(swept):
   assert "--config.num_heads=1" in entry["command_line"]
   assert entry["devices"] == {"platform": "cpu", "kind": "cpu", "count": 2, "process_count": 1}
   assert entry["versions"]["jax"] and entry["versions"]["flax"] and entry["python"] and entry["start_time"]
-  git = lambda *args: subprocess.run(["git", *args], cwd=tiny_sweep.ROOT, capture_output=True, text=True)
+  git = lambda *args: subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True)
   if git("rev-parse", "HEAD").returncode == 0:  # a checkout: the recorded commit is HEAD or (after a commit
     # made while the tests ran) one of its ancestors
     assert git("merge-base", "--is-ancestor", entry["git"]["commit"], "HEAD").returncode == 0, entry["git"]
@@ -94,7 +94,7 @@ def test_submitit_jobs_skip_finished_runs_and_resume_an_interrupted_one(swept, t
   interrupted = os.path.join(jobs_root, tiny_sweep.RUN_NAMES[1])
   os.remove(os.path.join(interrupted, "results.json"))  # as if the job was killed after its last checkpoint
   attempts = open(os.path.join(interrupted, "log.txt")).read().count("==== ")
-  monkeypatch.setenv("PYTHONPATH", tiny_sweep.ROOT)  # the job process unpickles transformer_jax.sweep.RunJob
+  monkeypatch.setenv("PYTHONPATH", ROOT)  # the job process unpickles transformer_jax.sweep.RunJob
   assert sweep.run_sweep(path, jobs_root, env=tiny_sweep.ENV, launcher="submitit_local") == 0
   out = capsys.readouterr().out
   assert f"skip    {tiny_sweep.RUN_NAMES[0]}" in out and f"resume  {tiny_sweep.RUN_NAMES[1]}  (job " in out
@@ -144,7 +144,7 @@ def test_grid_and_random_search():
 
 
 def test_help_of_the_new_commands():
-  result = subprocess.run([sys.executable, "-m", "transformer_jax.sweep", "--helpshort"], cwd=tiny_sweep.ROOT,
+  result = subprocess.run([sys.executable, "-m", "transformer_jax.sweep", "--helpshort"], cwd=ROOT,
                           env=env(devices=None), capture_output=True, text=True,
                           timeout=120)
   assert "python -m transformer_jax.sweep" in result.stdout

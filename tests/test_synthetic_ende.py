@@ -13,7 +13,7 @@ import sys
 
 import pytest
 
-from transformer_jax.data.synthetic_ende import (
+from transformer_jax.data.embedded import (
     SPLITS,
     MainClause,
     RelativeClause,
@@ -71,7 +71,7 @@ def test_no_duplicates_and_no_overlap():
 
 
 def test_identical_across_processes_with_different_hash_seeds():
-  code = ("import hashlib; from transformer_jax.data.synthetic_ende import make_splits; "
+  code = ("import hashlib; from transformer_jax.data.embedded import make_splits; "
           "print(hashlib.sha256(repr(make_splits(seed=3, num_train=500, num_validation=50, num_test=50))"
           ".encode()).hexdigest())")
   here = hashlib.sha256(repr(make_splits(seed=3, num_train=500, num_validation=50, num_test=50)).encode()).hexdigest()

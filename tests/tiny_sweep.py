@@ -1,10 +1,10 @@
-"""A 2-run sweep of a tiny model, trained once per test session and shared by the sweep, averaging and visualize
+"""A 2-run sweep of a tiny model, trained once per test run and shared by the sweep, averaging and visualize
 tests (training dominates their cost). Not a test module: imported by them."""
 
 import os
 import textwrap
 
-from helpers import ROOT, env
+from helpers import env
 
 ENV = env()
 RUN_NAMES = ("heads-num_heads=1", "heads-num_heads=2")

@@ -25,14 +25,15 @@ from transformer_jax.errors import ConfigError, WorkdirError
 
 def average_trees(trees: Iterable) -> object:
   """Element-wise mean of pytrees of arrays with one structure and shapes, accumulated in float32 and returned in
-  each leaf's dtype. Reads the trees one at a time (only the running sum is kept). Raises ValueError naming the
-  first leaf where a tree differs from the first one."""
+  each leaf's dtype. Reads the trees one at a time (only the running sum is kept). Numpy leaves are averaged on the
+  host; jax.Array leaves on their devices, in their shardings, so sharded and many-host runs average as they train.
+  Raises ValueError naming the first leaf where a tree differs from the first one."""
   total, count, first = None, 0, None
   for tree in trees:
     leaves = jax.tree_util.tree_flatten_with_path(tree)[0]
     if first is None:
-      first = (jax.tree_util.tree_structure(tree), [(path, np.shape(x), np.asarray(x).dtype) for path, x in leaves])
-      total = [np.asarray(x, np.float32).copy() for _, x in leaves]
+      first = (jax.tree_util.tree_structure(tree), [(path, np.shape(x), x.dtype) for path, x in leaves])
+      total = [x.astype(np.float32) for _, x in leaves]
     else:
       names = [jax.tree_util.keystr(path) for path, _ in leaves]
       expected = [jax.tree_util.keystr(path) for path, _, _ in first[1]]
@@ -40,11 +41,11 @@ def average_trees(trees: Iterable) -> object:
         differing = next((a, b) for a, b in zip(names + [None], expected + [None]) if a != b)
         raise ValueError(f"tree {count} does not match tree 0: parameter {differing[0]} where tree 0 has "
                          f"{differing[1]}")
-      for (path, shape, _), (_, x), acc in zip(first[1], leaves, total):
+      for (path, shape, _), (_, x) in zip(first[1], leaves):
         if np.shape(x) != shape:
           raise ValueError(f"tree {count} does not match tree 0: parameter {jax.tree_util.keystr(path)} has shape "
                            f"{np.shape(x)}, tree 0 has {shape}")
-        acc += np.asarray(x, np.float32)
+      total = [acc + x.astype(np.float32) for acc, (_, x) in zip(total, leaves)]
     count += 1
   if not count:
     raise ValueError("nothing to average")

@@ -113,15 +113,16 @@ class Checkpointer:
             "workdir.")
     for name, shape in expected_shapes.items():
       if name not in stored_shapes:
-        raise CheckpointMismatchError(f"Checkpoint {self.directory}/{step} does not fit the model: parameter {name} {shape} is "
-                         f"missing from it. {hint}")
+        raise CheckpointMismatchError(f"Checkpoint {self.directory}/{step} does not fit the model: parameter {name} "
+                                      f"{shape} is missing from it. {hint}")
       if stored_shapes[name] != shape:
-        raise CheckpointMismatchError(f"Checkpoint {self.directory}/{step} does not fit the model: parameter {name} has shape "
-                         f"{stored_shapes[name]} in the checkpoint but {shape} in the model. {hint}")
+        raise CheckpointMismatchError(f"Checkpoint {self.directory}/{step} does not fit the model: parameter {name} "
+                                      f"has shape {stored_shapes[name]} in the checkpoint but {shape} in the model. "
+                                      f"{hint}")
     extra = sorted(set(stored_shapes) - set(expected_shapes))
     if extra:
-      raise CheckpointMismatchError(f"Checkpoint {self.directory}/{step} does not fit the model: it has parameter {extra[0]} "
-                       f"{stored_shapes[extra[0]]}, which the model lacks. {hint}")
+      raise CheckpointMismatchError(f"Checkpoint {self.directory}/{step} does not fit the model: it has parameter "
+                                    f"{extra[0]} {stored_shapes[extra[0]]}, which the model lacks. {hint}")
 
   def wait(self) -> None:
     with self._reporting_write_errors():
@@ -130,3 +131,18 @@ class Checkpointer:
 
   def close(self) -> None:
     self.manager.close()
+
+  def __enter__(self) -> "Checkpointer":
+    return self
+
+  def __exit__(self, error_type, error, traceback) -> None:
+    """Finishes the save in flight, then closes: a run that raises still completes the checkpoint it started. A
+    write error is raised unless another error is already on its way out (then it is logged)."""
+    try:
+      self.wait()
+    except CheckpointWriteError as write_error:
+      if error is None:
+        raise
+      logging.error("%s", write_error)
+    finally:
+      self.close()

@@ -9,18 +9,13 @@ from __future__ import annotations
 
 import math
 
+from transformer_jax.data import sources  # the dataset definitions; no TensorFlow until data is read
 from transformer_jax.errors import ConfigError
 
 
 POSITIONAL_ENCODINGS = ("sinusoidal", "learned")
-# Sources and the languages each offers; the direction is (source_lang, target_lang). tfds splits train / validation
-# / test are newstest2013 / newstest2014 for WMT14 and newstest2016 / newstest2017 for WMT17. "local" reads the
-# files named by the local_* keys, in any languages. "multi30k" reads Multi30k task 1 (Elliott et al. 2016) from
-# multi30k_dir under the dataset's own file names: train / val / test_2016_flickr (data/multi30k.py).
-DATASET_LANGUAGES = {"embedded_ende": ("en", "de"), "wmt14_translate/de-en": ("de", "en"),
-                     "wmt14_translate/fr-en": ("fr", "en"), "wmt17_translate/de-en": ("de", "en"),
-                     "multi30k": ("en", "de", "fr", "cs"), "local": None}
-DATASETS = tuple(DATASET_LANGUAGES)
+# The values `dataset` accepts, one definition each in transformer_jax/data/sources/ (its languages, its checks).
+DATASETS = sources.NAMES
 DTYPES = ("float32", "bfloat16")
 # t5x/MaxText-style rules: heads, FFN width and vocabulary over "tensor"; d_model (every weight has it) over "fsdp".
 LOGICAL_AXIS_RULES = (("vocab", "tensor"), ("mlp", "tensor"), ("heads", "tensor"), ("embed", "fsdp"), ("kv", None),
@@ -148,13 +143,22 @@ def base_config():
 def sibling_config(config_file: str, name: str):
   """The config file `name`.py beside `config_file`, as a module: configs build on each other by path, so they work
   from any directory and with the package installed (there is no importable `configs` package)."""
-  import importlib.util  # pylint: disable=g-import-not-at-top
   import os  # pylint: disable=g-import-not-at-top
-  path = os.path.join(os.path.dirname(os.path.abspath(config_file)), f"{name}.py")
-  spec = importlib.util.spec_from_file_location(f"_config_{name}", path)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module
+  from transformer_jax import pyfile  # pylint: disable=g-import-not-at-top
+  return pyfile.load_module(os.path.join(os.path.dirname(os.path.abspath(config_file)), f"{name}.py"),
+                            f"_config_{name}")
+
+
+def load_config_file(path: str, overrides: dict[str, str] | None = None):
+  """The config `--config=path --config.KEY=VALUE ...` gives main: the same flag parsing, so a sweep reads each
+  run's config exactly as its training command does (values as their command-line text)."""
+  from absl import flags  # pylint: disable=g-import-not-at-top
+  from ml_collections import config_flags  # pylint: disable=g-import-not-at-top
+  values = flags.FlagValues()
+  argv = ["config", f"--config={path}"] + [f"--config.{key}={value}" for key, value in (overrides or {}).items()]
+  config_flags.DEFINE_config_file("config", None, "", flag_values=values, lock_config=True, sys_argv=argv)
+  values(argv)
+  return values.config
 
 
 def resolved(value: int, default: int) -> int:
@@ -238,24 +242,12 @@ def validate(config, num_devices: int | None = None) -> None:
 
   _check_mesh(config, num_devices, check)
 
-  check(config.dataset in DATASETS, f"dataset={config.dataset!r}: must be one of {DATASETS}")
-  languages = DATASET_LANGUAGES.get(config.dataset)
-  if config.dataset == "local":
-    languages = (config.source_lang, config.target_lang)
-    for split in ("train", "validation"):
-      check(bool(config[f"local_{split}"]), f"local_{split} is empty: dataset='local' needs a TSV file or a "
-            "'{lang}' pattern for the train and validation splits")
-    for split in ("train", "validation", "test"):
-      spec = config[f"local_{split}"]
-      if spec and not spec.endswith((".tsv", ".tsv.gz")):
-        check("{lang}" in spec, f"local_{split}={spec!r}: must end in .tsv / .tsv.gz or contain '{{lang}}' (one "
-              "file per language)")
-      if spec.endswith((".tsv", ".tsv.gz")):
-        languages = tuple(config.local_tsv_languages)
-  if config.dataset == "multi30k":
-    from transformer_jax.data import multi30k  # pylint: disable=g-import-not-at-top  (numpy-free, no TensorFlow)
-    problem = multi30k.missing_files_problem(config.multi30k_dir, (config.source_lang, config.target_lang))
-    check(problem is None, problem or "")
+  source = sources.BY_NAME.get(config.dataset)
+  check(source is not None, sources.unknown_dataset(config.dataset))
+  languages = None
+  if source is not None:
+    problems.extend(source.config_problems(config))
+    languages = source.offered_languages(config)
   check(config.source_lang != config.target_lang,
         f"source_lang and target_lang are both {config.source_lang!r}: they must differ")
   if languages is not None:

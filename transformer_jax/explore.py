@@ -25,11 +25,10 @@ import os
 import threading
 import urllib.parse
 
-import jax
 import numpy as np
 from absl import app, flags, logging
 
-from transformer_jax import cli, inference, visualize, workdir as workdir_lib
+from transformer_jax import cli, model as model_lib, visualize, workdir as workdir_lib
 
 STATIC_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "explore_static")
 STATIC_FILES = {"/": ("index.html", "text/html; charset=utf-8"),
@@ -106,7 +105,7 @@ def read_dev_curve(workdir: str) -> list[dict]:
   return rows
 
 
-class Run:
+class ExplorerRun:
   """One loaded checkpoint: (config, tokenizer, model, params) of workdir.load, with its label."""
 
   def __init__(self, workdir: str, step: int | None = None):
@@ -116,7 +115,7 @@ class Run:
     self.step = int(step) if step is not None else None
     self.label = os.path.basename(os.path.normpath(workdir))
     self.dev_curve = read_dev_curve(workdir)
-    self.num_params = int(sum(np.size(x) for x in jax.tree_util.tree_leaves(params)))
+    self.num_params = model_lib.count_parameters(params)
     self.max_pieces = min(config.bucket_lengths[-1], model.config.max_position) - 1
 
   def info(self) -> dict:
@@ -128,7 +127,8 @@ class Run:
 
 
 def _checkpoint_step(workdir: str, step: int | None) -> int:
-  """The step a Run loads: `step`, or the latest one; ValueError naming the steps there when `step` is not one."""
+  """The step an ExplorerRun loads: `step`, or the latest one; ValueError naming the steps there when `step` is not
+  one."""
   from transformer_jax import checkpoint  # pylint: disable=g-import-not-at-top
   directory = os.path.join(workdir, "checkpoints")
   if not os.path.isdir(directory):
@@ -149,7 +149,7 @@ def _checkpoint_step(workdir: str, step: int | None) -> int:
 class Explorer:
   """What the page asks for: the runs' description and dev sentences, and translations with their attention."""
 
-  def __init__(self, runs: list[Run], dev_pairs: list[tuple[str, str]], dev_note: str = ""):
+  def __init__(self, runs: list[ExplorerRun], dev_pairs: list[tuple[str, str]], dev_note: str = ""):
     self.runs = runs
     self.dev_pairs = dev_pairs
     self.dev_note = dev_note
@@ -319,11 +319,11 @@ def build_explorer(workdir: str, step: int | None = None, compare_workdir: str |
   if compare_workdir and compare_step is not None:
     raise ValueError("Give --compare_workdir or --compare_step, not both: --compare_step=N compares step N of "
                      "--workdir with its --step (default: latest).")
-  runs = [Run(workdir, _checkpoint_step(workdir, step))]
+  runs = [ExplorerRun(workdir, _checkpoint_step(workdir, step))]
   if compare_workdir:
-    runs.append(Run(compare_workdir, _checkpoint_step(compare_workdir, None)))
+    runs.append(ExplorerRun(compare_workdir, _checkpoint_step(compare_workdir, None)))
   elif compare_step is not None:
-    runs.append(Run(workdir, _checkpoint_step(workdir, compare_step)))
+    runs.append(ExplorerRun(workdir, _checkpoint_step(workdir, compare_step)))
   dev_pairs, note = load_dev_pairs(runs[0].loaded[0], num_dev_sentences)
   return Explorer(runs, dev_pairs, note)
 

@@ -14,7 +14,7 @@ if "xla_force_host_platform_device_count" not in os.environ.get("XLA_FLAGS", "")
 
 from absl import flags  # pylint: disable=g-import-not-at-top
 
-from transformer_jax import cli, distributed  # pylint: disable=g-import-not-at-top
+from transformer_jax import distributed  # pylint: disable=g-import-not-at-top
 
 _MODE = flags.DEFINE_enum("jax_distributed", "auto", distributed.MODES, "Join a multi-process run with "
                           "jax.distributed.initialize: auto = when a coordinator address is given or SLURM / Open "

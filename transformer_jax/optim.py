@@ -22,11 +22,16 @@ def paper_learning_rate(d_model: int, warmup_steps: int, scale: float = 1.0, tot
     step = jnp.asarray(count, jnp.float32) + 1.0  # optax counts updates from 0; the paper from 1.
     rate = scale * d_model ** -0.5 * jnp.minimum(step ** -0.5, step * warmup_steps ** -1.5)
     if cooldown_steps > 0:
-      updates_left = total_steps + 1.0 - step  # total_steps - count
-      rate = rate * jnp.clip(updates_left / cooldown_steps, 0.0, 1.0)
+      rate = rate * cooldown_factor(count, total_steps, cooldown_steps)
     return rate
 
   return schedule
+
+
+def cooldown_factor(updates_done, total_steps: int, cooldown_steps: int):
+  """The cooldown's multiplier of the update after `updates_done` ones: (total_steps - updates_done) /
+  cooldown_steps, within [0, 1]."""
+  return jnp.clip((total_steps - jnp.asarray(updates_done, jnp.float32)) / cooldown_steps, 0.0, 1.0)
 
 
 def make_optimizer(config) -> tuple[optax.GradientTransformation, callable]:

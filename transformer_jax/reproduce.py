@@ -6,8 +6,9 @@ r"""Reproduce a row of the paper's Table 2: train, average the last K checkpoint
   python -m transformer_jax.reproduce --config=configs/wmt14_enfr_big.py --workdir=runs/paper_enfr_big
 
 The paper's procedure (section 6.1): train (base 100k steps, big 300k), average the last 5 (base) or 20 (big)
-checkpoints, beam search with beam 4, alpha 0.6 and maximum output length = source length + 50. Each step resumes:
-rerunning after an interruption continues training where it stopped, then averages and decodes again.
+checkpoints, beam search with beam 4, alpha 0.6 and maximum output length = source length + 50. Training's final
+test is that procedure (test_average_last), so newstest2014 is decoded once. Rerunning after an interruption
+continues training where it stopped, then scores again.
 Writes <workdir>/reproduction.json and reproduction.md (sacreBLEU and the paper's tokenized, compound-split BLEU,
 with the paper's number beside them) and the test translations, one line per source line.
 """
@@ -24,7 +25,8 @@ from absl import app, flags, logging  # pylint: disable=g-import-not-at-top
 from ml_collections import config_flags  # pylint: disable=g-import-not-at-top
 from tqdm import tqdm  # pylint: disable=g-import-not-at-top
 
-from transformer_jax import average_checkpoints, cli, config_base, evaluation, sharding, train, workdir as workdir_lib
+from transformer_jax import average_checkpoints, cli, config_base, evaluation, inference, sharding, train
+from transformer_jax import workdir as workdir_lib
 from transformer_jax.data import input_pipeline
 
 # Table 2 of the paper: BLEU on newstest2014.
@@ -40,40 +42,56 @@ def paper_bleu(config) -> float | None:
 
 
 def reproduce(config, workdir: str, average_last: int | None = None, skip_training: bool = False) -> dict:
+  """Trains, then scores the whole test set once with the mean of the last `average_last` checkpoints (default the
+  config's test_average_last: 5 for the base configs, 20 for big). Also writes that average as a workdir of its own
+  (WORKDIR/averaged_lastK), for translate."""
+  config.test_average_last = average_last or config.test_average_last
+  config.num_test_sentences = 0  # the paper scores all of newstest2014
   config_base.validate(config)
-  average_last = average_last or min(20 if model_size(config) == "big" else 5, config.max_checkpoints_to_keep)
-  if not skip_training:
-    train.train_and_evaluate(config, workdir)
-
-  averaged_dir = workdir_lib.averaged(workdir, average_last)
-  averaged = average_checkpoints.average_last(workdir, average_last, output_workdir=averaged_dir, overwrite=True)
-  logging.info("Averaged the checkpoints of steps %s into %s.", averaged["averaged_steps"], averaged_dir)
-
-  run = workdir_lib.load(averaged_dir)
-  test = input_pipeline.load_text_split(config, "test")
-  mesh = sharding.make_mesh()  # sources are split over every device
-  with tqdm(total=len(test.sources), desc="newstest decoding", unit="sent") as bar:
-    report = evaluation.bleu_of(run.model, evaluation.replicate(run.params, mesh), run.tokenizer,
-                                evaluation.bleu_set(test, run.tokenizer), config, mesh, progress=bar.update)
-  hypotheses = report["hypotheses"]
-
-  hypotheses_path = os.path.join(workdir, f"test.hyp.{config.target_lang}")
+  if skip_training:  # score the checkpoints already there: decode their average
+    test = _score_average(config, workdir)
+  else:
+    final = train.train_and_evaluate(config, workdir)
+    test = {"averaged_steps": final["test_averaged_steps"], "sacrebleu": final["test_sacrebleu"],
+            "sacrebleu_signature": final["sacrebleu_signature"], "tokenized_bleu": final["test_tokenized_bleu"],
+            "hypotheses": final["test_hypotheses"]}
+  averaged_dir = workdir_lib.averaged(workdir, config.test_average_last)
+  average_checkpoints.average_last(workdir, config.test_average_last, output_workdir=averaged_dir, overwrite=True)
+  logging.info("Averaged the checkpoints of steps %s into %s (translate --workdir=%s decodes it).",
+               test["averaged_steps"], averaged_dir, averaged_dir)
+  with open(test["hypotheses"], encoding="utf-8") as f:
+    test_sentences = sum(1 for _ in f)
   results = {"dataset": config.dataset, "direction": f"{config.source_lang}-{config.target_lang}",
-             "model": model_size(config), "averaged_steps": averaged["averaged_steps"],
-             "beam_size": config.beam_size, "alpha": config.length_penalty_alpha,
+             "model": model_size(config), "beam_size": config.beam_size, "alpha": config.length_penalty_alpha,
              "max_length": f"source + {config.decode_extra_length} (at most {config.max_decode_length})",
-             "test_sentences": len(test.sources), "sacrebleu": report["sacrebleu"],
-             "sacrebleu_signature": report["signature"], "tokenized_bleu": report["tokenized_bleu"],
-             "paper_bleu": paper_bleu(config), "hypotheses": hypotheses_path}
+             "test_sentences": test_sentences, "paper_bleu": paper_bleu(config), **test}
   if jax.process_index() == 0:
-    with open(hypotheses_path, "w", encoding="utf-8") as f:
-      f.writelines(line.replace("\n", " ") + "\n" for line in hypotheses)
     with open(os.path.join(workdir, "reproduction.json"), "w") as f:
       json.dump(results, f, indent=2)
     with open(os.path.join(workdir, "reproduction.md"), "w") as f:
       f.write(_markdown(results))
   logging.info("\n%s", _markdown(results))
   return results
+
+
+def _score_average(config, workdir: str) -> dict:
+  """The test score of the average of the workdir's last test_average_last checkpoints, without training."""
+  averaged_dir = workdir_lib.averaged(workdir, config.test_average_last)
+  averaged = average_checkpoints.average_last(workdir, config.test_average_last, output_workdir=averaged_dir,
+                                              overwrite=True)
+  run = workdir_lib.load(averaged_dir)
+  test = input_pipeline.load_text_split(config, "test")
+  mesh = sharding.make_mesh()  # sources are split over every device
+  with tqdm(total=len(test.sources), desc="newstest decoding", unit="sent") as bar:
+    report = evaluation.bleu_of(run.model, inference.replicate(run.params, mesh), run.tokenizer,
+                                evaluation.bleu_set(test, run.tokenizer), config, mesh, progress=bar.update)
+  hypotheses = workdir_lib.test_hypotheses(workdir, config.target_lang)
+  if jax.process_index() == 0:
+    with open(hypotheses, "w", encoding="utf-8") as f:
+      f.writelines(line.replace("\n", " ") + "\n" for line in report["hypotheses"])
+  return {"averaged_steps": averaged["averaged_steps"], "sacrebleu": report["sacrebleu"],
+          "sacrebleu_signature": report["signature"], "tokenized_bleu": report["tokenized_bleu"],
+          "hypotheses": hypotheses}
 
 
 def _markdown(r: dict) -> str:
@@ -91,8 +109,8 @@ def _define_flags():
   config_flags.DEFINE_config_file("config", None, "Paper config, e.g. configs/wmt14_ende_base.py; override keys with "
                                   "--config.KEY=VALUE.", lock_config=True)
   flags.DEFINE_string("workdir", None, "Training workdir (resumed if it exists).")
-  flags.DEFINE_integer("average_last", None, "Checkpoints to average: default 5 for base-sized models and 20 for big "
-                       "ones, as in the paper (at most max_checkpoints_to_keep).")
+  flags.DEFINE_integer("average_last", None, "Checkpoints to average: default the config's test_average_last (the "
+                       "paper's 5 for base, 20 for big; at most max_checkpoints_to_keep).")
   flags.DEFINE_bool("skip_training", False, "Average and decode the checkpoints already in the workdir without "
                     "training further.")
   flags.adopt_module_key_flags(launch)  # --help lists the multi-host flags too

@@ -74,6 +74,12 @@ class StopSignal:
     for sig, handler in self._previous.items():
       signal.signal(sig, handler)
 
+  def __enter__(self) -> "StopSignal":
+    return self
+
+  def __exit__(self, *exc) -> None:
+    self.restore()
+
 
 class Stopwatch:
   """Accumulates time between start() and pause()."""

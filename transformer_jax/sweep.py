@@ -26,11 +26,9 @@ results.json, dev_curve.jsonl and train_log.jsonl; learning curves; the chosen m
 
 from __future__ import annotations
 
-import ast
 import csv
 import dataclasses
 import datetime
-import importlib.util
 import itertools
 import json
 import math
@@ -44,7 +42,7 @@ from typing import Any
 
 from absl import app, flags
 
-from transformer_jax import workdir as workdir_lib
+from transformer_jax import config_base, pyfile, workdir as workdir_lib
 from transformer_jax.errors import ConfigError, MissingFileError
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -54,7 +52,7 @@ LOG = "log.txt"
 
 
 @dataclasses.dataclass(frozen=True)
-class Run:
+class SweepPoint:
   """One training run: config overrides (key -> value), optionally its own name, base config and reference
   numbers (e.g. the paper's {"dev/perplexity": 4.92}) printed beside ours."""
   overrides: dict
@@ -66,7 +64,7 @@ class Run:
 @dataclasses.dataclass(frozen=True)
 class Sweep:
   config: str  # base config file, e.g. "configs/default.py" (relative to the repository root or the cwd)
-  groups: dict  # group name -> list of Run
+  groups: dict  # group name -> list of SweepPoint
   # Applied to every run, before the run's own; a value may be a function of the run name (e.g. a per-run path).
   overrides: dict = dataclasses.field(default_factory=dict)
   metric: str = "dev/bleu_best"  # results.csv column plotted against each varied key
@@ -79,14 +77,14 @@ class Sweep:
   job_parameters: dict = dataclasses.field(default_factory=dict)
 
 
-def point(name: str = "", reference: dict | None = None, config: str = "", **overrides) -> Run:
-  return Run(overrides=overrides, name=name, config=config, reference=dict(reference or {}))
+def point(name: str = "", reference: dict | None = None, config: str = "", **overrides) -> SweepPoint:
+  return SweepPoint(overrides=overrides, name=name, config=config, reference=dict(reference or {}))
 
 
-def grid(**axes) -> list[Run]:
+def grid(**axes) -> list[SweepPoint]:
   """Every combination of the values of each key, e.g. grid(num_heads=[2, 8], num_layers=[1, 3]) -> 4 runs."""
   keys = list(axes)
-  return [Run(overrides=dict(zip(keys, values))) for values in itertools.product(*(axes[k] for k in keys))]
+  return [SweepPoint(overrides=dict(zip(keys, values))) for values in itertools.product(*(axes[k] for k in keys))]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -111,12 +109,12 @@ def log_uniform(low: float, high: float) -> Uniform:
   return Uniform(low, high, log=True)
 
 
-def random_search(num_runs: int, seed: int = 0, **space) -> list[Run]:
+def random_search(num_runs: int, seed: int = 0, **space) -> list[SweepPoint]:
   """num_runs samples; each key's space is a list (uniform choice) or uniform(a, b) / log_uniform(a, b)."""
   rng = random.Random(seed)
   runs = []
   for _ in range(num_runs):
-    runs.append(Run(overrides={k: v.sample(rng) if isinstance(v, Uniform) else rng.choice(list(v))
+    runs.append(SweepPoint(overrides={k: v.sample(rng) if isinstance(v, Uniform) else rng.choice(list(v))
                                for k, v in space.items()}))
   return runs
 
@@ -135,11 +133,9 @@ class ResolvedRun:
 
 
 def load_sweep(path: str) -> Sweep:
-  spec = importlib.util.spec_from_file_location("sweep_file", path)
-  if spec is None or not os.path.isfile(path):
+  if not os.path.isfile(path):
     raise MissingFileError(f"sweep file {path!r} not found")
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
+  module = pyfile.load_module(path, "sweep_file")
   if not hasattr(module, "get_sweep"):
     raise ConfigError(f"{path} defines no get_sweep()")
   sweep = module.get_sweep()
@@ -338,18 +334,8 @@ def parameter_count(config: dict) -> int:
 
 
 def resolved_config(run: ResolvedRun):
-  """The run's config as main would build it (base config file + overrides), without training."""
-  import ml_collections  # pylint: disable=g-import-not-at-top
-  spec = importlib.util.spec_from_file_location("config_file", run.config)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  config = module.get_config(None)
-  for key, value in run.overrides.items():
-    current = config[key]
-    if isinstance(value, str) and not isinstance(current, str):  # --set values arrive as text
-      value = ast.literal_eval(value)
-    config[key] = value
-  return ml_collections.ConfigDict(config)
+  """The run's config as main builds it (base config file + overrides), without training."""
+  return config_base.load_config_file(run.config, {k: _format_value(v) for k, v in run.overrides.items()})
 
 
 def gather(runs: list[ResolvedRun], root: str) -> list[dict]:

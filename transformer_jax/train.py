@@ -1,11 +1,14 @@
-"""train_and_evaluate(config, workdir): the training loop, read top to bottom.
+"""train_and_evaluate(config, workdir): set-up, loop and final test, read top to bottom.
 
-Sections: workdir and config record · mesh · input · model, optimiser and state · checkpoint restore · steps ·
-loop (the step's batch, train step, non-finite check, log, stop vote, checkpoint, dev evaluation) · final test.
+set_up: workdir and config record · mesh · input · model, optimiser and state · checkpoint restore · steps.
+run_loop: the step's batch, train step, non-finite check, log, stop vote, checkpoint, dev evaluation.
+final_test: the test set with the mean of the last checkpoints. The writer, checkpointer, prefetcher and signal
+handlers are closed on every path out, an exception's included.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 
 import jax
@@ -14,10 +17,11 @@ from absl import logging
 from jax.experimental import multihost_utils
 from clu import metric_writers
 
-from transformer_jax import config_base, evaluation, optim, run_info, sharding, train_step, visualize
+from transformer_jax import average_checkpoints, config_base, evaluation, optim, run_info, sharding, train_step
+from transformer_jax import visualize
 from transformer_jax import workdir as workdir_lib
 from transformer_jax.data import input_pipeline, prefetch
-from transformer_jax.model import model_from_config
+from transformer_jax.model import count_parameters, model_from_config
 from transformer_jax.run_guards import FiniteGuard, StopSignal, Stopwatch, ensure_writable
 
 
@@ -114,22 +118,28 @@ def last_checkpoint_steps(checkpointer, count: int) -> list[int]:
   return sorted(checkpointer.manager.all_steps())[-count:]
 
 
-def averaged_params(checkpointer, template_state, steps: list[int]):
-  """Mean parameters of the checkpoints of `steps`, summed in float32 on the devices, so sharded and many-host runs
-  average the same way (and in the same placement) as they train."""
-  total = None
-  for step in steps:
-    params = jax.tree_util.tree_map(lambda x: x.astype(np.float32), checkpointer.restore(template_state, step).params)
-    total = params if total is None else jax.tree_util.tree_map(lambda a, b: a + b, total, params)
-  return jax.tree_util.tree_map(lambda mean, like: (mean / len(steps)).astype(like.dtype), total,
-                                template_state.params)
+@dataclasses.dataclass
+class TrainingSetup:
+  """What the loop and the final test share: built once by `set_up`, closed by its ExitStack."""
+  config: object
+  workdir: str
+  writer: object
+  mesh: object
+  data: object  # input_pipeline.Datasets
+  model: object
+  state: object  # the train state, restored when the workdir has a checkpoint
+  start_step: int
+  checkpointer: object
+  p_train_step: object
+  p_eval_step: object
+  dropout_rng: object
+  dev_loss_batches: object
+  dev_bleu_set: object
 
 
-def train_and_evaluate(config, workdir: str) -> dict:
-  """Trains (resuming from the latest checkpoint in workdir), evaluates on dev, and finally scores the test set.
-  Returns the final metrics (also written to workdir/results.json)."""
-  config_base.validate(config, num_devices=jax.device_count())
-
+def set_up(config, workdir: str, resources: contextlib.ExitStack) -> TrainingSetup:
+  """Workdir record, mesh, input, model, optimiser, state, restore and compiled steps. The TensorBoard writer and
+  the checkpointer are entered into `resources`, so they are closed (saves finished) however the run ends."""
   # ---- Workdir and config record: everything needed to resume or decode lives in the workdir ----
   ensure_writable(workdir)
   if jax.process_index() == 0:
@@ -137,6 +147,7 @@ def train_and_evaluate(config, workdir: str) -> dict:
       f.write(config.to_json_best_effort(indent=2))
     run_info.append(workdir)  # code version, library versions, devices, command: one entry per invocation
   writer = metric_writers.create_default_writer(workdir, just_logging=jax.process_index() > 0)
+  resources.callback(writer.close)
   writer.write_hparams({k: v for k, v in config.items() if isinstance(v, (int, float, str, bool))})
 
   # ---- Mesh: ("data", "fsdp", "tensor"); batch rows split over data * fsdp ----
@@ -162,15 +173,15 @@ def train_and_evaluate(config, workdir: str) -> dict:
   # ---- Model, optimiser and state ----
   model = model_from_config(config, vocab_size=tokenizer.vocab_size)
   optimizer, learning_rate_fn = optim.make_optimizer(config)
-  rng = jax.random.PRNGKey(config.seed)
-  init_rng, dropout_rng = jax.random.split(rng)
+  init_rng, dropout_rng = jax.random.split(jax.random.PRNGKey(config.seed))
   # Created abstractly, then initialised straight into the shardings its logical axis names ask for.
   state = train_step.create_train_state(model, optimizer, init_rng, mesh, config.logical_axis_rules)
   state_sharding = sharding.shardings_of(state)
-  logging.info("Parameters: %d.", sum(x.size for x in jax.tree_util.tree_leaves(state.params)))
+  logging.info("Parameters: %d.", count_parameters(state.params))
 
   # ---- Checkpoint restore ----
-  checkpointer = workdir_lib.checkpointer(workdir, config.max_checkpoints_to_keep, asynchronous=True)
+  checkpointer = resources.enter_context(
+      workdir_lib.checkpointer(workdir, config.max_checkpoints_to_keep, asynchronous=True))
   if checkpointer.latest_step() is not None:
     state = checkpointer.restore(state)
     logging.info("Resumed from the checkpoint at step %d.", int(state.step))
@@ -179,112 +190,146 @@ def train_and_evaluate(config, workdir: str) -> dict:
                                        config.grad_accum_steps, processes=jax.process_count()), start_step)
 
   # ---- Steps ----
-  p_train_step = train_step.jit_train_step(model, mesh, config.label_smoothing, learning_rate_fn, state_sharding,
-                                           config.grad_accum_steps)
-  p_eval_step = train_step.jit_eval_step(model, mesh, config.label_smoothing, state_sharding.params)
-  dropout_rng = jax.device_put(dropout_rng, sharding.replicated(mesh))
+  return TrainingSetup(
+      config=config, workdir=workdir, writer=writer, mesh=mesh, data=data, model=model, state=state,
+      start_step=start_step, checkpointer=checkpointer,
+      p_train_step=train_step.jit_train_step(model, mesh, config.label_smoothing, learning_rate_fn, state_sharding,
+                                             config.grad_accum_steps),
+      p_eval_step=train_step.jit_eval_step(model, mesh, config.label_smoothing, state_sharding.params),
+      dropout_rng=jax.device_put(dropout_rng, sharding.replicated(mesh)), dev_loss_batches=dev_loss_batches,
+      dev_bleu_set=dev_bleu_set)
 
-  def evaluate_dev(params, step: int, train_seconds: float) -> None:
-    """Dev loss and dev BLEU: TensorBoard, dev_curve.jsonl, sample translations, one console line."""
-    dev = evaluation.loss(p_eval_step, params, dev_loss_batches, mesh)
-    dev_bleu = evaluation.bleu_of(model, params, tokenizer, dev_bleu_set, config, mesh)
-    writer.write_scalars(step, {"dev/loss": dev["loss"], "dev/nll": dev["nll"], "dev/perplexity": dev["perplexity"],
-                                "dev/accuracy": dev["accuracy"], "dev/bleu": dev_bleu["sacrebleu"],
-                                "dev/tokenized_bleu": dev_bleu["tokenized_bleu"], "train/seconds": train_seconds})
-    if jax.process_index() == 0:  # Appended, so a resumed run keeps the curve of the runs before it.
-      workdir_lib.append_jsonl(workdir, workdir_lib.DEV_CURVE, {
-          "step": step, "train_seconds": round(train_seconds, 1), "dev_bleu": dev_bleu["sacrebleu"],
-          "dev_tokenized_bleu": dev_bleu["tokenized_bleu"], "dev_loss": dev["loss"],
-          "dev_perplexity": dev["perplexity"]})
-    # Sample translations beside their references in TensorBoard's Text tab, one table per evaluation.
-    writer.write_texts(step, {"dev/translations": "| source | hypothesis | reference |\n|---|---|---|\n" + "\n".join(
-        "| " + " | ".join(text.replace("|", "\\|") for text in example) + " |" for example in dev_bleu["examples"])})
-    visualize.write_attention_images(writer, step, model, params, tokenizer, dev_bleu["examples"])
-    source, hypothesis, reference = dev_bleu["examples"][0]
-    logging.info("dev at step %d (%.0f s of training): loss %.3f, ppl %.2f, sacreBLEU %.2f, tokenized BLEU %.2f\n"
-                 "  source:     %s\n  hypothesis: %s\n  reference:  %s", step, train_seconds, dev["loss"],
-                 dev["perplexity"], dev_bleu["sacrebleu"], dev_bleu["tokenized_bleu"], source, hypothesis, reference)
 
-  # ---- Loop ----
+def evaluate_dev(run: TrainingSetup, params, step: int, train_seconds: float) -> None:
+  """Dev loss and dev BLEU: TensorBoard, dev_curve.jsonl, sample translations, one console line."""
+  tokenizer, writer = run.data.tokenizer, run.writer
+  dev = evaluation.mean_loss(run.p_eval_step, params, run.dev_loss_batches, run.mesh)
+  dev_bleu = evaluation.bleu_of(run.model, params, tokenizer, run.dev_bleu_set, run.config, run.mesh)
+  writer.write_scalars(step, {"dev/loss": dev["loss"], "dev/nll": dev["nll"], "dev/perplexity": dev["perplexity"],
+                              "dev/accuracy": dev["accuracy"], "dev/bleu": dev_bleu["sacrebleu"],
+                              "dev/tokenized_bleu": dev_bleu["tokenized_bleu"], "train/seconds": train_seconds})
+  if jax.process_index() == 0:  # Appended, so a resumed run keeps the curve of the runs before it.
+    workdir_lib.append_jsonl(run.workdir, workdir_lib.DEV_CURVE, {
+        "step": step, "train_seconds": round(train_seconds, 1), "dev_bleu": dev_bleu["sacrebleu"],
+        "dev_tokenized_bleu": dev_bleu["tokenized_bleu"], "dev_loss": dev["loss"],
+        "dev_perplexity": dev["perplexity"]})
+  # Sample translations beside their references in TensorBoard's Text tab, one table per evaluation.
+  writer.write_texts(step, {"dev/translations": "| source | hypothesis | reference |\n|---|---|---|\n" + "\n".join(
+      "| " + " | ".join(text.replace("|", "\\|") for text in example) + " |" for example in dev_bleu["examples"])})
+  visualize.write_attention_images(writer, step, run.model, params, tokenizer, dev_bleu["examples"])
+  source, hypothesis, reference = dev_bleu["examples"][0]
+  logging.info("dev at step %d (%.0f s of training): loss %.3f, ppl %.2f, sacreBLEU %.2f, tokenized BLEU %.2f\n"
+               "  source:     %s\n  hypothesis: %s\n  reference:  %s", step, train_seconds, dev["loss"],
+               dev["perplexity"], dev_bleu["sacrebleu"], dev_bleu["tokenized_bleu"], source, hypothesis, reference)
+
+
+@dataclasses.dataclass(frozen=True)
+class LoopEnd:
+  state: object
+  train_seconds: float
+  stopped_by: str | None  # a signal that asked the run to stop (its checkpoint is complete), or None
+
+
+def run_loop(run: TrainingSetup) -> LoopEnd:
+  """The steps from the restored one to num_train_steps (or the time budget, or a stop signal)."""
+  config, checkpointer, state = run.config, run.checkpointer, run.state
   total_steps = config.num_train_steps
   clock = Stopwatch()  # training time: runs during steps (compiles included), paused during evaluation
   clock.start()
-  train_log = TrainLog(writer, workdir, clock, config)
+  train_log = TrainLog(run.writer, run.workdir, clock, config)
   guard = FiniteGuard(config.nonfinite_policy, checkpointer)
-  stop_signal = StopSignal()
   # The step's batch: a pure function of the seed, the step and the batch settings, built and placed on the devices
   # on a background thread two steps ahead (prefetching changes when a batch is made, never which).
-  batches = prefetch.Prefetcher(lambda k: train_step.put_batch(data.train.batch_at(k), mesh), start_step, total_steps)
-  for step in range(start_step, total_steps):
-    done = step + 1
-    state, metrics = p_train_step(state, batches.get(step), dropout_rng)
-    train_log.add(done, metrics, compiled_now=step == start_step, input_wait_s=batches.last_wait_s)
+  with StopSignal() as stop_signal, prefetch.Prefetcher(
+      lambda k: train_step.put_batch(run.data.train.batch_at(k), run.mesh), run.start_step, total_steps) as batches:
+    for step in range(run.start_step, total_steps):
+      done = step + 1
+      state, metrics = run.p_train_step(state, batches.get(step), run.dropout_rng)
+      train_log.add(done, metrics, compiled_now=step == run.start_step, input_wait_s=batches.last_wait_s)
 
-    is_log_step = done % config.log_every_steps == 0 or done == total_steps
-    save_now = done % config.checkpoint_every_steps == 0 or done == total_steps
-    stop_by, out_of_time = stop_vote(stop_signal, clock, config, is_log_step)
-    # No checkpoint or log line ever includes an unchecked non-finite step.
-    if save_now or is_log_step or stop_by or out_of_time:
-      guard.check(train_log.pending)
-    if is_log_step:
-      train_log.write(done, guard.skipped)
+      is_log_step = done % config.log_every_steps == 0 or done == total_steps
+      save_now = done % config.checkpoint_every_steps == 0 or done == total_steps
+      stop_by, out_of_time = stop_vote(stop_signal, clock, config, is_log_step)
+      # No checkpoint or log line ever includes an unchecked non-finite step.
+      if save_now or is_log_step or stop_by or out_of_time:
+        guard.check(train_log.pending)
+      if is_log_step:
+        train_log.write(done, guard.skipped)
 
-    if stop_by:
-      batches.close()
-      checkpointer.save(state)
-      checkpointer.wait()
-      checkpointer.close()
-      writer.close()
-      logging.info("Stopped by %s after step %d; the checkpoint of step %d is complete. Rerun the same command to "
-                   "resume.", stop_by, done, done)
-      return {"step": done, "stopped_by": stop_by}
-    if save_now or out_of_time:
-      checkpointer.save(state)
-    if config.eval_every_steps and (done % config.eval_every_steps == 0 or done == total_steps or out_of_time):
-      jax.block_until_ready(state)
-      clock.pause()
-      evaluate_dev(state.params, done, clock.seconds())
-      clock.start()
-    if out_of_time:
-      logging.info("max_train_seconds=%s reached at step %d: stopping.", config.max_train_seconds, done)
-      if config.learning_rate_cooldown_steps and done < total_steps:
-        logging.warning("The learning-rate cooldown to step %d did not finish (the rate is still %.3g of its "
-                        "uncooled value): lower num_train_steps to what fits in max_train_seconds.", total_steps,
-                        min(1.0, (total_steps - done) / config.learning_rate_cooldown_steps))
-      break
-  batches.close()
-  stop_signal.restore()
+      if stop_by:
+        checkpointer.save(state)
+        checkpointer.wait()
+        logging.info("Stopped by %s after step %d; the checkpoint of step %d is complete. Rerun the same command "
+                     "to resume.", stop_by, done, done)
+        return LoopEnd(state, clock.seconds(), stop_by)
+      if save_now or out_of_time:
+        checkpointer.save(state)
+      if config.eval_every_steps and (done % config.eval_every_steps == 0 or done == total_steps or out_of_time):
+        jax.block_until_ready(state)
+        clock.pause()
+        evaluate_dev(run, state.params, done, clock.seconds())
+        clock.start()
+      if out_of_time:
+        logging.info("max_train_seconds=%s reached at step %d: stopping.", config.max_train_seconds, done)
+        if config.learning_rate_cooldown_steps and done < total_steps:
+          logging.warning("The learning-rate cooldown to step %d did not finish (the rate is still %.3g of its "
+                          "uncooled value): lower num_train_steps to what fits in max_train_seconds.", total_steps,
+                          float(optim.cooldown_factor(done, total_steps, config.learning_rate_cooldown_steps)))
+        break
   checkpointer.wait()
-  writer.flush()
+  run.writer.flush()
+  return LoopEnd(state, clock.seconds(), None)
 
-  # ---- Final: the test set, decoded once ----
+
+def final_test(run: TrainingSetup, end: LoopEnd) -> dict:
+  """The test set's BLEU with the mean of the last test_average_last checkpoints (the paper's procedure), and with
+  the final step's parameters alone when those differ."""
+  config, state = run.config, end.state
   final_step = int(jax.device_get(state.step))
-  results = {"step": final_step, "train_seconds": round(clock.seconds(), 1),
-             "train_pairs": dataclasses.asdict(data.train_filter_counts)}
-  if data.test is None:
+  results = {"step": final_step, "train_seconds": round(end.train_seconds, 1),
+             "train_pairs": dataclasses.asdict(run.data.train_filter_counts)}
+  if run.data.test is None:
     logging.info("No test split (local_test is empty): training ends at step %d without a test score.", final_step)
-  elif config.num_test_sentences < 0:
+    return results
+  if config.num_test_sentences < 0:
     logging.info("num_test_sentences=%d: training ends at step %d without a test score.", config.num_test_sentences,
                  final_step)
-  else:
-    test_set = evaluation.bleu_set(data.test, tokenizer, limit=config.num_test_sentences or None)
-    test = evaluation.bleu_of(model, state.params, tokenizer, test_set, config, mesh)
-    averaged_steps = last_checkpoint_steps(checkpointer, config.test_average_last)
-    if len(averaged_steps) > 1:
-      results["test_final_step"] = {key: test[key] for key in ("sacrebleu", "sacrebleu_lowercase", "tokenized_bleu")}
-      logging.info("Test after step %d alone: sacreBLEU %.2f; now the mean of the checkpoints of steps %s.",
-                   final_step, test["sacrebleu"], averaged_steps)
-      test = evaluation.bleu_of(model, averaged_params(checkpointer, state, averaged_steps), tokenizer, test_set,
-                                config, mesh)
-    results.update(test_sacrebleu=test["sacrebleu"], test_sacrebleu_lowercase=test["sacrebleu_lowercase"],
-                   test_tokenized_bleu=test["tokenized_bleu"], test_averaged_steps=averaged_steps,
-                   sacrebleu_signature=test["signature"])
-    writer.write_scalars(final_step, {"test/bleu": test["sacrebleu"], "test/tokenized_bleu": test["tokenized_bleu"]})
-    logging.info("Test (%d sentences, parameters of steps %s): sacreBLEU %.2f  [%s]  |  tokenized BLEU %.2f  |  "
-                 "lowercased sacreBLEU %.2f", len(test["hypotheses"]), averaged_steps, test["sacrebleu"],
-                 test["signature"], test["tokenized_bleu"], test["sacrebleu_lowercase"])
-  writer.close()
-  checkpointer.close()
+    return results
+  tokenizer = run.data.tokenizer
+  test_set = evaluation.bleu_set(run.data.test, tokenizer, limit=config.num_test_sentences or None)
+  test = evaluation.bleu_of(run.model, state.params, tokenizer, test_set, config, run.mesh)
+  averaged_steps = last_checkpoint_steps(run.checkpointer, config.test_average_last)
+  if len(averaged_steps) > 1:
+    results["test_final_step"] = {key: test[key] for key in ("sacrebleu", "sacrebleu_lowercase", "tokenized_bleu")}
+    logging.info("Test after step %d alone: sacreBLEU %.2f; now the mean of the checkpoints of steps %s.",
+                 final_step, test["sacrebleu"], averaged_steps)
+    averaged = average_checkpoints.average_trees(run.checkpointer.restore(state, step).params
+                                                 for step in averaged_steps)
+    test = evaluation.bleu_of(run.model, averaged, tokenizer, test_set, config, run.mesh)
+  results.update(test_sacrebleu=test["sacrebleu"], test_sacrebleu_lowercase=test["sacrebleu_lowercase"],
+                 test_tokenized_bleu=test["tokenized_bleu"], test_averaged_steps=averaged_steps,
+                 sacrebleu_signature=test["signature"],
+                 test_hypotheses=workdir_lib.test_hypotheses(run.workdir, config.target_lang))
+  if jax.process_index() == 0:
+    with open(results["test_hypotheses"], "w", encoding="utf-8") as f:
+      f.writelines(line.replace("\n", " ") + "\n" for line in test["hypotheses"])
+  run.writer.write_scalars(final_step, {"test/bleu": test["sacrebleu"], "test/tokenized_bleu": test["tokenized_bleu"]})
+  logging.info("Test (%d sentences, parameters of steps %s): sacreBLEU %.2f  [%s]  |  tokenized BLEU %.2f  |  "
+               "lowercased sacreBLEU %.2f", len(test["hypotheses"]), averaged_steps, test["sacrebleu"],
+               test["signature"], test["tokenized_bleu"], test["sacrebleu_lowercase"])
+  return results
+
+
+def train_and_evaluate(config, workdir: str) -> dict:
+  """Trains (resuming from the latest checkpoint in workdir), evaluates on dev, and finally scores the test set.
+  Returns the final metrics (also written to workdir/results.json)."""
+  config_base.validate(config, num_devices=jax.device_count())
+  with contextlib.ExitStack() as resources:
+    run = set_up(config, workdir, resources)
+    end = run_loop(run)
+    if end.stopped_by:
+      return {"step": int(jax.device_get(end.state.step)), "stopped_by": end.stopped_by}
+    results = final_test(run, end)
   if jax.process_index() == 0:
     workdir_lib.write_json(workdir, workdir_lib.RESULTS, results)
   return results

@@ -15,21 +15,15 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from flax.training import train_state
+from flax.training.train_state import TrainState
 from jax.sharding import Mesh
 
 from transformer_jax import losses, sharding
 from transformer_jax.model import Transformer
 from transformer_jax.sharding import batch_sharding, replicated
-# make_mesh is sharding's; it is importable from here only for bench.py (issue 10), until it imports sharding.
-from transformer_jax.sharding import make_mesh  # pylint: disable=unused-import
 
 BATCH_KEYS = ("source", "source_segments", "source_positions", "decoder_inputs", "targets", "target_segments",
               "target_positions")
-
-
-class TrainState(train_state.TrainState):
-  pass
 
 
 def put_batch(batch: dict, mesh: Mesh) -> dict:
@@ -81,8 +75,8 @@ def split_rows(batch: dict, micro_batches: int) -> dict:
           for k, v in batch.items()}
 
 
-def train_step(state: TrainState, batch: dict, base_rng: jax.Array, *, model: Transformer, label_smoothing: float,
-               learning_rate_fn, grad_accum_steps: int = 1) -> tuple[TrainState, dict]:
+def train_step(state: TrainState, batch: dict, base_rng: jax.Array, *, model: Transformer,
+               label_smoothing: float, learning_rate_fn, grad_accum_steps: int = 1) -> tuple[TrainState, dict]:
   # Folding in the step makes the dropout of step k the same whether or not the run was resumed before k.
   dropout_rng = jax.random.fold_in(base_rng, state.step)
   # The loss is the sum over the global batch's tokens divided by their count, so the gradients of micro-batches

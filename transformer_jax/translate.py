@@ -14,7 +14,7 @@ import sys
 import tqdm
 from absl import app, flags, logging
 
-from transformer_jax import cli, evaluation, sharding, workdir as workdir_lib
+from transformer_jax import cli, inference, sharding, workdir as workdir_lib
 from transformer_jax.errors import MissingFileError
 
 FLAGS = flags.FLAGS
@@ -68,9 +68,10 @@ def main(argv):
   # exactly one output line, in order.
   to_decode = [i for i, line in enumerate(lines) if line.strip()]
   bar.update(len(lines) - len(to_decode))
-  decoded = evaluation.decode(model, evaluation.replicate(params, mesh), tokenizer, [lines[i] for i in to_decode],
-                              config, mesh, n_best=FLAGS.n_best, beam_size=beam_size, alpha=FLAGS.alpha,
-                              batch_size=FLAGS.batch_size, progress=bar.update)
+  decoded = inference.translate_with_config(model, inference.replicate(params, mesh), tokenizer,
+                                            [lines[i] for i in to_decode], config, mesh, n_best=FLAGS.n_best,
+                                            beam_size=beam_size, alpha=FLAGS.alpha, batch_size=FLAGS.batch_size,
+                                            progress=bar.update)
   bar.close()
   n_best_lists = [[] for _ in lines]
   for i, hypotheses in zip(to_decode, decoded):

@@ -24,9 +24,8 @@ import jax
 import numpy as np
 from absl import app, flags, logging
 
-from transformer_jax import cli, decode, model as model_lib, tokenizer as tokenizer_lib
+from transformer_jax import cli, inference, model as model_lib, tokenizer as tokenizer_lib
 from transformer_jax import workdir as workdir_lib
-from transformer_jax.inference import to_host
 
 KINDS = {"encoder_self": ("encoder", "self_attention"), "decoder_self": ("decoder", "self_attention"),
          "cross": ("decoder", "cross_attention")}
@@ -47,11 +46,6 @@ def teacher_forced_batch(sources: list[list[int]], targets: list[list[int]]) -> 
   return batch
 
 
-def _bucket_length(length: int, max_position: int, multiple: int = 16) -> int:
-  """Sequences are padded to a multiple of 16 (capped at the positional table): few compiles for many lengths."""
-  return min(-(-length // multiple) * multiple, max_position)
-
-
 @functools.partial(jax.jit, static_argnames="model")
 def _sown_attention(model, params, source, decoder_inputs, targets) -> dict:
   _, state = model.apply({"params": params}, source, decoder_inputs, targets, deterministic=True,
@@ -69,8 +63,8 @@ def attention_weights(model, params, batch: dict) -> dict[str, np.ndarray]:
   # with lengths padded to multiples of 16 so that sentences of similar length share a compile; padding is masked.
   source_length = batch["source"].shape[1]
   target_length = batch["targets"].shape[1]
-  padded_source = _bucket_length(source_length, model.config.max_position)
-  padded_target = _bucket_length(target_length, model.config.max_position)
+  padded_source = inference.padded_length(source_length, model.config.max_position)
+  padded_target = inference.padded_length(target_length, model.config.max_position)
   pad = lambda x, length: np.pad(np.asarray(x), ((0, 0), (0, length - x.shape[1])))
   weights = _sown_attention(model, params, pad(batch["source"], padded_source),
                             pad(batch["decoder_inputs"], padded_target), pad(batch["targets"], padded_target))
@@ -173,28 +167,14 @@ def decode_with_attention(loaded, sentence: str, beam_size: int | None = None, a
   target shifted right, EOS first), "translation"}. Raises ValueError for a sentence with no pieces.
   """
   config, tokenizer, model, params = loaded
-  source = tokenizer.encode(sentence)[:min(config.bucket_lengths[-1], model.config.max_position) - 1]
-  if not source:
+  pieces = tokenizer.encode(sentence)
+  if not pieces:
     raise ValueError("the sentence is empty after tokenization")
-  source = source + [tokenizer_lib.EOS_ID]
-  beam_size = beam_size or config.beam_size
-  alpha = config.length_penalty_alpha if alpha is None else alpha
-  padded = np.zeros((1, _bucket_length(len(source), model.config.max_position)), np.int32)
-  padded[0, :len(source)] = source
-  options = dict(extra_length=config.decode_extra_length, max_decode_length=config.max_decode_length)
-  if beam_size > 1:
-    tokens, scores = decode.translate_beam(model, params, padded, beam_size=beam_size, alpha=alpha, **options)
-    tokens, scores = np.asarray(tokens)[0], np.asarray(scores)[0]
-  else:
-    tokens, scores = decode.translate_greedy(model, params, padded, **options)
-    tokens, scores = np.asarray(tokens), np.asarray(scores)
-  hypotheses = []
-  for row, score in zip(tokens[:n_best], scores[:n_best]):
-    if score <= decode.DEAD / 2:  # fewer finished hypotheses than asked for
-      continue
-    target = [int(t) for t in row if t != tokenizer_lib.PAD_ID]
-    target = target[:target.index(tokenizer_lib.EOS_ID) + 1] if tokenizer_lib.EOS_ID in target else target
-    hypotheses.append((target, float(score)))
+  source = inference.encode_sources(tokenizer, [pieces], min(config.bucket_lengths[-1], model.config.max_position))[0]
+  hypotheses = inference.search(
+      model, params, [source], n_best=n_best, beam_size=beam_size or config.beam_size,
+      alpha=config.length_penalty_alpha if alpha is None else alpha, extra_length=config.decode_extra_length,
+      max_decode_length=config.max_decode_length, batch_size=1)[0]
   target = hypotheses[0][0]
   weights = attention_weights(model, params, teacher_forced_batch([source], [target]))
   target_pieces = [tokenizer.id_to_piece(i) for i in target]
@@ -262,7 +242,7 @@ def write_attention_images(writer, step: int, model, params, tokenizer, examples
   (TensorBoard's Images tab): the training loop's fixed first dev sentences with their current translations, so
   the alignment can be watched sharpening from one evaluation to the next. Call it on every process: parameters
   sharded over several hosts are gathered first."""
-  params = jax.tree_util.tree_map(to_host, params)
+  params = jax.tree_util.tree_map(inference.to_host, params)
   if jax.process_index() != 0:
     return
   pairs = [(source, hypothesis) for source, hypothesis, _ in examples if source.strip()]

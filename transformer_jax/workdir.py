@@ -8,6 +8,7 @@ Everything a run needs to resume or be decoded lives in its workdir:
   train_log.jsonl        train metrics at full precision, appended across resumes
   dev_curve.jsonl        dev loss and BLEU against training time, appended across resumes
   results.json           the final metrics: present only when the run finished
+  test.hyp.LANG          the test translations the final test scored, one line per source line
   run_info.json          code version, libraries, devices and command of every invocation (run_info.py)
   averaged_lastK/        a workdir of its own: the average of the last K checkpoints (average_checkpoints.py)
   averaged.json          (an averaged workdir only) which checkpoints average_checkpoints averaged
@@ -33,6 +34,10 @@ DEV_CURVE = "dev_curve.jsonl"
 RESULTS = "results.json"
 RUN_INFO = "run_info.json"
 AVERAGED_INFO = "averaged.json"
+
+
+def test_hypotheses(workdir: str, target_lang: str) -> str:
+  return os.path.join(workdir, f"test.hyp.{target_lang}")
 
 
 def path(workdir: str, name: str) -> str:
@@ -97,14 +102,14 @@ def template_state(config, vocab_size: int):
       lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sharding.replicated(mesh)), template)
 
 
-class Run(NamedTuple):
+class LoadedRun(NamedTuple):
   config: object  # ml_collections.ConfigDict
   tokenizer: object  # tokenizer.Tokenizer
   model: object  # model.Transformer
   params: object
 
 
-def load(workdir: str, step: int | None = None) -> Run:
+def load(workdir: str, step: int | None = None) -> LoadedRun:
   """(config, tokenizer, model, params) of a trained run; the newest readable checkpoint unless `step` is given."""
   from transformer_jax.model import model_from_config  # pylint: disable=g-import-not-at-top
   config = load_config(workdir)
@@ -116,4 +121,4 @@ def load(workdir: str, step: int | None = None) -> Run:
     raise MissingFileError(f"no checkpoint in {path(workdir, CHECKPOINTS)}: train first, or check --workdir")
   state = manager.restore(template_state(config, tokenizer.vocab_size), step)
   manager.close()
-  return Run(config, tokenizer, model, state.params)
+  return LoadedRun(config, tokenizer, model, state.params)

@@ -114,8 +114,8 @@ def _scatter_side(flat, pairs: np.ndarray, rows: np.ndarray, offsets: np.ndarray
 
 
 def assemble_batch(sources, targets, row_members: list, num_rows: int, length: int) -> dict:
-  """The batch whose row r holds the pairs row_members[r] (as segments 1, 2, ...): make_batch / make_packed_batch
-  in a few numpy calls instead of a python loop over pairs."""
+  """The batch whose row r holds the pairs row_members[r] (as segments 1, 2, ...): in a few numpy calls instead
+  of a python loop over pairs."""
   counts = np.array([len(m) for m in row_members], np.int64)
   pairs = np.fromiter((i for m in row_members for i in m), np.int64, count=int(counts.sum()))
   rows = np.repeat(np.arange(len(row_members), dtype=np.int64), counts)
@@ -291,30 +291,6 @@ def pack_rows(source_lengths, target_lengths, order: np.ndarray, length: int, op
       open_.append([[i], source_length, target_length])
   rows += [row[0] for row in open_]
   return rows
-
-
-def make_packed_batch(sources: list[list[int]], targets: list[list[int]], rows: list[list[int]], num_rows: int,
-                      length: int) -> dict:
-  """[num_rows, length] arrays; the pairs of a row are segments 1, 2, ... with positions restarting at 0."""
-  batch = {k: np.zeros((num_rows, length), np.int32) for k in (
-      "source", "source_segments", "source_positions", "decoder_inputs", "targets", "target_segments",
-      "target_positions")}
-  for row, members in enumerate(rows):
-    source_at = target_at = 0
-    for segment, i in enumerate(members, start=1):
-      source, target = sources[i], targets[i]
-      s, t = slice(source_at, source_at + len(source)), slice(target_at, target_at + len(target))
-      batch["source"][row, s] = source
-      batch["source_segments"][row, s] = segment
-      batch["source_positions"][row, s] = np.arange(len(source))
-      batch["targets"][row, t] = target
-      batch["target_segments"][row, t] = segment
-      batch["target_positions"][row, t] = np.arange(len(target))
-      batch["decoder_inputs"][row, target_at] = EOS_ID
-      batch["decoder_inputs"][row, target_at + 1:target_at + len(target)] = target[:len(target) - 1]
-      source_at += len(source)
-      target_at += len(target)
-  return batch
 
 
 class PackedBatcher:

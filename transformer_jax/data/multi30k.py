@@ -6,7 +6,8 @@ r"""Multi30k task 1 (Elliott et al. 2016): 29,000 / 1,014 / 1,000 image descript
 The files keep the names of the dataset's public repository (github.com/multi30k/dataset, data/task1/raw/), so a
 directory filled by hand from a clone of that repository works the same: with `dataset="multi30k"` and
 `multi30k_dir` pointing at it, training reads train.*, uses val.* as the dev set and test_2016_flickr.* as the test
-set. Imports neither TensorFlow nor JAX: config validation uses it.
+set. Only the standard library at import (absl is imported by the command): config validation and the dataset's
+definition (data/sources/multi30k.py) use it on machines without TensorFlow.
 """
 
 from __future__ import annotations
@@ -17,10 +18,6 @@ import sys
 import tempfile
 import urllib.request
 from typing import Callable
-
-from absl import app, flags
-
-from transformer_jax import cli
 
 # Split -> file name pattern, as the dataset's repository names them.
 SPLIT_FILES = {"train": "train.{lang}.gz", "validation": "val.{lang}.gz", "test": "test_2016_flickr.{lang}.gz"}
@@ -83,6 +80,7 @@ def download(directory: str, languages=("en", "de"), fetch: Callable[[str], byte
 
 
 def main(argv) -> None:
+  from absl import flags  # pylint: disable=g-import-not-at-top
   del argv
   directory = flags.FLAGS.dir
   languages = [lang.strip() for lang in flags.FLAGS.languages.split(",") if lang.strip()]
@@ -95,6 +93,8 @@ def main(argv) -> None:
 
 
 if __name__ == "__main__":
+  from absl import flags  # pylint: disable=g-import-not-at-top
+  from transformer_jax import cli  # pylint: disable=g-import-not-at-top
   flags.DEFINE_string("dir", "data/multi30k", "Directory to download into (files already there are kept).")
   flags.DEFINE_string("languages", "en,de", "Comma-separated languages to download (en, de, fr, cs).")
   cli.run(main)

@@ -1,7 +1,7 @@
 """The embedded English->German corpus as a tfds dataset, so it is read exactly the way WMT is.
 
-The sentences come from the grammar in `synthetic_ende` (deterministic from a seed; nothing is downloaded).
-tfds writes the splits once into its data dir and later runs read them from there.
+The sentences come from the grammar of this package (`generator.make_splits`: deterministic from a seed; nothing is
+downloaded). tfds writes the splits once into its data dir and later runs read them from there.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import dataclasses
 
 import tensorflow_datasets as tfds
 
-from transformer_jax.data import synthetic_ende
+from transformer_jax.data.embedded import generator
 
 
 @dataclasses.dataclass
@@ -26,7 +26,7 @@ def builder_config(seed: int, num_train: int) -> EmbeddedEndeConfig:
 
 
 class EmbeddedEnde(tfds.core.GeneratorBasedBuilder):
-  """Procedurally generated EN->DE translation pairs (see synthetic_ende for the grammar)."""
+  """Procedurally generated EN->DE translation pairs (see transformer_jax.data.embedded for the grammar)."""
 
   VERSION = tfds.core.Version("1.0.0")
   RELEASE_NOTES = {"1.0.0": "First release."}
@@ -43,8 +43,8 @@ class EmbeddedEnde(tfds.core.GeneratorBasedBuilder):
   def _split_generators(self, dl_manager):
     del dl_manager  # nothing to download
     cfg = self.builder_config
-    splits = synthetic_ende.make_splits(seed=cfg.seed, num_train=cfg.num_train,
-                                        num_validation=cfg.num_validation, num_test=cfg.num_test)
+    splits = generator.make_splits(seed=cfg.seed, num_train=cfg.num_train,
+                                   num_validation=cfg.num_validation, num_test=cfg.num_test)
     return {name: self._generate_examples(pairs) for name, pairs in splits.items()}
 
   def _generate_examples(self, pairs):
