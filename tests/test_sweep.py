@@ -66,8 +66,10 @@ def test_sample_dev_translations_reach_tensorboard(swept):
   assert any(b"dev/translations" in open(os.path.join(workdir, name), "rb").read() for name in events)
 
 
-def test_rerun_skips_finished_runs_and_resumes_an_interrupted_one(swept, capsys):
-  path, root = swept
+def test_rerun_skips_finished_runs_and_resumes_an_interrupted_one(swept, tmp_path, capsys):
+  path, shared_root = swept
+  root = str(tmp_path / "root")  # a copy: other test files read the shared runs
+  shutil.copytree(shared_root, root)
   logs = {name: open(os.path.join(root, name, "log.txt")).read() for name in tiny_sweep.RUN_NAMES}
   assert sweep.run_sweep(path, root, env=tiny_sweep.ENV) == 0
   assert capsys.readouterr().out.count("skip    ") == 2

@@ -1,6 +1,7 @@
 """A user's mistake ends every command with its message and a non-zero exit status, without a traceback; an
 unexpected error keeps its traceback. No accelerator-probe chatter on a CPU machine."""
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -22,6 +23,7 @@ def assert_user_error(result, *fragments):
 def test_unknown_config_key(tmp_path):
   result = run([*MAIN, f"--workdir={tmp_path}", "--config.d_modle=64"])
   assert_user_error(result, "d_modle", 'Did you mean "d_model"')
+  assert not os.path.exists(tmp_path / "checkpoints")  # refused before training
 
 
 def test_config_value_of_the_wrong_type(tmp_path):

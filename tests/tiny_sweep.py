@@ -33,15 +33,29 @@ def write_sweep_file(directory) -> str:
   return path
 
 
+def _shared_directory(tmp_path_factory):
+  """A directory of this test run that every xdist worker sees (the parent of the workers' own base temps)."""
+  base = tmp_path_factory.getbasetemp()
+  return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
 def trained_sweep(tmp_path_factory) -> tuple[str, str]:
-  """(sweep file, root) of the finished tiny sweep; trains it on first use, both runs at once."""
+  """(sweep file, root) of the finished tiny sweep. The first worker to ask trains it, both runs at once; the
+  others wait for it and read the same runs (tests copy a run before changing it)."""
   if not _trained:
+    import filelock  # pylint: disable=g-import-not-at-top
     from transformer_jax import sweep  # pylint: disable=g-import-not-at-top
-    directory = str(tmp_path_factory.mktemp("tiny_sweep"))
-    path, root = write_sweep_file(directory), os.path.join(directory, "root")
-    status = sweep.run_sweep(path, root, parallel=2, env=ENV)
-    if status != 0:
-      logs = [open(os.path.join(root, name, "log.txt")).read()[-3000:] for name in RUN_NAMES]
-      raise AssertionError("tiny sweep failed:\n" + "\n".join(logs))
+    shared = _shared_directory(tmp_path_factory)
+    directory = os.path.join(shared, "tiny_sweep")
+    path, root = os.path.join(directory, "tiny_sweep.py"), os.path.join(directory, "root")
+    with filelock.FileLock(os.path.join(shared, "tiny_sweep.lock")):
+      if not os.path.exists(os.path.join(directory, "trained")):
+        os.makedirs(directory, exist_ok=True)
+        write_sweep_file(directory)
+        status = sweep.run_sweep(path, root, parallel=2, env=ENV)
+        if status != 0:
+          logs = [open(os.path.join(root, name, "log.txt")).read()[-3000:] for name in RUN_NAMES]
+          raise AssertionError("tiny sweep failed:\n" + "\n".join(logs))
+        open(os.path.join(directory, "trained"), "w").close()
     _trained.update(path=path, root=root)
   return _trained["path"], _trained["root"]

@@ -17,7 +17,7 @@ from transformer_jax import launch  # first: sets the CPU device count
 from absl import app, flags  # pylint: disable=g-import-not-at-top
 from ml_collections import config_flags  # pylint: disable=g-import-not-at-top
 
-from transformer_jax import cli, train  # pylint: disable=g-import-not-at-top
+from transformer_jax import cli  # pylint: disable=g-import-not-at-top
 
 FLAGS = flags.FLAGS
 
@@ -36,6 +36,8 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
   launch.setup()
+  # Imported here: TensorFlow (TensorBoard's writer) loads in seconds, and --help or a bad flag should not wait.
+  from transformer_jax import train  # pylint: disable=g-import-not-at-top
   train.train_and_evaluate(FLAGS.config, FLAGS.workdir)
 
 

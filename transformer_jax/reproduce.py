@@ -25,9 +25,7 @@ from absl import app, flags, logging  # pylint: disable=g-import-not-at-top
 from ml_collections import config_flags  # pylint: disable=g-import-not-at-top
 from tqdm import tqdm  # pylint: disable=g-import-not-at-top
 
-from transformer_jax import average_checkpoints, cli, config_base, evaluation, inference, sharding, train
-from transformer_jax import workdir as workdir_lib
-from transformer_jax.data import input_pipeline
+from transformer_jax import average_checkpoints, cli, config_base, inference, sharding, workdir as workdir_lib
 
 # Table 2 of the paper: BLEU on newstest2014.
 PAPER_BLEU = {("wmt14_translate/de-en", "en", "de", "base"): 27.3, ("wmt14_translate/de-en", "en", "de", "big"): 28.4,
@@ -48,6 +46,8 @@ def reproduce(config, workdir: str, average_last: int | None = None, skip_traini
   config.test_average_last = average_last or config.test_average_last
   config.num_test_sentences = 0  # the paper scores all of newstest2014
   config_base.validate(config)
+  # Imported here, not at the top: TensorFlow loads in seconds, and --help or a bad flag should not wait.
+  from transformer_jax import train  # pylint: disable=g-import-not-at-top
   if skip_training:  # score the checkpoints already there: decode their average
     test = _score_average(config, workdir)
   else:
@@ -76,6 +76,8 @@ def reproduce(config, workdir: str, average_last: int | None = None, skip_traini
 
 def _score_average(config, workdir: str) -> dict:
   """The test score of the average of the workdir's last test_average_last checkpoints, without training."""
+  from transformer_jax import evaluation  # pylint: disable=g-import-not-at-top
+  from transformer_jax.data import input_pipeline  # pylint: disable=g-import-not-at-top
   averaged_dir = workdir_lib.averaged(workdir, config.test_average_last)
   averaged = average_checkpoints.average_last(workdir, config.test_average_last, output_workdir=averaged_dir,
                                               overwrite=True)
