@@ -53,7 +53,7 @@ class ModelConfig:
   def from_config(cls, config) -> "ModelConfig":
     d_k, d_v = config_base.head_dims(config)
     names = {f.name for f in dataclasses.fields(cls)} - {"d_k", "d_v"}
-    # A key missing from an older workdir's config.json (e.g. attention_impl) takes its default.
+    # Keys the config does not set (a partial dict) take the defaults above.
     return cls(d_k=d_k, d_v=d_v, packed_rows=bool(config.get("pack_training_rows", True)),
                **{name: config[name] for name in names if name in config})
 

@@ -129,11 +129,8 @@ def load_datasets(config, tokenizer_path: str, *, cache_dir: str | None = None, 
                config.max_target_length, counts.empty)
   test = load_text_split(config, "test") if sources.has_split(config, "test") else None
   batch_settings = {"training_ids": os.path.basename(entry), **{key: config[key] for key in (
-      "seed", "tokens_per_batch", "bucket_lengths", "pack_training_rows", "max_source_length", "max_target_length")}}
+      "seed", "tokens_per_batch", "real_tokens_per_batch", "bucket_lengths", "train_bucket_count",
+      "pack_training_rows", "pack_open_rows", "max_source_length", "max_target_length")}}
   batch_settings["bucket_lengths"] = list(batch_settings["bucket_lengths"])
-  # Recorded when not the default: older workdirs compare equal.
-  for key, default in (("real_tokens_per_batch", 0), ("train_bucket_count", 0), ("pack_open_rows", 1)):
-    if config[key] != default:
-      batch_settings[key] = config[key]
   return Datasets(tokenizer=tokenizer, train=batcher, train_filter_counts=counts,
                   dev=load_text_split(config, "validation"), test=test, batch_settings=batch_settings)
