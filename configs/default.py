@@ -3,7 +3,8 @@
   python -m transformer_jax.main --config=configs/default.py --workdir=runs/demo
 
 Same architecture as the paper (post-norm, sinusoidal positions, shared embeddings, label smoothing 0.1, Adam
-0.9/0.98/1e-9 with inverse-square-root warmup, beam 4 with alpha 0.6), scaled down to train in about 10 minutes on 2 CPU cores.
+0.9/0.98/1e-9 with inverse-square-root warmup, beam 4 with alpha 0.6), scaled down to train in about 10 minutes on
+2 CPU cores.
 """
 
 from transformer_jax import config_base
@@ -17,21 +18,18 @@ def get_config(arg: str | None = None):
   config.max_source_length = 96
   config.max_target_length = 96
   config.bucket_lengths = (16, 24, 32, 48, 64, 96)  # dev-loss batches; packed training rows are 96 long
-  # Packed rows learned twice as fast per step as length buckets here (dev BLEU 58 vs 24 after 600 steps), and
-  # compile once instead of once per bucket.
+  # Packed rows learn faster per step than length buckets here and compile once (experiments/embedded_bleu_curve.md).
   config.pack_training_rows = True
   config.tokens_per_batch = 2048
   config.num_layers = 3
   config.d_model = 128
   config.d_ff = 512
   config.num_heads = 4
-  # Ten minutes see under half an epoch of the 200k pairs: there is nothing to overfit yet, and dropout only slowed
-  # learning. (The paper's 0.1 is for 100k steps over 4.5M pairs.)
+  # Under half an epoch of the 200k pairs: nothing to overfit yet, and dropout only slows learning.
   config.dropout_rate = 0.0
   config.warmup_steps = 400
-  config.learning_rate_scale = 1.0  # 2.0 stalled at 36% token accuracy for 700 steps
-  # A step budget, not a time budget: the demo ends at the same model on any machine (1800 steps took 9.5 min on
-  # quiet 2-core machines, 13 min on a slower day, when a 10-minute budget reached only 1317 steps and 88.5 BLEU).
+  config.learning_rate_scale = 1.0  # 2.0 stalls (experiments/embedded_bleu_curve.md)
+  # A step budget, not a time budget, so the demo ends at the same model on any machine.
   config.num_train_steps = 1800
   config.max_train_seconds = 0.0
   config.max_position = 256

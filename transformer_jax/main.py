@@ -9,7 +9,7 @@ The full list of keys, with their meaning, is in transformer_jax/config_base.py.
 
 Several hosts: start the same command once per host (or per GPU); under SLURM (srun) or Open MPI the processes find
 each other by themselves, elsewhere pass --coordinator_address=HOST0:PORT --num_processes=N --process_id=I (or set
-JAX_COORDINATOR_ADDRESS), on a TPU pod add --jax_distributed=on. README.md, "Many hosts", has the details.
+JAX_COORDINATOR_ADDRESS), on a TPU pod add --jax_distributed=on. docs/scaling.md, "Many hosts", has the details.
 """
 
 from transformer_jax import launch  # first: sets the CPU device count
