@@ -9,8 +9,9 @@ base, at one fixed step budget per run (dev = val, 1014 sentences; beam 4, alpha
 The base is configs/multi30k_ende.py (cpu setting). Scaling, paper base -> ours: heads (A) take the paper's values
 1 / 4 / 16 / 32 with d_k = d_v = d_model / h; smaller keys (B) are 1/4 and 1/2 of the base d_k; layers (C) are the
 paper's 2 / 4 / 8 of 6 applied to our N (rounded, at least 1); d_model and d_ff are halved and doubled (d_k = d_v =
-d_model / h); dropout and label smoothing (D) take the paper's values; (E) learned positions. The paper's dev (newstest2013) perplexity and
-BLEU sit beside ours ("reference ..." columns): compare trends, not numbers, across datasets.
+d_model / h); dropout and label smoothing (D) take the paper's values; (E) learned positions. The paper's dev
+(newstest2013) perplexity and BLEU sit beside ours ("reference ..." columns): compare trends, not numbers, across
+datasets.
 """
 
 from configs import multi30k_ende
