@@ -183,7 +183,7 @@ def test_vectorized_assembly_equals_the_row_by_row_reference():
 
 def wmt_like(n=3000, seed=0):
   """Pairs whose lengths follow the benchmark's WMT-like distribution, capped at 64 tokens a side."""
-  from transformer_jax.bench import wmt_like_pair_lengths
+  from benchmarks.common import wmt_like_pair_lengths
 
   source_lengths, target_lengths = wmt_like_pair_lengths(np.random.default_rng(seed), n)
   keep = (source_lengths <= 64) & (target_lengths <= 64)

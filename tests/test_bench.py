@@ -1,6 +1,7 @@
 """The benchmark: imports no TensorFlow-side package, its FLOP formula against counts taken from the parameter tree
 and the attention masks, and a tiny end-to-end run."""
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -11,7 +12,7 @@ import jax
 import numpy as np
 import pytest
 
-from transformer_jax import bench
+from benchmarks import bench, common
 from transformer_jax.attention import attention_mask
 from transformer_jax.model import ModelConfig, Transformer
 
@@ -21,7 +22,7 @@ CFG = ModelConfig(vocab_size=50, num_layers=2, d_model=16, d_ff=24, num_heads=2,
 
 
 def test_import_leaves_out_tensorflow_side_packages():
-  code = ("import sys, transformer_jax.bench; "
+  code = ("import sys, benchmarks.bench; "
           "print([m for m in ('tensorflow', 'tensorflow_datasets', 'clu', 'ml_collections', 'sentencepiece') "
           "if m in sys.modules])")
   out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
@@ -87,12 +88,24 @@ def test_unknown_model_overrides_are_reported_not_passed():
   assert cfg.d_ff == 40 and ignored == {"no_such_field": "x"}
 
 
+def test_the_optimizer_is_the_configs_default():
+  """The benchmarks' optimiser settings (a plain object: no ml_collections on an accelerator machine) are the ones a
+  config gets from config_base.base_config()."""
+  from transformer_jax import config_base
+
+  config = config_base.base_config()
+  settings = common.OptimizerConfig(d_model=config.d_model)
+  assert {f.name: getattr(settings, f.name) for f in dataclasses.fields(settings)} == {
+      f.name: config[f.name] for f in dataclasses.fields(settings)}
+  assert settings.get("learning_rate_cooldown_steps", 1) == config.learning_rate_cooldown_steps
+
+
 def test_tiny_end_to_end(tmp_path):
   """The command a user types, on 8 CPU devices; XLA's backend optimisations are off to halve the compile time."""
   output = tmp_path / "bench.json"
   env = dict(os.environ, JAX_PLATFORMS="cpu", XLA_FLAGS="--xla_force_host_platform_device_count=8 "
              "--xla_backend_optimization_level=0 --xla_llvm_disable_expensive_passes=true")
-  run = subprocess.run([sys.executable, "-m", "transformer_jax.bench", "--workloads=tiny", "--dtype=float32",
+  run = subprocess.run([sys.executable, "-m", "benchmarks.bench", "--workloads=tiny", "--dtype=float32",
                         "--steps=2", "--warmup=0", "--decode_repeats=1", f"--output={output}", "--set=no_such_field=1"],
                        capture_output=True, text=True, env=env, cwd=ROOT)
   assert run.returncode == 0, run.stderr[-3000:]

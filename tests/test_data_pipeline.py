@@ -196,7 +196,7 @@ def test_packed_batches_come_from_the_same_cache(local_run):
 
 
 def test_data_benchmark_reports_every_stage(local_run):
-  from transformer_jax.data import input_bench as bench
+  from benchmarks import input_bench as bench
 
   config, workdir, data, train = local_run
   results = bench.measure(config, str(workdir), seconds=0.2, tokens_per_batch=512)

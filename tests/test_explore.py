@@ -307,7 +307,7 @@ def test_the_command_serves_on_localhost(workdirs):
       lines.append(line)
       if "http://" in line:
         break
-    served_url = next((l for l in lines if "http://" in l), None)
+    served_url = next((text for text in lines if "http://" in text), None)
     assert served_url, "".join(lines[-30:])
     address = served_url.split("http://")[1].split("/")[0]
     assert address.startswith("127.0.0.1:")
@@ -336,7 +336,7 @@ def test_tensorboard_holds_cross_attention_images_of_each_dev_evaluation(workdir
   eval_steps = [json.loads(line)["step"] for line in open(os.path.join(workdir, "dev_curve.jsonl"))]
   layers = json.load(open(os.path.join(workdir, "config.json")))["num_layers"]
   # The dev examples of train.py: the first three dev sentences, with their translations at that step.
-  expected = {(f"dev_attention/sentence{s}/cross_layer{l}", step) for s in range(3) for l in range(layers)
+  expected = {(f"dev_attention/sentence{s}/cross_layer{layer}", step) for s in range(3) for layer in range(layers)
               for step in eval_steps}
   assert set(images) == expected
   for (tag, _), tensor in images.items():

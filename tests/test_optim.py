@@ -57,13 +57,3 @@ def test_cooldown_longer_than_the_run_is_refused():
   config.learning_rate_cooldown_steps = config.num_train_steps + 1
   with pytest.raises(ValueError, match="learning_rate_cooldown_steps"):
     config_base.validate(config)
-
-
-def test_a_config_from_before_the_cooldown_key_gets_the_papers_schedule():
-  """Older workdirs' config.json lack learning_rate_cooldown_steps: loading them must still build the optimiser."""
-  import ml_collections
-  config = wmt14_ende_base.get_config().to_dict()
-  del config["learning_rate_cooldown_steps"]
-  _, schedule = optim.make_optimizer(ml_collections.ConfigDict(config))
-  assert float(schedule(config["num_train_steps"] - 1)) == pytest.approx(
-      paper_lrate(config["num_train_steps"], 512, 4000), rel=1e-5)

@@ -49,7 +49,8 @@ def test_data_files_of_different_lengths(tmp_path):
   (tmp_path / "train.en").write_text("one\ntwo\nthree\n")
   (tmp_path / "train.de").write_text("eins\nzwei\n")
   result = run([*MAIN, f"--workdir={tmp_path / 'run'}", "--config.dataset=local",
-                f"--config.local_train={tmp_path}/train.{{lang}}", f"--config.local_validation={tmp_path}/train.{{lang}}",
+                f"--config.local_train={tmp_path}/train.{{lang}}",
+                f"--config.local_validation={tmp_path}/train.{{lang}}",
                 "--config.local_test="])
   assert_user_error(result, "train.de", "has 2 lines")
 

@@ -51,7 +51,8 @@ def test_wmt14_ende_reproduction_under_mock_data(tmp_path):
   workdir = str(tmp_path / "workdir")
   with tfds.testing.mock_data(as_dataset_fn=mock_wmt):
     dev = input_pipeline.load_text_split(config, "validation")
-    assert (dev.sources, dev.targets) == ([en for en, _ in SPLITS["validation"]], [de for _, de in SPLITS["validation"]])
+    validation = SPLITS["validation"]
+    assert (dev.sources, dev.targets) == ([en for en, _ in validation], [de for _, de in validation])
     results = reproduce.reproduce(config, workdir, average_last=2)
   check_run(workdir, json.load(open(os.path.join(workdir, "results.json"))))
   assert results["averaged_steps"] == [2, 3] and results["paper_bleu"] == 27.3
@@ -60,7 +61,8 @@ def test_wmt14_ende_reproduction_under_mock_data(tmp_path):
   hypotheses = open(results["hypotheses"], encoding="utf-8").read().splitlines()
   assert len(hypotheses) == len(references) == results["test_sentences"]
   assert results["sacrebleu"] == pytest.approx(sacrebleu.corpus_bleu(hypotheses, [references]).score)
-  assert "| tokenized, compound-split BLEU (the paper's metric) |" in open(os.path.join(workdir, "reproduction.md")).read()
+  markdown = open(os.path.join(workdir, "reproduction.md")).read()
+  assert "| tokenized, compound-split BLEU (the paper's metric) |" in markdown
 
 
 def test_local_corpus_trains_end_to_end(tmp_path):

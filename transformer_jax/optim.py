@@ -35,9 +35,8 @@ def cooldown_factor(updates_done, total_steps: int, cooldown_steps: int):
 
 
 def make_optimizer(config) -> tuple[optax.GradientTransformation, callable]:
-  # .get: the config.json of older workdirs predates the cooldown key.
   schedule = paper_learning_rate(config.d_model, config.warmup_steps, config.learning_rate_scale,
-                                 config.num_train_steps, config.get("learning_rate_cooldown_steps", 0))
+                                 config.num_train_steps, config.learning_rate_cooldown_steps)
   adam = optax.adam(schedule, b1=config.adam_b1, b2=config.adam_b2, eps=config.adam_eps)
   if config.grad_clip_norm > 0:
     adam = optax.chain(optax.clip_by_global_norm(config.grad_clip_norm), adam)

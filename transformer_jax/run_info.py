@@ -49,6 +49,11 @@ def _version(package: str) -> str | None:
     return None
 
 
+def versions(packages=PACKAGES) -> dict:
+  """{package: its installed version, or None}, by distribution name (read from the metadata: nothing imported)."""
+  return {package: _version(package) for package in packages}
+
+
 def collect(argv: list[str] | None = None) -> dict:
   """One invocation's entry (JSON-serialisable)."""
   devices = jax.devices()
@@ -59,7 +64,7 @@ def collect(argv: list[str] | None = None) -> dict:
       "hostname": socket.gethostname(),
       "git": git_state(),
       "python": platform.python_version(),
-      "versions": {package: _version(package) for package in PACKAGES},
+      "versions": versions(),
       "devices": {"platform": devices[0].platform, "kind": devices[0].device_kind, "count": len(devices),
                   "process_count": jax.process_count()},
   }

@@ -24,7 +24,7 @@ import numpy as np
 
 from transformer_jax.special_ids import EOS_ID
 
-if TYPE_CHECKING:  # the batcher imports this module where SentencePiece is absent (transformer_jax.device_check)
+if TYPE_CHECKING:  # the batcher imports this module where SentencePiece is absent (benchmarks.device_check)
   from transformer_jax.tokenizer import Tokenizer
 
 _ENCODE_CHUNK = 50_000  # pairs per SentencePiece batch call: large enough for its threads, small in memory

@@ -1,13 +1,13 @@
 """Training and beam-search throughput, MFU and memory of the Transformer, on whatever devices JAX finds.
 
-  python -m transformer_jax.bench --workloads=base,big --dtype=bfloat16          # on a GPU
-  python -m transformer_jax.bench --workloads=cpu_small --dtype=float32 --output=bench.json
+  python -m benchmarks.bench --workloads=base,big --dtype=bfloat16          # on a GPU
+  python -m benchmarks.bench --workloads=cpu_small --dtype=float32 --output=bench.json
 
 Needs only jax, flax, optax and numpy (no TensorFlow, tfds, clu, ml_collections or sentencepiece), so it runs on an
 accelerator machine that has nothing else. Prints one JSON object on stdout (also written to --output) and a
 table on stderr. Method, formula and results: docs/benchmarks.md.
 
-Inputs are random token ids with WMT-like lengths (fixed seed) and the model has random weights:
+Inputs are random token ids with WMT-like lengths (benchmarks.common, fixed seed) and the model has random weights:
 - Training: a batch is one length bucket, as the length-bucketed batcher feeds it: `rows` pairs padded to
   `train_length`, each pair's lengths drawn from the sentence-length distribution restricted to
   (train_length / 2, train_length]. Throughput counts target non-padding tokens (EOS included).
@@ -23,28 +23,22 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
-import importlib
 import json
-import math
 import os
-import platform
 import statistics
 import sys
 import time
 
 import jax
 import numpy as np
-import optax
 from absl import app, flags
 
-from transformer_jax import cli, decode, optim, train_step
-from transformer_jax.model import ModelConfig, Transformer
+from benchmarks import common
+from benchmarks.common import TARGET_RATIO, TARGET_RATIO_SD, sample_lengths
+from transformer_jax import cli, decode, sharding, train_step
+from transformer_jax.model import ModelConfig, Transformer, count_parameters
 from transformer_jax.special_ids import EOS_ID
 
-# Sentence lengths in subword tokens (EOS included): log-normal with median 24 and sigma 0.6 (mean ~29), roughly
-# WMT14 EN-DE under a 37k BPE vocabulary; target length = source length x N(1.05, 0.1).
-LENGTH_MEDIAN, LENGTH_SIGMA = 24.0, 0.6
-TARGET_RATIO, TARGET_RATIO_SD = 1.05, 0.1
 BEAM_SIZE, ALPHA, DECODE_EXTRA_LENGTH = 4, 0.6, 50
 
 # Dense (no sparsity) bf16 peak per device in TFLOP/s, by a substring of device_kind; the first match wins.
@@ -65,13 +59,7 @@ MFU_FORMULA = (
 
 
 @dataclasses.dataclass(frozen=True)
-class Workload:
-  vocab_size: int
-  num_layers: int
-  d_model: int
-  d_ff: int
-  num_heads: int
-  dropout_rate: float
+class Workload(common.Architecture):
   train_length: int  # padded length of the training bucket
   batch_tokens: int  # padded target positions per training step (rows = batch_tokens // train_length)
   decode_batch: int  # sentences per beam-search call
@@ -94,29 +82,10 @@ WORKLOADS = {
 }
 
 
-def log(message: str) -> None:
-  print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+log = common.logger("bench")
 
 
 # ---- Inputs ----
-
-def sample_lengths(rng: np.random.Generator, n: int, low: int, high: int) -> np.ndarray:
-  """n lengths from the WMT-like log-normal restricted to [low, high] (rejection sampling)."""
-  kept = np.zeros((0,), np.int64)
-  for _ in range(1000):
-    draws = np.rint(rng.lognormal(math.log(LENGTH_MEDIAN), LENGTH_SIGMA, size=max(64, 8 * n))).astype(np.int64)
-    kept = np.concatenate([kept, draws[(draws >= low) & (draws <= high)]])
-    if len(kept) >= n:
-      return kept[:n]
-  return rng.integers(low, high + 1, size=n)  # a range the distribution barely reaches
-
-
-def wmt_like_pair_lengths(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
-  """Source and target lengths (EOS included, at least 2) of n pairs from the WMT-like distribution, unrestricted."""
-  source = np.maximum(np.rint(rng.lognormal(math.log(LENGTH_MEDIAN), LENGTH_SIGMA, size=n)), 2).astype(np.int64)
-  target = np.maximum(np.rint(source * rng.normal(TARGET_RATIO, TARGET_RATIO_SD, size=n)), 2).astype(np.int64)
-  return source, target
-
 
 def random_tokens(rng: np.random.Generator, lengths: np.ndarray, width: int, vocab_size: int) -> np.ndarray:
   """Rows of random ids in [3, vocab) ending with EOS at length - 1, then padding (0)."""
@@ -222,11 +191,8 @@ def model_config(workload: Workload, dtype: str, overrides: dict) -> tuple[Model
   fields = {f.name for f in dataclasses.fields(ModelConfig)}
   known = {k: v for k, v in overrides.items() if k in fields}
   ignored = {k: v for k, v in overrides.items() if k not in fields}
-  head = workload.d_model // workload.num_heads
-  cfg = ModelConfig(vocab_size=workload.vocab_size, num_layers=workload.num_layers, d_model=workload.d_model,
-                    d_ff=workload.d_ff, num_heads=workload.num_heads, d_k=head, d_v=head,
-                    dropout_rate=workload.dropout_rate, max_position=512, dtype=dtype,
-                    packed_rows=False)  # one pair per row: the fused attention paths take sequence lengths
+  # One pair per row: the fused attention paths take sequence lengths.
+  cfg = common.model_config(workload, dtype=dtype, packed_rows=False)
   return dataclasses.replace(cfg, **known), ignored
 
 
@@ -235,21 +201,20 @@ def model_config(workload: Workload, dtype: str, overrides: dict) -> tuple[Model
 def bench_train(name: str, workload: Workload, cfg: ModelConfig, mesh, peak_tflops: float | None,
                 seed: int, profile_dir: str | None = None) -> tuple[dict, dict]:
   """Times the jitted, data-parallel train step; returns (results, params for the decoding benchmark)."""
-  devices = mesh.devices.size
+  devices, shards = mesh.devices.size, sharding.batch_shards(mesh)
   peak_before = peak_memory_bytes()
-  rows = max(devices, workload.batch_tokens // workload.train_length // devices * devices)
+  rows = max(shards, workload.batch_tokens // workload.train_length // shards * shards)
   model = Transformer(cfg)
-  schedule = optim.paper_learning_rate(cfg.d_model, 4000)
-  optimizer = optax.adam(schedule, b1=0.9, b2=0.98, eps=1e-9)
+  optimizer, schedule = common.make_optimizer(cfg.d_model)
   state = train_step.create_train_state(model, optimizer, jax.random.PRNGKey(seed), mesh)
-  params_count = sum(int(np.prod(p.shape)) for p in jax.tree_util.tree_leaves(state.params))
+  params_count = count_parameters(state.params)
   rng = np.random.default_rng(seed)
   # A few different batches of the same shape, on the devices before timing (a real input pipeline prefetches).
   host_batches = [train_batch(rng, rows, workload.train_length, cfg.vocab_size) for _ in range(4)]
   batches = [train_step.put_batch(b, mesh) for b in host_batches]
   flops = [train_flops(cfg, b["source_segments"].sum(1), b["target_segments"].sum(1)) for b in host_batches]
   tokens = [int(b["target_segments"].sum()) for b in host_batches]
-  dropout_rng = jax.device_put(jax.random.PRNGKey(seed + 1), train_step.replicated(mesh))
+  dropout_rng = jax.device_put(jax.random.PRNGKey(seed + 1), sharding.replicated(mesh))
 
   log(f"{name}: train step, {rows} rows x {workload.train_length} tokens, {params_count / 1e6:.2f}M params, "
       f"dtype {cfg.dtype}, {devices} device(s): compiling")
@@ -321,13 +286,13 @@ def without_eos(params, vocab_size: int):
 def bench_decode(name: str, workload: Workload, cfg: ModelConfig, params, mesh, seed: int,
                  profile_dir: str | None = None) -> dict:
   """Times decode.translate_beam (beam 4, alpha 0.6, limit source length + 50) on one batch of sentences."""
-  devices = mesh.devices.size
+  shards = sharding.batch_shards(mesh)
   peak_before = peak_memory_bytes()
-  batch = max(devices, workload.decode_batch // devices * devices)
+  batch = max(shards, workload.decode_batch // shards * shards)
   rng = np.random.default_rng(seed + 2)
   lengths = sample_lengths(rng, batch, workload.decode_length // 2 + 1, workload.decode_length)
   source = random_tokens(rng, lengths, workload.decode_length, cfg.vocab_size)
-  source_on_devices = jax.device_put(source, train_step.batch_sharding(mesh))
+  source_on_devices = jax.device_put(source, sharding.batch_sharding(mesh))
   model = Transformer(cfg)
   options = dict(beam_size=BEAM_SIZE, alpha=ALPHA, extra_length=DECODE_EXTRA_LENGTH,
                  max_decode_length=workload.max_decode_length)
@@ -399,16 +364,6 @@ def table(report: dict) -> str:
   return "\n".join(lines)
 
 
-def versions() -> dict:
-  out = {"python": platform.python_version(), "jax": jax.__version__}
-  for module in ("jaxlib", "flax", "optax", "numpy"):
-    try:
-      out[module] = importlib.import_module(module).__version__
-    except Exception:  # pylint: disable=broad-except
-      out[module] = None
-  return out
-
-
 def parse_overrides(items: list[str]) -> dict:
   """KEY=VALUE strings -> values typed by ModelConfig's field (unknown keys stay strings)."""
   types_ = {f.name: f.type for f in dataclasses.fields(ModelConfig)}
@@ -466,15 +421,15 @@ def main(argv) -> None:
   overrides = parse_overrides(args.set)
   if args.attention_impl:
     overrides["attention_impl"] = args.attention_impl
-  mesh = train_step.make_mesh(args.num_devices)
+  mesh = sharding.make_mesh(args.num_devices)
   devices = list(mesh.devices.flat)
   device_kind = devices[0].device_kind
   peak = peak_tflops_per_device(device_kind, args.peak_tflops)
   report = {
-      "benchmark": "transformer_jax.bench",
+      "benchmark": "benchmarks.bench",
       "time_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
       "platform": devices[0].platform, "device_kind": device_kind, "device_count": len(devices),
-      "versions": versions(), "xla_flags": os.environ.get("XLA_FLAGS", ""), "dtype": args.dtype,
+      "versions": common.versions(), "xla_flags": os.environ.get("XLA_FLAGS", ""), "dtype": args.dtype,
       "peak_tflops_per_device": peak,
       "peak_note": None if peak else "MFU is null: no known peak for this device (pass --peak_tflops)",
       "mfu_formula": MFU_FORMULA,
@@ -506,7 +461,7 @@ def main(argv) -> None:
       try:
         if params is None:
           init = lambda rng: Transformer(cfg).init(rng, *[np.ones((1, 2), np.int32)] * 3)["params"]
-          params = jax.jit(init, out_shardings=train_step.replicated(mesh))(jax.random.PRNGKey(args.seed))
+          params = jax.jit(init, out_shardings=sharding.replicated(mesh))(jax.random.PRNGKey(args.seed))
         result["decode"] = bench_decode(name, workload, cfg, params, mesh, args.seed, args.profile_dir)
       except Exception as error:  # pylint: disable=broad-except
         log(f"{name}: decode failed: {type(error).__name__}: {error}")

@@ -1,7 +1,7 @@
 r"""The device check: one command that measures the paper's recipe on one accelerator, in one JSON.
 
-  python -m transformer_jax.device_check                       # on a GPU: about 6-8 minutes, JSON in docs/results/
-  python -m transformer_jax.device_check --workloads=tiny --torch_compile=false --output=/tmp/check.json   # CPU
+  python -m benchmarks.device_check                       # on a GPU: about 6-8 minutes, JSON in docs/results/
+  python -m benchmarks.device_check --workloads=tiny --torch_compile=false --output=/tmp/check.json   # CPU
 
 Needs only jax, flax, optax, numpy, absl and (for the reference) torch: no TensorFlow, tfds, clu, ml_collections
 or sentencepiece. Parts, in this order, each in its own try (a failing part records its error and the run goes on;
@@ -13,12 +13,12 @@ the JSON is rewritten after every part, so a run cut short keeps what it measure
   masked to each sentence. "xla" and "cudnn" take the BucketedBatcher's 16 fitted buckets of one sentence a row
   (cudnn cannot take packed rows); to keep compiles within the time limit their timed steps use the bucket holding
   the most tokens (several different batches of its shape; the JSON names the bucket and its share). Target
-  tokens/s, MFU (transformer_jax.bench.MFU_FORMULA, counting attention per sentence), peak memory, input wait.
+  tokens/s, MFU (benchmarks.bench.MFU_FORMULA, counting attention per sentence), peak memory, input wait.
 - torch: the same Transformer and train step written in PyTorch (post-norm, tied embeddings, bf16 autocast,
   scaled_dot_product_attention, Adam, optionally torch.compile) on the bucketed batches; ours / PyTorch (real
   target tokens/s) is the headline.
 - decode: beam 4 (alpha 0.6, limit source + 50) for base and big on one batch of sorted real-length sentences
-  (transformer_jax.bench.bench_decode): target tokens/s and sentences/s.
+  (benchmarks.bench.bench_decode): target tokens/s and sentences/s.
 - attention: the fused paths against the naive one on a real-shaped padded batch (base model, bfloat16): relative
   error of the logits and of the parameter gradients.
 """
@@ -44,23 +44,17 @@ import jax  # pylint: disable=g-import-not-at-top,wrong-import-position
 import jax.numpy as jnp
 import numpy as np
 import optax
-from absl import app, flags
+from absl import flags
 from flax.linen import unbox as nn_unbox
 
-from transformer_jax import bench, cli, losses, optim, train_step
+from benchmarks import bench, common
+from transformer_jax import cli, losses, sharding, train_step
 from transformer_jax.data import batching, prefetch, token_cache
-from transformer_jax.model import ModelConfig, Transformer
-from transformer_jax.special_ids import EOS_ID
+from transformer_jax.model import ModelConfig, Transformer, count_parameters, sinusoidal_table
 
 
 @dataclasses.dataclass(frozen=True)
-class CheckWorkload:
-  vocab_size: int
-  num_layers: int
-  d_model: int
-  d_ff: int
-  num_heads: int
-  dropout_rate: float
+class CheckWorkload(common.Architecture):
   real_tokens_per_batch: int  # real tokens a side per step, as the paper counts
   bucket_count: int
   pack_open_rows: int  # the packed path's rows filled at once (the paper configs' pack_open_rows)
@@ -83,23 +77,14 @@ WORKLOADS = {
 }
 
 
-def log(message: str) -> None:
-  print(f"[device_check {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+log = common.logger("device_check")
 
 
 # ---- Inputs: the project's batcher over a synthetic corpus of WMT-like lengths ----
 
 def synthetic_corpus(workload: CheckWorkload, seed: int) -> tuple[token_cache.TokenSequences, ...]:
-  rng = np.random.default_rng(seed)
-  source_lengths, target_lengths = bench.wmt_like_pair_lengths(rng, workload.corpus_pairs)
-  keep = (source_lengths <= workload.max_length) & (target_lengths <= workload.max_length)
-
-  def side(lengths):
-    ids = rng.integers(3, workload.vocab_size, size=int(lengths.sum()), dtype=np.int32)
-    ids[np.cumsum(lengths) - 1] = EOS_ID
-    return token_cache.TokenSequences.from_lengths(ids, lengths)
-
-  return side(source_lengths[keep]), side(target_lengths[keep])
+  """The workload's corpus: random ids, pairs longer than its max_length dropped."""
+  return common.synthetic_corpus(workload.corpus_pairs, seed, workload.vocab_size, workload.max_length)
 
 
 def timed_steps(batcher: batching.BucketedBatcher, count: int) -> tuple[list[int], dict]:
@@ -121,11 +106,8 @@ TRAIN_PATHS = (PACKED, "xla", "cudnn")
 
 
 def model_config(workload: CheckWorkload, impl: str) -> ModelConfig:
-  head = workload.d_model // workload.num_heads
-  return ModelConfig(vocab_size=workload.vocab_size, num_layers=workload.num_layers, d_model=workload.d_model,
-                     d_ff=workload.d_ff, num_heads=workload.num_heads, d_k=head, d_v=head,
-                     dropout_rate=workload.dropout_rate, max_position=512, dtype="bfloat16",
-                     attention_impl="xla" if impl == PACKED else impl, packed_rows=impl == PACKED)
+  return common.model_config(workload, dtype="bfloat16", attention_impl="xla" if impl == PACKED else impl,
+                             packed_rows=impl == PACKED)
 
 
 def pair_lengths(batch: dict) -> tuple[np.ndarray, np.ndarray]:
@@ -146,10 +128,9 @@ def check_train(name: str, workload: CheckWorkload, impl: str, batcher, steps: l
                 peak_tflops: float | None) -> dict:
   cfg = model_config(workload, impl)
   model = Transformer(cfg)
-  schedule = optim.paper_learning_rate(cfg.d_model, 4000)
-  state = train_step.create_train_state(model, optax.adam(schedule, b1=0.9, b2=0.98, eps=1e-9),
-                                        jax.random.PRNGKey(0), mesh)
-  dropout_rng = jax.device_put(jax.random.PRNGKey(1), train_step.replicated(mesh))
+  optimizer, schedule = common.make_optimizer(cfg.d_model)
+  state = train_step.create_train_state(model, optimizer, jax.random.PRNGKey(0), mesh)
+  dropout_rng = jax.device_put(jax.random.PRNGKey(1), sharding.replicated(mesh))
   step_fn = train_step.jit_train_step(model, mesh, 0.1, schedule)
   peak_before = bench.peak_memory_bytes()
   times, waits, flops, target_tokens, source_tokens = [], [], [], [], []
@@ -176,7 +157,7 @@ def check_train(name: str, workload: CheckWorkload, impl: str, batcher, steps: l
   achieved = statistics.fmean(flops) / step_time
   result = {
       "attention_impl": cfg.attention_impl, "packed_rows": cfg.packed_rows, "batch_shape": list(host["targets"].shape),
-      "parameters": sum(int(np.prod(p.shape)) for p in jax.tree_util.tree_leaves(state.params)),
+      "parameters": count_parameters(state.params),
       "first_step_s": first_s, "total_s": time.perf_counter() - started,
       "step_time": bench.summary(times), "real_target_tokens_per_step": statistics.fmean(target_tokens),
       "real_source_tokens_per_step": statistics.fmean(source_tokens),
@@ -234,7 +215,7 @@ def torch_transformer(workload: CheckWorkload, device: str):
       super().__init__()
       self.embedding = nn.Embedding(workload.vocab_size, d)
       nn.init.normal_(self.embedding.weight, std=d ** -0.5)
-      self.register_buffer("positions", torch.from_numpy(_sinusoids(512, d)))
+      self.register_buffer("positions", torch.from_numpy(sinusoidal_table(512, d)))
       self.encoder = nn.ModuleList([Layer(False) for _ in range(workload.num_layers)])
       self.decoder = nn.ModuleList([Layer(True) for _ in range(workload.num_layers)])
       self.dropout = nn.Dropout(workload.dropout_rate)
@@ -299,11 +280,6 @@ def load_our_params(torch_model, params) -> None:
     layer(module, params[f"decoder_{i}"], ("self_attention_norm", "cross_attention_norm", "ffn_norm"))
 
 
-def _sinusoids(length: int, d: int) -> np.ndarray:
-  from transformer_jax.model import sinusoidal_table  # pylint: disable=g-import-not-at-top
-  return sinusoidal_table(length, d)
-
-
 def check_torch(name: str, workload: CheckWorkload, batcher, steps: list[int], warmup: int, compile_model: bool,
                 peak_tflops: float | None) -> dict:
   import torch  # pylint: disable=g-import-not-at-top
@@ -353,13 +329,13 @@ def check_torch(name: str, workload: CheckWorkload, batcher, steps: list[int], w
 
 # ---- Fused attention against the naive path, through the model ----
 
-def check_attention(workload: CheckWorkload, impl: str, batcher, step: int) -> dict:
+def attention_check(workload: CheckWorkload, batcher, step: int):
+  """check(impl): the fused path `impl` against the naive one through the model, on the batch of `step`. The weights
+  and the naive reference are computed once, by the first call that gets that far, for every path."""
   batch = {k: jnp.asarray(v) for k, v in batcher.batch_at(step).items()}
   naive = Transformer(model_config(workload, "naive"))
-  fused = Transformer(model_config(workload, impl))
-  params = jax.jit(lambda rng: naive.init(rng, batch["source"][:1], batch["decoder_inputs"][:1],
-                                          batch["targets"][:1])["params"])(jax.random.PRNGKey(0))
   valid = batch["target_segments"] > 0
+  computed = {}
 
   def loss_and_logits(model):
     def run(p):
@@ -369,22 +345,42 @@ def check_attention(workload: CheckWorkload, impl: str, batcher, step: int) -> d
       return (smoothed * valid).sum() / valid.sum(), logits
     return jax.jit(jax.value_and_grad(run, has_aux=True))
 
-  (_, want_logits), want_grads = loss_and_logits(naive)(params)
-  (_, got_logits), got_grads = loss_and_logits(fused)(params)
-  relative = lambda got, want: float(jnp.linalg.norm((got - want).ravel()) / jnp.linalg.norm(want.ravel()))
-  grads_error = float(optax.global_norm(jax.tree_util.tree_map(jnp.subtract, got_grads, want_grads))
-                      / optax.global_norm(want_grads))
-  return {"attention_impl": impl, "against": "naive", "dtype": "bfloat16", "batch_shape": list(batch["targets"].shape),
-          "logits_relative_error": relative(got_logits[valid], want_logits[valid]),
-          "grads_relative_error": grads_error,
-          "all_finite": bool(jnp.isfinite(got_logits).all()) and all(
-              bool(jnp.isfinite(g).all()) for g in jax.tree_util.tree_leaves(got_grads))}
+  def check(impl: str) -> dict:
+    if "params" not in computed:
+      computed["params"] = jax.jit(lambda rng: naive.init(rng, batch["source"][:1], batch["decoder_inputs"][:1],
+                                                          batch["targets"][:1])["params"])(jax.random.PRNGKey(0))
+    params = computed["params"]
+    # The fused path first: one that this device lacks fails before the reference is computed.
+    (_, got_logits), got_grads = loss_and_logits(Transformer(model_config(workload, impl)))(params)
+    if "reference" not in computed:
+      (_, want_logits), want_grads = loss_and_logits(naive)(params)
+      computed["reference"] = want_logits, want_grads
+    errors = jax.device_get(_compare(got_logits, got_grads, *computed["reference"], valid))
+    return {"attention_impl": impl, "against": "naive", "dtype": "bfloat16",
+            "batch_shape": list(batch["targets"].shape),
+            **{k: errors[k].item() for k in ("logits_relative_error", "grads_relative_error", "all_finite")}}
+
+  return check
+
+
+@jax.jit
+def _compare(got_logits, got_grads, want_logits, want_grads, valid) -> dict:
+  """Relative (L2) errors of the logits on real positions and of the gradients, and whether all of `got` is finite;
+  in one computation (op by op, each array shape would compile its own kernels)."""
+  f32 = lambda x: x.astype(jnp.float32)
+  real = lambda x: jnp.where(valid[..., None], f32(x), 0.0)
+  difference = jax.tree_util.tree_map(lambda got, want: f32(got) - f32(want), got_grads, want_grads)
+  finite = [jnp.isfinite(x).all() for x in [got_logits, *jax.tree_util.tree_leaves(got_grads)]]
+  return {"logits_relative_error": jnp.linalg.norm(real(got_logits) - real(want_logits)) /
+                                   jnp.linalg.norm(real(want_logits)),
+          "grads_relative_error": optax.global_norm(difference) / optax.global_norm(want_grads),
+          "all_finite": jnp.stack(finite).all()}
 
 
 # ---- Report ----
 
 def versions() -> dict:
-  out = bench.versions()
+  out = common.versions()
   try:
     from jax._src.lib import cuda_versions  # pylint: disable=g-import-not-at-top
     out["cudnn_jax"] = cuda_versions.cudnn_get_version() if cuda_versions else None
@@ -452,11 +448,11 @@ def run(workloads: list[str], impls: list[str], parts: list[str], steps: int, wa
   unknown = sorted(set(workloads) - set(WORKLOADS))
   if unknown:
     raise ValueError(f"--workloads: unknown {unknown}; choose from {sorted(WORKLOADS)}")
-  mesh = train_step.make_mesh(1)  # one chip: the check is per device
+  mesh = sharding.make_mesh(1)  # one chip: the check is per device
   device = mesh.devices.flat[0]
   peak = bench.peak_tflops_per_device(device.device_kind, peak_tflops or None)
   output = output or default_output(device.device_kind)
-  report = {"check": "transformer_jax.device_check", "argv": sys.argv,
+  report = {"check": "benchmarks.device_check", "argv": sys.argv,
             "time_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             "platform": device.platform, "device_kind": device.device_kind, "versions": versions(),
             "xla_flags": os.environ.get("XLA_FLAGS", ""), "peak_tflops_per_device": peak,
@@ -523,13 +519,12 @@ def run(workloads: list[str], impls: list[str], parts: list[str], steps: int, wa
         return bench.bench_decode(name, workload.decode, cfg, weights, mesh, seed)
       entry["decode"] = attempt(f"{name}/decode", decode)
       save()
-    del params
+    params = None  # frees the weights before the next workload
   if "attention" in parts:
     name = "base" if "base" in workloads else workloads[0]
-    step = timed_steps(batchers[name], 1)[0][0]
+    check = attention_check(WORKLOADS[name], batchers[name], timed_steps(batchers[name], 1)[0][0])
     for impl in [impl for impl in impls if impl != PACKED]:
-      report["attention_check"][impl] = attempt(f"attention {impl}", lambda: check_attention(
-          WORKLOADS[name], impl, batchers[name], step))
+      report["attention_check"][impl] = attempt(f"attention {impl}", lambda: check(impl))
       report["attention_check"][impl]["workload"] = name
       save()
   report["total_s"] = time.perf_counter() - started

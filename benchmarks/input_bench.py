@@ -1,29 +1,29 @@
 r"""How fast the input pipeline feeds training, and how large its batches really are.
 
-  python -m transformer_jax.data.input_bench --config=configs/default.py --workdir=/tmp/data_bench
-  python -m transformer_jax.data.input_bench --batch_report_configs=configs/wmt14_ende_base.py,configs/default.py
+  python -m benchmarks.input_bench --config=configs/default.py --workdir=/tmp/data_bench
+  python -m benchmarks.input_bench --batch_report_configs=configs/wmt14_ende_base.py,configs/default.py
 
 The first form prepares the config's data the way training does (vocabulary and token cache in the workdir, reused
 if present), then times each stage on one process and prints JSON: text reading, SentencePiece encoding and batch
 building (what runs every step; single-threaded numpy, so its rate is per CPU core), and the sizes of the config's
 own training batches. The second form needs no data: for each config it builds the training batcher over synthetic
-pairs with WMT-like lengths (transformer_jax.bench.wmt_like_pair_lengths) and reports, before (batches sized by
+pairs with WMT-like lengths (benchmarks.common.synthetic_corpus) and reports, before (batches sized by
 padded positions, fixed buckets) and as configured, the real source and target tokens per step, the padding and
 the number of batch shapes.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import sys
 import time
 
 import numpy as np
-from absl import app, flags
+from absl import flags
 
-from transformer_jax import cli, tokenizer as tokenizer_lib, workdir as workdir_lib
+from benchmarks import common
+from transformer_jax import cli, pyfile, tokenizer as tokenizer_lib, workdir as workdir_lib
 from transformer_jax.data import input_pipeline, sources, token_cache
 
 
@@ -57,30 +57,14 @@ def batch_sizes(batcher, max_steps: int = 2000) -> dict:
   return out
 
 
-def synthetic_pairs(count: int, seed: int) -> token_cache.TokenizedPairs:
-  """`count` pairs of WMT-like lengths (ids are a placeholder token, then EOS): what the batcher sees of a corpus."""
-  from transformer_jax.bench import wmt_like_pair_lengths  # pylint: disable=g-import-not-at-top
-
-  def side(lengths):
-    ids = np.full(int(lengths.sum()), 5, np.int32)
-    ids[np.cumsum(lengths) - 1] = tokenizer_lib.EOS_ID
-    return token_cache.TokenSequences.from_lengths(ids, lengths)
-
-  source_lengths, target_lengths = wmt_like_pair_lengths(np.random.default_rng(seed), count)
-  return token_cache.TokenizedPairs(side(source_lengths), side(target_lengths))
-
-
 def load_config(path: str):
-  spec = importlib.util.spec_from_file_location(os.path.splitext(os.path.basename(path))[0], path)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module.get_config()
+  return pyfile.load_module(path).get_config()
 
 
 def batch_report(config_paths: list[str], num_pairs: int, seed: int) -> dict:
   """Per config: its training batches on synthetic WMT-like pairs, before (padded-position budget, bucket_lengths,
   no packing) and as configured."""
-  pairs = synthetic_pairs(num_pairs, seed)
+  pairs = token_cache.TokenizedPairs(*common.synthetic_corpus(num_pairs, seed))  # placeholder ids: only lengths count
   report = {"lengths": "synthetic WMT-like: source log-normal (median 24, sigma 0.6, EOS included), target = source "
                        "x N(1.05, 0.1); pairs over max_source_length/max_target_length dropped as in training",
             "pairs": num_pairs, "seed": seed, "configs": {}}
