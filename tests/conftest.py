@@ -11,5 +11,9 @@ os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=8")
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", tempfile.mkdtemp(prefix="jax_compilation_cache_"))
+# Nothing the tests prepare lands in the user's directories: tfds' default data dir and matplotlib's cache are
+# temporary (a test that needs its own data dir passes tfds_data_dir).
+os.environ["TFDS_DATA_DIR"] = tempfile.mkdtemp(prefix="tfds_")
+os.environ.setdefault("MPLCONFIGDIR", tempfile.mkdtemp(prefix="matplotlib_"))
 os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
 os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "0")

@@ -16,7 +16,8 @@ from transformer_jax.errors import DivergedError
 
 def test_resources_are_closed_when_the_loop_raises(tmp_path, monkeypatch):
   config = default.get_config()
-  config.update(TINY_RUN, num_train_steps=12, checkpoint_every_steps=6, eval_every_steps=6)
+  config.update(TINY_RUN, num_train_steps=12, checkpoint_every_steps=6, eval_every_steps=6,
+                tfds_data_dir=str(tmp_path / "tfds"))
   closed = []
 
   def recording_writer(*args, **kwargs):
