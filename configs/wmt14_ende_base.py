@@ -33,4 +33,5 @@ def get_config(arg: str | None = None):
   # The final test decodes the mean of the last 5 checkpoints, as the paper does (section 6.1); all 5 are kept.
   config.max_checkpoints_to_keep = 5
   config.test_average_last = 5
+  config.test_score_final_step = False  # newstest2014 is decoded once, with the average
   return config

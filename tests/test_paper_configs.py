@@ -24,6 +24,7 @@ def test_final_test_averages_the_papers_checkpoints(name, averaged):
   config = config_base.load_config_file(os.path.join(ROOT, "configs", name))
   config_base.validate(config)
   assert config.test_average_last == averaged
+  assert not config.test_score_final_step  # the test set is decoded once, with the average
   assert config.max_checkpoints_to_keep >= config.test_average_last  # the averaged checkpoints are all kept
   # The run writes at least that many checkpoints, the last at its final step.
   assert config.num_train_steps // config.checkpoint_every_steps >= config.test_average_last

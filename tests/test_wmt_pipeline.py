@@ -15,7 +15,7 @@ import tensorflow_datasets as tfds
 
 from configs import wmt14_ende_base
 from tests.test_data_pipeline import SPLITS, local_config
-from transformer_jax import reproduce, train
+from transformer_jax import evaluation, reproduce, train
 from transformer_jax.data import input_pipeline
 
 TINY = dict(vocab_size=300, tokenizer_train_sentences=1000, num_layers=1, d_model=32, d_ff=64, num_heads=2,
@@ -43,8 +43,12 @@ def check_run(workdir, results):
   assert os.path.exists(os.path.join(workdir, "checkpoints", "3"))
 
 
-def test_wmt14_ende_reproduction_under_mock_data(tmp_path):
-  """The paper-reproduction command on the WMT path: train, average the last 2 checkpoints, decode, score."""
+def test_wmt14_ende_reproduction_under_mock_data(tmp_path, monkeypatch):
+  """The paper-reproduction command on the WMT path: train, average the last 2 checkpoints, decode the test set
+  once, score."""
+  decoded = []
+  bleu_of = evaluation.bleu_of
+  monkeypatch.setattr(evaluation, "bleu_of", lambda *args, **kwargs: decoded.append(1) or bleu_of(*args, **kwargs))
   config = wmt14_ende_base.get_config()
   config.update(TINY, checkpoint_every_steps=1, max_checkpoints_to_keep=3)
   config.tfds_data_dir = str(tmp_path / "tfds")
@@ -56,6 +60,7 @@ def test_wmt14_ende_reproduction_under_mock_data(tmp_path):
     results = reproduce.reproduce(config, workdir, average_last=2)
   check_run(workdir, json.load(open(os.path.join(workdir, "results.json"))))
   assert results["averaged_steps"] == [2, 3] and results["paper_bleu"] == 27.3
+  assert len(decoded) == 1  # no dev evaluation in this run, and the test set once
   assert results == json.load(open(os.path.join(workdir, "reproduction.json")))
   references = [de for _, de in SPLITS["test"]]
   hypotheses = open(results["hypotheses"], encoding="utf-8").read().splitlines()

@@ -118,8 +118,9 @@ def base_config():
   # compare runs on dev, as the paper's Table 3 does).
   c.num_test_sentences = 0
   # The test score at the end decodes the mean parameters of the last K checkpoints (the paper's section 6.1: 5 for
-  # base, 20 for big); the final step alone is scored beside it. 1 = the final step only.
+  # base, 20 for big). 1 = the final step only.
   c.test_average_last = 1
+  c.test_score_final_step = True  # With test_average_last > 1, also score the final step alone (one more decode).
 
   # ---- Loop, evaluation, checkpoints ----
   c.seed = 0

@@ -44,7 +44,8 @@ def reproduce(config, workdir: str, average_last: int | None = None, skip_traini
   config's test_average_last: 5 for the base configs, 20 for big). Also writes that average as a workdir of its own
   (WORKDIR/averaged_lastK), for translate."""
   config.test_average_last = average_last or config.test_average_last
-  config.num_test_sentences = 0  # the paper scores all of newstest2014
+  config.num_test_sentences = 0  # the paper scores all of newstest2014, once: with the average
+  config.test_score_final_step = False
   config_base.validate(config)
   # Imported here, not at the top: TensorFlow loads in seconds, and --help or a bad flag should not wait.
   from transformer_jax import train  # pylint: disable=g-import-not-at-top

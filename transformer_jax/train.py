@@ -282,8 +282,8 @@ def run_loop(run: TrainingSetup) -> LoopEnd:
 
 
 def final_test(run: TrainingSetup, end: LoopEnd) -> dict:
-  """The test set's BLEU with the mean of the last test_average_last checkpoints (the paper's procedure), and with
-  the final step's parameters alone when those differ."""
+  """The test set's BLEU with the mean of the last test_average_last checkpoints (the paper's procedure), and, with
+  test_score_final_step, with the final step's parameters alone when those differ."""
   config, state = run.config, end.state
   final_step = int(jax.device_get(state.step))
   results = {"step": final_step, "train_seconds": round(end.train_seconds, 1),
@@ -297,15 +297,16 @@ def final_test(run: TrainingSetup, end: LoopEnd) -> dict:
     return results
   tokenizer = run.data.tokenizer
   test_set = evaluation.bleu_set(run.data.test, tokenizer, limit=config.num_test_sentences or None)
-  test = evaluation.bleu_of(run.model, state.params, tokenizer, test_set, config, run.mesh)
   averaged_steps = last_checkpoint_steps(run.checkpointer, config.test_average_last)
-  if len(averaged_steps) > 1:
-    results["test_final_step"] = {key: test[key] for key in ("sacrebleu", "sacrebleu_lowercase", "tokenized_bleu")}
+  if len(averaged_steps) > 1 and config.test_score_final_step:
+    final_alone = evaluation.bleu_of(run.model, state.params, tokenizer, test_set, config, run.mesh)
+    results["test_final_step"] = {key: final_alone[key] for key in ("sacrebleu", "sacrebleu_lowercase",
+                                                                     "tokenized_bleu")}
     logging.info("Test after step %d alone: sacreBLEU %.2f; now the mean of the checkpoints of steps %s.",
-                 final_step, test["sacrebleu"], averaged_steps)
-    averaged = average_checkpoints.average_trees(run.checkpointer.restore(state, step).params
-                                                 for step in averaged_steps)
-    test = evaluation.bleu_of(run.model, averaged, tokenizer, test_set, config, run.mesh)
+                 final_step, final_alone["sacrebleu"], averaged_steps)
+  params = state.params if len(averaged_steps) <= 1 else average_checkpoints.average_trees(
+      run.checkpointer.restore(state, step).params for step in averaged_steps)
+  test = evaluation.bleu_of(run.model, params, tokenizer, test_set, config, run.mesh)
   results.update(test_sacrebleu=test["sacrebleu"], test_sacrebleu_lowercase=test["sacrebleu_lowercase"],
                  test_tokenized_bleu=test["tokenized_bleu"], test_averaged_steps=averaged_steps,
                  sacrebleu_signature=test["signature"],
