@@ -68,6 +68,11 @@ def test_wmt14_ende_reproduction_under_mock_data(tmp_path, monkeypatch):
   assert results["sacrebleu"] == pytest.approx(sacrebleu.corpus_bleu(hypotheses, [references]).score)
   markdown = open(os.path.join(workdir, "reproduction.md")).read()
   assert "| tokenized, compound-split BLEU (the paper's metric) |" in markdown
+  # Without training, the average written beside the run is decoded on its own: the same score.
+  with tfds.testing.mock_data(as_dataset_fn=mock_wmt):
+    rescored = reproduce.reproduce(config, workdir, average_last=2, skip_training=True)
+  assert rescored["averaged_steps"] == [2, 3]
+  assert rescored["sacrebleu"] == pytest.approx(results["sacrebleu"], abs=1e-9)
 
 
 def test_local_corpus_trains_end_to_end(tmp_path):

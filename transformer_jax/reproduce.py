@@ -49,17 +49,19 @@ def reproduce(config, workdir: str, average_last: int | None = None, skip_traini
   config_base.validate(config)
   # Imported here, not at the top: TensorFlow loads in seconds, and --help or a bad flag should not wait.
   from transformer_jax import train  # pylint: disable=g-import-not-at-top
-  if skip_training:  # score the checkpoints already there: decode their average
-    test = _score_average(config, workdir)
-  else:
+  if not skip_training:
     final = train.train_and_evaluate(config, workdir)
+  averaged_dir = workdir_lib.averaged(workdir, config.test_average_last)
+  averaged = average_checkpoints.average_last(workdir, config.test_average_last, output_workdir=averaged_dir,
+                                              overwrite=True)
+  logging.info("Averaged the checkpoints of steps %s into %s (translate --workdir=%s decodes it).",
+               averaged["averaged_steps"], averaged_dir, averaged_dir)
+  if skip_training:  # score the checkpoints already there: decode their average
+    test = _score_average(config, workdir, averaged_dir, averaged["averaged_steps"])
+  else:
     test = {"averaged_steps": final["test_averaged_steps"], "sacrebleu": final["test_sacrebleu"],
             "sacrebleu_signature": final["sacrebleu_signature"], "tokenized_bleu": final["test_tokenized_bleu"],
             "hypotheses": final["test_hypotheses"]}
-  averaged_dir = workdir_lib.averaged(workdir, config.test_average_last)
-  average_checkpoints.average_last(workdir, config.test_average_last, output_workdir=averaged_dir, overwrite=True)
-  logging.info("Averaged the checkpoints of steps %s into %s (translate --workdir=%s decodes it).",
-               test["averaged_steps"], averaged_dir, averaged_dir)
   with open(test["hypotheses"], encoding="utf-8") as f:
     test_sentences = sum(1 for _ in f)
   results = {"dataset": config.dataset, "direction": f"{config.source_lang}-{config.target_lang}",
@@ -75,13 +77,10 @@ def reproduce(config, workdir: str, average_last: int | None = None, skip_traini
   return results
 
 
-def _score_average(config, workdir: str) -> dict:
-  """The test score of the average of the workdir's last test_average_last checkpoints, without training."""
+def _score_average(config, workdir: str, averaged_dir: str, averaged_steps: list[int]) -> dict:
+  """The test score of the averaged workdir `averaged_dir`, without training."""
   from transformer_jax import evaluation  # pylint: disable=g-import-not-at-top
   from transformer_jax.data import input_pipeline  # pylint: disable=g-import-not-at-top
-  averaged_dir = workdir_lib.averaged(workdir, config.test_average_last)
-  averaged = average_checkpoints.average_last(workdir, config.test_average_last, output_workdir=averaged_dir,
-                                              overwrite=True)
   run = workdir_lib.load(averaged_dir)
   test = input_pipeline.load_text_split(config, "test")
   mesh = sharding.make_mesh()  # sources are split over every device
@@ -90,9 +89,8 @@ def _score_average(config, workdir: str) -> dict:
                                 evaluation.bleu_set(test, run.tokenizer), config, mesh, progress=bar.update)
   hypotheses = workdir_lib.test_hypotheses(workdir, config.target_lang)
   if jax.process_index() == 0:
-    with open(hypotheses, "w", encoding="utf-8") as f:
-      f.writelines(line.replace("\n", " ") + "\n" for line in report["hypotheses"])
-  return {"averaged_steps": averaged["averaged_steps"], "sacrebleu": report["sacrebleu"],
+    workdir_lib.write_lines(hypotheses, report["hypotheses"])
+  return {"averaged_steps": averaged_steps, "sacrebleu": report["sacrebleu"],
           "sacrebleu_signature": report["signature"], "tokenized_bleu": report["tokenized_bleu"],
           "hypotheses": hypotheses}
 

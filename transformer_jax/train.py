@@ -312,8 +312,7 @@ def final_test(run: TrainingSetup, end: LoopEnd) -> dict:
                  sacrebleu_signature=test["signature"],
                  test_hypotheses=workdir_lib.test_hypotheses(run.workdir, config.target_lang))
   if jax.process_index() == 0:
-    with open(results["test_hypotheses"], "w", encoding="utf-8") as f:
-      f.writelines(line.replace("\n", " ") + "\n" for line in test["hypotheses"])
+    workdir_lib.write_lines(results["test_hypotheses"], test["hypotheses"])
   run.writer.write_scalars(final_step, {"test/bleu": test["sacrebleu"], "test/tokenized_bleu": test["tokenized_bleu"]})
   logging.info("Test (%d sentences, parameters of steps %s): sacreBLEU %.2f  [%s]  |  tokenized BLEU %.2f  |  "
                "lowercased sacreBLEU %.2f", len(test["hypotheses"]), averaged_steps, test["sacrebleu"],

@@ -40,6 +40,12 @@ def test_hypotheses(workdir: str, target_lang: str) -> str:
   return os.path.join(workdir, f"test.hyp.{target_lang}")
 
 
+def write_lines(file_path: str, lines: list[str]) -> None:
+  """One line per entry (a newline inside an entry becomes a space), so line i is always entry i."""
+  with open(file_path, "w", encoding="utf-8") as f:
+    f.writelines(line.replace("\n", " ") + "\n" for line in lines)
+
+
 def path(workdir: str, name: str) -> str:
   return os.path.join(workdir, name)
 
