@@ -64,6 +64,9 @@ class Tokenizer:
   def id_to_piece(self, token_id: int) -> str:
     return self._processor.id_to_piece(int(token_id))
 
+  def piece_to_id(self, piece: str) -> int:
+    return self._processor.piece_to_id(piece)
+
   def encode(self, text: str) -> list[int]:
     """Subword ids of `text`, without EOS (the input pipeline appends it)."""
     return self._processor.encode(text, out_type=int)

@@ -1,9 +1,12 @@
 """Translate text with a trained workdir: one output line per input line, in order.
 
   python -m transformer_jax.translate --workdir=DIR [--input=FILE] [--output=FILE] [--beam_size=4] [--alpha=0.6]
+  python -m transformer_jax.translate --engine=ctranslate2 --model_dir=EXPORTED [--input=FILE] [--output=FILE]
 
 Reads sentences from --input (default: stdin) and writes translations to --output (default: stdout). The workdir is
 the one `transformer_jax.main` trained: it holds the resolved config, the SentencePiece model and checkpoints.
+--engine=ctranslate2 decodes a model written by `python -m transformer_jax.export --format=ctranslate2` with the
+same tokenizer, truncation, length limits and line-for-line output (export/ctranslate2_translator.py).
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import tqdm
 from absl import app, flags, logging
 
 from transformer_jax import cli, inference, sharding, workdir as workdir_lib
-from transformer_jax.errors import MissingFileError
+from transformer_jax.errors import ConfigError, MissingFileError
 
 FLAGS = flags.FLAGS
 
@@ -23,11 +26,20 @@ FLAGS = flags.FLAGS
 def _define_flags():
   # Defined when run as a command, not on import, like every command.
   flags.DEFINE_string("workdir", None, "Workdir of a training run (holds config.json, sentencepiece.model and "
-                      "checkpoints/).", required=True)
+                      "checkpoints/); --engine=jax.")
+  flags.DEFINE_enum("engine", "jax", ["jax", "ctranslate2"], "jax: this codebase's decoder on the workdir's "
+                    "checkpoint; ctranslate2: an exported CTranslate2 model (--model_dir).")
+  flags.DEFINE_string("model_dir", None, "--engine=ctranslate2: a directory written by python -m "
+                      "transformer_jax.export --format=ctranslate2.")
+  flags.DEFINE_string("device", "cpu", "--engine=ctranslate2: cpu, cuda or auto.")
+  flags.DEFINE_string("compute_type", "default", "--engine=ctranslate2: default (the exported weights' type), "
+                      "int8, int8_float32, float16, float32, ...")
+  flags.DEFINE_integer("threads", 0, "--engine=ctranslate2: CPU threads (0: CTranslate2's default).")
   flags.DEFINE_string("input", "-", "File with one source sentence per line; '-' reads stdin.")
   flags.DEFINE_string("output", "-", "File to write one translation per line; '-' writes stdout.")
   flags.DEFINE_integer("beam_size", None, "Beam size (default: the run's config, 4 for the paper's settings).")
-  flags.DEFINE_float("alpha", None, "Length penalty alpha in ((5+len)/6)^alpha (default: the run's config, 0.6).")
+  flags.DEFINE_float("alpha", None, "Length penalty alpha in ((5+len)/6)^alpha; len^alpha under "
+                     "--engine=ctranslate2 (default: the run's config, 0.6).")
   flags.DEFINE_integer("batch_size", None, "Sentences per decoding batch (default: the run's decode_batch_size).")
   flags.DEFINE_integer("step", None, "Checkpoint step to load (default: the latest).")
   flags.DEFINE_integer("n_best", 1, "Hypotheses per sentence (<= beam size). Above 1, each output line holds them "
@@ -55,23 +67,38 @@ def read_lines(path: str) -> list[str]:
   return lines
 
 
+def _translator():
+  """translate(sentences, progress) -> n-best lists, for the chosen engine (loaded before the input is read)."""
+  options = dict(n_best=FLAGS.n_best, beam_size=FLAGS.beam_size, alpha=FLAGS.alpha)
+  if FLAGS.engine == "ctranslate2":
+    if not FLAGS.model_dir or FLAGS.workdir:
+      raise ConfigError("--engine=ctranslate2 takes --model_dir (an exported model), not --workdir")
+    from transformer_jax.export import ctranslate2_translator  # pylint: disable=g-import-not-at-top
+    engine = ctranslate2_translator.Ctranslate2Translator(FLAGS.model_dir, device=FLAGS.device,
+                                                          compute_type=FLAGS.compute_type, threads=FLAGS.threads)
+    return lambda sentences, progress: engine.translate_n_best(
+        sentences, batch_size=FLAGS.batch_size or 64, progress=progress, **options)
+  if not FLAGS.workdir or FLAGS.model_dir:
+    raise ConfigError("--engine=jax takes --workdir (a training run); --model_dir is for --engine=ctranslate2")
+  config, tokenizer, model, params = workdir_lib.load(FLAGS.workdir, FLAGS.step)
+  mesh = sharding.make_mesh()  # sentences are split over the visible devices
+  params = inference.replicate(params, mesh)
+  return lambda sentences, progress: inference.translate_with_config(
+      model, params, tokenizer, sentences, config, mesh, batch_size=FLAGS.batch_size, progress=progress, **options)
+
+
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
-  config, tokenizer, model, params = workdir_lib.load(FLAGS.workdir, FLAGS.step)
-  mesh = sharding.make_mesh()  # sentences are split over the visible devices
+  translate = _translator()
   lines = read_lines(FLAGS.input)
   bar = tqdm.tqdm(total=len(lines), unit="sent", desc="translating", file=sys.stderr,
                   disable=FLAGS.input == "-" and not sys.stderr.isatty())
-  beam_size = FLAGS.beam_size or config.beam_size
   # Blank lines translate to blank lines without decoding; everything else is decoded, and every input line gets
   # exactly one output line, in order.
   to_decode = [i for i, line in enumerate(lines) if line.strip()]
   bar.update(len(lines) - len(to_decode))
-  decoded = inference.translate_with_config(model, inference.replicate(params, mesh), tokenizer,
-                                            [lines[i] for i in to_decode], config, mesh, n_best=FLAGS.n_best,
-                                            beam_size=beam_size, alpha=FLAGS.alpha, batch_size=FLAGS.batch_size,
-                                            progress=bar.update)
+  decoded = translate([lines[i] for i in to_decode], bar.update)
   bar.close()
   n_best_lists = [[] for _ in lines]
   for i, hypotheses in zip(to_decode, decoded):
