@@ -105,7 +105,8 @@ def residual_permutation(d_model: int) -> np.ndarray:
 def host_params(params) -> dict:
   """The parameter tree as float32 numpy arrays (exported weights are float32 whatever the compute dtype)."""
   import jax  # pylint: disable=g-import-not-at-top
-  return jax.tree_util.tree_map(lambda x: np.asarray(jax.device_get(x), np.float32), params)
+  # Copies: CTranslate2 quantizes the arrays it is given in place.
+  return jax.tree_util.tree_map(lambda x: np.array(jax.device_get(x), np.float32), params)
 
 
 def write_info(output: str, info: dict) -> None:
