@@ -79,7 +79,8 @@ def main(argv):
   del argv
   # Before JAX starts: XLA's CPU thread pool takes the cores the process may run on.
   os.sched_setaffinity(0, sorted(os.sched_getaffinity(0))[:FLAGS.threads])
-  from transformer_jax import bleu, workdir as workdir_lib  # pylint: disable=g-import-not-at-top
+  from transformer_jax import bleu, cli, workdir as workdir_lib  # pylint: disable=g-import-not-at-top
+  cli.quiet_library_logs()
   config = workdir_lib.load_config(FLAGS.workdir)
   tokenizer = workdir_lib.load_tokenizer(FLAGS.workdir)
   sources, references = _test_set(config)
