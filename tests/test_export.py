@@ -52,16 +52,26 @@ def ours(loaded, sentences, **options):
                                          sentences, loaded.config, mesh, **options)
 
 
+def our_logits(model, params, source_ids, target_ids):
+  """Teacher-forced logits [sentences, target length, vocab] of targets (EOS appended) given sources (EOS appended),
+  by our model in one padded batch (padding is masked), and the padded targets."""
+  def padded(rows, start=()):
+    rows = [list(start) + list(row) for row in rows]
+    array = np.zeros((len(rows), max(map(len, rows))), np.int32)
+    for i, row in enumerate(rows):
+      array[i, :len(row)] = row
+    return array
+  source, target = padded([ids + [1] for ids in source_ids]), padded([ids + [1] for ids in target_ids])
+  decoder_inputs = padded([ids for ids in target_ids], start=[1])
+  logits = jax.jit(model.apply)({"params": params}, source, decoder_inputs, target)
+  return np.asarray(logits, np.float32), target
+
+
 def our_log_probs(model, params, source_ids, target_ids):
-  """Teacher-forced log P of each target token (EOS included), one sentence at a time, by our model."""
-  result = []
-  for source, target in zip(source_ids, target_ids):
-    source, target = np.array([source + [1]], np.int32), np.array([target + [1]], np.int32)
-    decoder_inputs = np.concatenate([[[1]], target[:, :-1]], axis=1)
-    logits = model.apply({"params": params}, source, decoder_inputs, target)
-    log_probs = jax.nn.log_softmax(logits[0].astype(np.float32))
-    result.append(np.asarray(log_probs)[np.arange(target.shape[1]), target[0]])
-  return result
+  """Teacher-forced log P of each target token (EOS included) by our model, one array per sentence."""
+  logits, target = our_logits(model, params, source_ids, target_ids)
+  log_probs = np.asarray(jax.nn.log_softmax(logits))
+  return [log_probs[i, np.arange(len(ids) + 1), target[i, :len(ids) + 1]] for i, ids in enumerate(target_ids)]
 
 
 def test_ctranslate2_scores_every_token_as_we_do(trained, exported):
@@ -109,13 +119,11 @@ def test_huggingface_reloads_with_our_logits_translations_and_ids(trained, expor
   assert [their_tokenizer(s)["input_ids"] for s in sources] == [ids + [1] for ids in source_ids]
 
   target_ids = tokenizer.encode_batch(references)
-  for source, target in zip(source_ids[:16], target_ids[:16]):
-    source, target = np.array([source + [1]], np.int32), np.array([target + [1]], np.int32)
-    decoder_inputs = np.concatenate([[[1]], target[:, :-1]], axis=1)
-    want = np.asarray(loaded.model.apply({"params": loaded.params}, source, decoder_inputs, target))
+  want, _ = our_logits(loaded.model, loaded.params, source_ids, target_ids)
+  for i, (source, target) in enumerate(zip(source_ids, target_ids)):
     with torch.no_grad():
-      got = model(input_ids=torch.tensor(source).long(), decoder_input_ids=torch.tensor(decoder_inputs).long())
-    np.testing.assert_allclose(got.logits.numpy(), want, rtol=0, atol=2e-4)
+      got = model(input_ids=torch.tensor([source + [1]]), decoder_input_ids=torch.tensor([[1] + target])).logits
+    np.testing.assert_allclose(got[0].numpy(), want[i, :len(target) + 1], rtol=0, atol=2e-4)
 
   settings = export.DecodingSettings(**export.read_info(exported["huggingface"])["decoding"])
   greedy = inference.best(ours(loaded, sources, beam_size=1))
@@ -163,7 +171,7 @@ def test_ctranslate2_takes_other_head_sizes_learned_positions_and_no_biases(vari
   from transformer_jax.export import to_ctranslate2
   cfg = ModelConfig(**dict(dict(vocab_size=40, num_layers=2, d_model=32, d_ff=48, num_heads=2, d_k=16, d_v=16,
                                 max_position=32), **variant))
-  params = _random_params(cfg)
+  params = _random_params(cfg, scale=1.0)
   pieces = ["<pad>", "</s>", "<unk>"] + [f"p{i}" for i in range(cfg.vocab_size - 3)]
   to_ctranslate2.write(str(tmp_path), params, cfg, pieces, "float32")
   rng = np.random.default_rng(0)
