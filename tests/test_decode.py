@@ -143,3 +143,25 @@ def test_scores_are_sorted_and_match_rescoring(params):
     logprobs = np.asarray(jax.nn.log_softmax(logits[0]))
     total = sum(logprobs[i, t] for i, t in enumerate(target[0]))
     assert score == pytest.approx(total / ((5 + length) / 6) ** 0.6, rel=1e-4, abs=1e-4)
+
+
+def test_outputs_longer_than_the_first_cache_segment_score_as_the_full_model(params):
+  """The decoding cache starts with room for 32 positions and grows (decode.cache_segments): hypotheses that run past
+  it keep the scores the full forward pass gives them, and greedy search still equals beam 1."""
+  source = padded(SOURCES[:2], 8)
+  assert decode.cache_segments(decode.decode_length(8, 50, 256)) == (32, 58)
+  tokens, scores = decode.translate_beam(MODEL, params, source, beam_size=3, alpha=0.6, extra_length=50)
+  tokens, scores = np.asarray(tokens), np.asarray(scores)
+  lengths = [[list(h).index(EOS) + 1 for h in sentence] for sentence in tokens]
+  assert max(max(row) for row in lengths) > 40  # past the first segment's 32 positions
+  for row in range(len(tokens)):
+    for hypothesis, score, length in zip(tokens[row], scores[row], lengths[row]):
+      target = hypothesis[:length][None]
+      inputs = np.concatenate([[[EOS]], target[:, :-1]], axis=1)
+      logits = MODEL.apply({"params": params}, source[row:row + 1], inputs, target)
+      logprobs = np.asarray(jax.nn.log_softmax(logits[0]))
+      total = sum(logprobs[i, t] for i, t in enumerate(target[0]))
+      assert score == pytest.approx(total / ((5 + length) / 6) ** 0.6, rel=1e-4, abs=1e-3)
+  greedy, _ = decode.translate_greedy(MODEL, params, source, extra_length=50)
+  beam_one, _ = decode.translate_beam(MODEL, params, source, beam_size=1, alpha=0.0, extra_length=50)
+  np.testing.assert_array_equal(np.asarray(beam_one[:, 0]), np.asarray(greedy))

@@ -266,6 +266,14 @@ class Transformer(nn.Module):
     return self.embedder.logits(y), {"shared": cache["shared"], "per_beam": per_beam}
 
 
+def extend_decode_cache(cache: dict, length: int) -> dict:
+  """The cache of Transformer.init_decode_cache with room for `length` positions: the self-attention histories
+  [batch, beams, heads, positions, dim] padded with zeros (positions not reached yet are masked anyway)."""
+  def extend(history):
+    return jnp.pad(history, [(0, 0)] * 3 + [(0, length - history.shape[3]), (0, 0)])
+  return dict(cache, per_beam=jax.tree_util.tree_map(extend, cache["per_beam"]))
+
+
 def model_from_config(config, vocab_size: int | None = None) -> Transformer:
   """The Transformer a config describes; vocab_size (the trained tokenizer's) overrides the config's."""
   model_config = ModelConfig.from_config(config)
