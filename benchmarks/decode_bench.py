@@ -36,8 +36,11 @@ def _define_flags():
                        "sizes its thread pool to them) and CTranslate2 gets as many intra_threads.")
   flags.DEFINE_integer("repeats", 2, "Timed passes per engine.")
   flags.DEFINE_integer("beam_size", 4, "Beam size.")
+  flags.DEFINE_integer("batch_size", None, "Sentences per batch, every engine (default: the run's decode_batch_size).")
   flags.DEFINE_list("engines", ["jax", "ctranslate2_float32", "ctranslate2_int8"], "Engines to time.")
   flags.DEFINE_string("output", None, "Write the results as JSON here.")
+  flags.DEFINE_string("profile_dir", None, "Instead of timing: trace our beam search on one batch of the set (the "
+                      "middle one by length) into this directory and print where its time goes.")
 
 
 def _test_set(config):
@@ -59,7 +62,7 @@ def _engines(workdir: str, export_dir: str, names: list[str], batch_size: int) -
     mesh = sharding.make_mesh()
     params = inference.replicate(params, mesh)
     engines["jax"] = lambda sentences: inference.best(inference.translate_with_config(
-        model, params, tokenizer, sentences, config, mesh, beam_size=FLAGS.beam_size))
+        model, params, tokenizer, sentences, config, mesh, beam_size=FLAGS.beam_size, batch_size=batch_size))
   for name in names:
     if not name.startswith("ctranslate2_"):
       continue
@@ -75,6 +78,53 @@ def _engines(workdir: str, export_dir: str, names: list[str], batch_size: int) -
   return engines
 
 
+def _category(op_name: str) -> str:
+  """Which part of a beam-search step an HLO op belongs to, from its op_name metadata."""
+  for needle, name in (("decode_step", "model (decode_step)"), ("encode", "encoder"), ("vmap", "cache reorder"),
+                       ("top_k", "top_k"), ("log_softmax", "log_softmax")):
+    if needle in op_name:
+      return name
+  return "other (search bookkeeping, ops without metadata)"
+
+
+def profile(workdir: str, sentences: list[str], directory: str, batch_size: int) -> None:
+  """Traces 3 beam searches of one batch and sums XLA's per-thunk times by _category."""
+  import collections, glob, gzip, re  # noqa: E401  pylint: disable=g-import-not-at-top,multiple-imports
+  import jax  # pylint: disable=g-import-not-at-top
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  from transformer_jax import decode, inference, workdir as workdir_lib  # pylint: disable=g-import-not-at-top
+  config, tokenizer, model, params = workdir_lib.load(workdir)
+  sources = inference.encode_sources(tokenizer, sentences, config.bucket_lengths[-1])
+  order = np.argsort([len(ids) for ids in sources], kind="stable")
+  middle = len(order) // 2
+  chunk = [sources[i] for i in order[max(middle - batch_size // 2, 0):][:batch_size]]
+  source = np.zeros((batch_size, inference.padded_length(max(map(len, chunk)), model.config.max_position)), np.int32)
+  for row, ids in enumerate(chunk):
+    source[row, :len(ids)] = ids
+  options = dict(beam_size=FLAGS.beam_size, alpha=config.length_penalty_alpha, extra_length=config.decode_extra_length,
+                 max_decode_length=config.max_decode_length)
+  jax.block_until_ready(decode.translate_beam(model, params, source, **options))
+  calls = 3
+  with jax.profiler.trace(directory, create_perfetto_trace=True):
+    for _ in range(calls):
+      tokens, _ = jax.block_until_ready(decode.translate_beam(model, params, source, **options))
+  hlo = decode.translate_beam.lower(model, params, source, **options).compile().as_text()
+  op_names = dict(re.findall(r'%?([\w.\-]+) = [^\n]*?metadata=\{op_name="([^"]*)"', hlo))
+  events = json.load(gzip.open(glob.glob(os.path.join(directory, "**", "perfetto_trace.json.gz"), recursive=True)[0]))
+  events = events["traceEvents"] if isinstance(events, dict) else events
+  by_category = collections.Counter()
+  for event in events:  # one "X" event per executed thunk; the runtime's own spans are left out
+    if event.get("ph") == "X" and not event["name"].startswith(("ThunkExecutor", "$", "Pjit", "Common", "Slinky")):
+      by_category[_category(op_names.get(event["name"], ""))] += event.get("dur", 0)
+  total = sum(by_category.values())
+  longest = max(len(inference.hypothesis_ids(row)) for row in np.asarray(tokens).reshape(-1, tokens.shape[-1]))
+  print(f"One batch: {len(chunk)} sentences, sources padded to {source.shape[1]}, longest hypothesis {longest} "
+        f"tokens; summed thunk time {total / calls / 1000:.1f} ms per call")
+  print("| part of the step | ms per call | share |\n|---|---|---|")
+  for name, microseconds in by_category.most_common():
+    print(f"| {name} | {microseconds / calls / 1000:.1f} | {100 * microseconds / total:.1f}% |")
+
+
 def main(argv):
   del argv
   # Before JAX starts: XLA's CPU thread pool takes the cores the process may run on.
@@ -84,9 +134,12 @@ def main(argv):
   config = workdir_lib.load_config(FLAGS.workdir)
   tokenizer = workdir_lib.load_tokenizer(FLAGS.workdir)
   sources, references = _test_set(config)
+  if FLAGS.profile_dir:
+    profile(FLAGS.workdir, sources, FLAGS.profile_dir, FLAGS.batch_size or int(config.decode_batch_size))
+    return
   log(f"{len(sources)} sentences, beam {FLAGS.beam_size}, {FLAGS.threads} threads, engines {FLAGS.engines}")
   with tempfile.TemporaryDirectory() as export_dir:
-    engines = _engines(FLAGS.workdir, export_dir, FLAGS.engines, int(config.decode_batch_size))
+    engines = _engines(FLAGS.workdir, export_dir, FLAGS.engines, FLAGS.batch_size or int(config.decode_batch_size))
     outputs, seconds = {}, {name: [] for name in engines}
     for name, translate in engines.items():
       start = time.perf_counter()

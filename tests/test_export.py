@@ -282,3 +282,18 @@ def test_missing_engine_names_the_pip_command(monkeypatch):
   monkeypatch.setitem(sys.modules, "ctranslate2", None)  # what an environment without it gives import
   with pytest.raises(export.MissingDependencyError, match="pip install ctranslate2"):
     export.require("ctranslate2", "ctranslate2")
+
+
+def test_decode_benchmark_reports_every_engine(trained, tmp_path):
+  _, _, sources, references = trained
+  (tmp_path / "src").write_text("\n".join(sources[:8]) + "\n")
+  (tmp_path / "ref").write_text("\n".join(references[:8]) + "\n")
+  output = tmp_path / "decode.json"
+  result = run(["benchmarks.decode_bench", f"--workdir={trained[0]}", f"--source={tmp_path / 'src'}",
+                f"--reference={tmp_path / 'ref'}", "--threads=1", "--repeats=1", f"--output={output}"])
+  assert result.returncode == 0, result.stderr[-2000:]
+  report = json.load(open(output))
+  rows = {row["engine"]: row for row in report["results"]}
+  assert sorted(rows) == ["ctranslate2_float32", "ctranslate2_int8", "jax"] and report["sentences"] == 8
+  assert rows["jax"]["same_as_jax"] == 8 and all(row["sentences_per_second"] > 0 for row in rows.values())
+  assert "| ctranslate2_int8 |" in result.stdout
