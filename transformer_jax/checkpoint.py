@@ -30,6 +30,9 @@ class Checkpointer:
     self._writing: int | None = None  # step of the save in flight, to name it if the write fails
     self.manager = ocp.CheckpointManager(
         self.directory,
+        # Named up front, so reading a checkpoint's metadata before the first save or restore (_check_fits) knows
+        # how the item was written (else Orbax warns twice per load that it cannot restore "default").
+        item_handlers=ocp.StandardCheckpointHandler(),
         options=ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=True,
                                              enable_async_checkpointing=asynchronous))
 
