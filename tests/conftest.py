@@ -15,5 +15,8 @@ os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", tempfile.mkdtemp(prefix="jax_
 # temporary (a test that needs its own data dir passes tfds_data_dir).
 os.environ["TFDS_DATA_DIR"] = tempfile.mkdtemp(prefix="tfds_")
 os.environ.setdefault("MPLCONFIGDIR", tempfile.mkdtemp(prefix="matplotlib_"))
+# The export tests load Hugging Face models from local directories only: no cache in HOME, no network.
+os.environ["HF_HOME"] = tempfile.mkdtemp(prefix="huggingface_")
+os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
 os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "0")
