@@ -30,6 +30,7 @@ import sys
 import time
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 from absl import app, flags
 
@@ -147,6 +148,22 @@ def peak_tflops_per_device(device_kind: str, override: float | None) -> float | 
 
 
 # ---- Helpers around the device ----
+
+def measured_matmul_tflops(dtype: str, size: int = 2048, repeats: int = 10) -> float:
+  """This device's dense matmul speed in TFLOP/s: a jitted [size, size] x [size, size] product in `dtype` (float32
+  accumulation), the best of `repeats` timed calls. A practical peak to hold the train step against where no
+  datasheet figure is known (CPUs)."""
+  rng = np.random.default_rng(0)
+  a, b = (jnp.asarray(rng.standard_normal((size, size)), dtype) for _ in range(2))
+  matmul = jax.jit(lambda x, y: jnp.matmul(x, y, preferred_element_type=jnp.float32))
+  jax.block_until_ready(matmul(a, b))
+  best = float("inf")
+  for _ in range(repeats):
+    start = time.perf_counter()
+    jax.block_until_ready(matmul(a, b))
+    best = min(best, time.perf_counter() - start)
+  return 2 * size ** 3 / best / 1e12
+
 
 def peak_memory_bytes() -> int | None:
   peaks = []
@@ -396,6 +413,8 @@ def _define_flags():
   flags.DEFINE_integer("decode_batch", None, "Sentences per beam-search call (default: per workload).")
   flags.DEFINE_float("peak_tflops", None, "Peak TFLOP/s per device for MFU (default: dense bf16 peak by device "
                      "kind; none on CPU).")
+  flags.DEFINE_bool("measure_peak", False, "Measure this device's matmul TFLOP/s (2048^2 in --dtype, best of 10) "
+                    "first, report it, and use it as the peak for MFU where --peak_tflops and the table give none.")
   flags.DEFINE_string("attention_impl", None, "Passed to ModelConfig.attention_impl.")
   flags.DEFINE_multi_string("set", [], "KEY=VALUE: any other ModelConfig field (repeatable); unknown fields are "
                             "reported and ignored.")
@@ -425,12 +444,16 @@ def main(argv) -> None:
   devices = list(mesh.devices.flat)
   device_kind = devices[0].device_kind
   peak = peak_tflops_per_device(device_kind, args.peak_tflops)
+  measured = measured_matmul_tflops(args.dtype) if args.measure_peak else None
+  if measured is not None:
+    log(f"measured matmul: {measured * 1e3:.1f} GFLOP/s ({args.dtype}, 2048^2, best of 10)")
+    peak = peak or measured
   report = {
       "benchmark": "benchmarks.bench",
       "time_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
       "platform": devices[0].platform, "device_kind": device_kind, "device_count": len(devices),
       "versions": common.versions(), "xla_flags": os.environ.get("XLA_FLAGS", ""), "dtype": args.dtype,
-      "peak_tflops_per_device": peak,
+      "peak_tflops_per_device": peak, "measured_matmul_tflops": measured,
       "peak_note": None if peak else "MFU is null: no known peak for this device (pass --peak_tflops)",
       "mfu_formula": MFU_FORMULA,
       "peak_memory_note": "peak_bytes_in_use: max over devices of memory_stats()['peak_bytes_in_use'], the process "
