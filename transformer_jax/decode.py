@@ -164,7 +164,8 @@ def greedy_search(logits_fn: Callable, cache: dict, output_limits: Array, *, max
 
 
 def decode_length(source_length: int, extra_length: int, max_decode_length: int) -> int:
-  """Static cache length for sources padded to source_length."""
+  """The most tokens (EOS included) an output may have after a source this long: the static cache length for sources
+  padded to source_length, and each sentence's own limit (export.DecodingSettings.output_limit)."""
   return min(source_length + extra_length, max_decode_length)
 
 

@@ -71,7 +71,8 @@ class DecodingSettings:
 
   def output_limit(self, source_length: int) -> int:
     """The most target tokens (EOS included) our decoder lets a source of this many tokens (EOS included) have."""
-    return min(source_length + self.decode_extra_length, self.max_decode_length)
+    from transformer_jax.decode import decode_length  # pylint: disable=g-import-not-at-top  (JAX)
+    return decode_length(source_length, self.decode_extra_length, self.max_decode_length)
 
 
 def unsupported(config, fmt: str) -> list[str]:
