@@ -2,15 +2,19 @@
 
   python -m transformer_jax.main --config=configs/wmt14_ende_base.py --workdir=runs/wmt14_ende_base
 
-The first run trains the shared vocabulary on a 1M-sentence sample of the training text and caches the token ids
-in the workdir (tfds must have wmt14_translate/de-en prepared, or internet to download it); resumes reuse both.
+  python -m transformer_jax.main --config=configs/wmt14_ende_base.py:hf --workdir=runs/wmt14_ende_base
+
+The first form reads tfds' wmt14_translate/de-en, the second the same corpus and splits (newstest2013 dev,
+newstest2014 test) from the Hugging Face Hub's copy, wmt/wmt14 de-en; either is downloaded on first use. The first
+run trains the shared vocabulary on a 1M-sentence sample of the training text and caches the token ids in the
+workdir; resumes reuse both. `python -m transformer_jax.data.prepare` with the same flags does that preparation
+alone, once, for a cluster whose hosts should only read it.
 """
 
 from transformer_jax import config_base
 
 
 def get_config(arg: str | None = None):
-  del arg
   config = config_base.base_config()  # The defaults are the paper's base model.
   config.dataset = "wmt14_translate/de-en"
   config.source_lang, config.target_lang = "en", "de"  # EN->DE (tfds lists the pair as de-en)
@@ -34,4 +38,4 @@ def get_config(arg: str | None = None):
   config.max_checkpoints_to_keep = 5
   config.test_average_last = 5
   config.test_score_final_step = False  # newstest2014 is decoded once, with the average
-  return config
+  return config_base.with_data_source(config, arg)  # ":hf": the Hugging Face Hub's copy, wmt/wmt14 de-en

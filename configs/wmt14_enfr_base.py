@@ -11,10 +11,10 @@ wmt14_ende_base = config_base.sibling_config(__file__, "wmt14_ende_base")
 
 
 def get_config(arg: str | None = None):
-  config = wmt14_ende_base.get_config(arg)
+  config = wmt14_ende_base.get_config()
   config.dataset = "wmt14_translate/fr-en"
   config.source_lang, config.target_lang = "en", "fr"  # EN->FR (tfds lists the pair as fr-en)
   config.vocab_size = 32_000
   # The paper used a word-piece vocabulary here; SentencePiece's unigram model is the likelihood-based analogue.
   config.sentencepiece_model_type = "unigram"
-  return config
+  return config_base.with_data_source(config, arg)  # ":hf": wmt/wmt14 fr-en

@@ -45,6 +45,15 @@ def base_config():
   # dataset="multi30k": the directory holding train/val/test_2016_flickr.{lang}.gz, as the dataset's repository
   # names them (`python -m transformer_jax.data.multi30k --dir=DIR` downloads them).
   c.multi30k_dir = ""
+  # dataset="huggingface": a translation dataset read with Hugging Face's `datasets` (examples {"translation":
+  # {lang: text}}): a Hub id or a local directory in the Hub's layout. The WMT configs' ":hf" variant sets these to
+  # the Hub copy of their tfds dataset (configs/wmt14_ende_base.py:hf -> wmt/wmt14, de-en).
+  c.hf_dataset = ""
+  c.hf_config = ""  # the dataset's config, e.g. "de-en"
+  c.hf_revision = ""  # a branch, tag or commit of the Hub repository; "" = its default branch
+  c.hf_cache_dir = ""  # where `datasets` keeps the prepared data; "" = its default (HF_HOME, ~/.cache/huggingface)
+  # The dataset's names for our (train, validation, test) splits; test may be "" (no final test decoding).
+  c.hf_split_names = ("train", "validation", "test")
   c.token_cache_dir = ""  # Training token ids are cached here once; "" = <workdir>/token_cache.
   c.embedded_seed = 0  # The embedded corpus is generated from this seed; the same seed gives the same corpus.
   c.embedded_num_train = 200_000  # Sentence pairs in the embedded training split.
@@ -139,6 +148,26 @@ def base_config():
   # (d_model), mlp (d_ff), heads, kv (d_k/d_v), position (learned positions).
   c.logical_axis_rules = LOGICAL_AXIS_RULES
   return c
+
+
+DATA_SOURCE_VARIANTS = ("tfds", "hf")  # what a WMT config file's argument may be: configs/wmt14_ende_base.py:hf
+
+
+def with_data_source(config, variant: str | None):
+  """A WMT config on the source `variant` names: "tfds" (or none) keeps its tfds dataset; "hf" reads the same data,
+  the same splits, from the Hugging Face Hub's copy (dataset="huggingface")."""
+  variant = variant or "tfds"
+  if variant not in DATA_SOURCE_VARIANTS:
+    raise ConfigError(f"config argument {variant!r}: must be one of {DATA_SOURCE_VARIANTS} (e.g. "
+                      "--config=configs/wmt14_ende_base.py:hf)")
+  if variant == "hf":
+    hub_copy = getattr(sources.get(config.dataset), "hub_copy", None)
+    if hub_copy is None:
+      raise ConfigError(f"dataset={config.dataset!r} has no Hugging Face copy registered: set "
+                        "--config.dataset=huggingface --config.hf_dataset=... --config.hf_config=... yourself")
+    config.dataset = "huggingface"
+    config.hf_dataset, config.hf_config = hub_copy
+  return config
 
 
 def sibling_config(config_file: str, name: str):

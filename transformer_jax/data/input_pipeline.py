@@ -95,6 +95,57 @@ def make_batcher(config, pairs: token_cache.TokenizedPairs, *, row_multiple: int
   return batcher, counts
 
 
+@dataclasses.dataclass
+class PreparedTraining:
+  """What training reads once prepared: the vocabulary and the training ids, and whether this call made each."""
+  tokenizer: tokenizer_lib.Tokenizer
+  pairs: token_cache.TokenizedPairs
+  cache_dir: str
+  entry: str  # the token cache entry of these ids
+  prepared_dataset: bool
+  trained_vocabulary: bool
+  encoded_ids: bool
+
+
+def _no_progress(iterable, description: str, total: int | None):
+  del description, total
+  return iterable
+
+
+def prepare_training(config, tokenizer_path: str, *, cache_dir: str | None = None, process_index: int = 0,
+                     wait_for_process_0: Callable[[str], None] = _single_process,
+                     progress=_no_progress) -> PreparedTraining:
+  """The dataset downloaded and prepared, the vocabulary trained and the training ids encoded, each once (process 0
+  builds, the others wait and read); what is already there is reused. `progress(iterable, description, total)`
+  wraps each pass over the training text (a progress bar in `python -m transformer_jax.data.prepare`)."""
+  cache_dir = cache_dir or config.token_cache_dir or os.path.join(os.path.dirname(tokenizer_path),
+                                                                    TOKEN_CACHE_DIRNAME)
+  source = sources.get(config.dataset)
+  prepared_dataset = False
+  if process_index == 0:  # tfds and datasets prepare a dataset in place: one writer
+    prepared_dataset = source.prepare(config)
+  wait_for_process_0("dataset")
+  total = source.num_pairs(config, "train")
+  train_pairs = lambda description: progress(sources.iter_pairs(config, "train"), description, total)
+  trained_vocabulary = not os.path.exists(tokenizer_path)
+  tokenizer = _built_by_process_0(
+      lambda: tokenizer_lib.load_or_train(
+          tokenizer_path, lambda: _both_sides(train_pairs("vocabulary: reading the training text")),
+          config.vocab_size, model_type=config.sentencepiece_model_type,
+          max_sentences=config.tokenizer_train_sentences, seed=config.seed),
+      tokenizer_path, "vocabulary", process_index, wait_for_process_0)
+
+  text_fingerprint = sources.fingerprint(config)
+  entry = token_cache.entry_path(cache_dir, "train", text_fingerprint, tokenizer_path)
+  encoded_ids = not os.path.isdir(entry)
+  pairs = _built_by_process_0(
+      lambda: token_cache.load_or_encode(entry, lambda: train_pairs("token ids: encoding the training text"),
+                                         tokenizer, text_fingerprint),
+      entry, "token cache", process_index, wait_for_process_0)
+  return PreparedTraining(tokenizer, pairs, cache_dir, entry, bool(prepared_dataset) and process_index == 0,
+                          trained_vocabulary and process_index == 0, encoded_ids and process_index == 0)
+
+
 def load_datasets(config, tokenizer_path: str, *, cache_dir: str | None = None, row_multiple: int = 1,
                   process_index: int = 0, process_count: int = 1,
                   wait_for_process_0: Callable[[str], None] = _single_process) -> Datasets:
@@ -103,34 +154,18 @@ def load_datasets(config, tokenizer_path: str, *, cache_dir: str | None = None, 
   `wait_for_process_0(name)` is a barrier across processes (e.g. jax's sync_global_devices): process 0 writes the
   vocabulary and the token cache, and the others read them only after it.
   """
-  cache_dir = cache_dir or config.token_cache_dir or os.path.join(os.path.dirname(tokenizer_path),
-                                                                    TOKEN_CACHE_DIRNAME)
-  train_pairs = lambda: sources.iter_pairs(config, "train")
-  if process_index == 0:  # tfds prepares a dataset in place: one writer
-    sources.prepare(config)
-  wait_for_process_0("dataset")
-  tokenizer = _built_by_process_0(
-      lambda: tokenizer_lib.load_or_train(
-          tokenizer_path, lambda: _both_sides(train_pairs()), config.vocab_size,
-          model_type=config.sentencepiece_model_type, max_sentences=config.tokenizer_train_sentences,
-          seed=config.seed),
-      tokenizer_path, "vocabulary", process_index, wait_for_process_0)
-
-  text_fingerprint = sources.fingerprint(config)
-  entry = token_cache.entry_path(cache_dir, "train", text_fingerprint, tokenizer_path)
-  pairs = _built_by_process_0(lambda: token_cache.load_or_encode(entry, train_pairs, tokenizer, text_fingerprint),
-                              entry, "token cache", process_index, wait_for_process_0)
-
-  batcher, counts = make_batcher(config, pairs, row_multiple=row_multiple, process_index=process_index,
+  prepared = prepare_training(config, tokenizer_path, cache_dir=cache_dir, process_index=process_index,
+                              wait_for_process_0=wait_for_process_0)
+  batcher, counts = make_batcher(config, prepared.pairs, row_multiple=row_multiple, process_index=process_index,
                                  process_count=process_count,
-                                 epoch_rows_cache=os.path.join(cache_dir, PACKED_EPOCH_ROWS_FILENAME))
+                                 epoch_rows_cache=os.path.join(prepared.cache_dir, PACKED_EPOCH_ROWS_FILENAME))
   logging.info("Training pairs: %d kept, %d dropped as too long (max_source_length=%d, max_target_length=%d), %d "
                "dropped as empty.", counts.kept, counts.too_long, config.max_source_length,
                config.max_target_length, counts.empty)
   test = load_text_split(config, "test") if sources.has_split(config, "test") else None
-  batch_settings = {"training_ids": os.path.basename(entry), **{key: config[key] for key in (
+  batch_settings = {"training_ids": os.path.basename(prepared.entry), **{key: config[key] for key in (
       "seed", "tokens_per_batch", "real_tokens_per_batch", "bucket_lengths", "train_bucket_count",
       "pack_training_rows", "pack_open_rows", "max_source_length", "max_target_length")}}
   batch_settings["bucket_lengths"] = list(batch_settings["bucket_lengths"])
-  return Datasets(tokenizer=tokenizer, train=batcher, train_filter_counts=counts,
+  return Datasets(tokenizer=prepared.tokenizer, train=batcher, train_filter_counts=counts,
                   dev=load_text_split(config, "validation"), test=test, batch_settings=batch_settings)

@@ -8,15 +8,16 @@ after it (vocabulary, token cache, batching) is the same pipeline. The config's 
                        any tfds translation dataset with one feature per language)
   multi30k.py          multi30k: Multi30k task 1 from multi30k_dir (files.py reads it)
   local.py             local: the user's own TSV or line-aligned files (files.py)
+  huggingface.py       huggingface: a translation dataset read with `datasets`, e.g. the Hub's wmt/wmt14 (de-en)
 
 A new dataset is one module here defining a `Source` (its name, languages, how to read a split, its identity for
-the token cache, its config checks) and one line in SOURCES. This package imports TensorFlow only inside the
-methods that read, so config_base can import it, and run its checks, on machines with only JAX.
+the token cache, its config checks) and one line in SOURCES. This package imports TensorFlow (and `datasets`) only
+inside the methods that read, so config_base can import it, and run its checks, on machines with only JAX.
 """
 
 from __future__ import annotations
 
-from transformer_jax.data.sources import embedded, local, multi30k, tfds_translation
+from transformer_jax.data.sources import embedded, huggingface, local, multi30k, tfds_translation
 from transformer_jax.data.sources.base import SPLITS, Pairs, Source
 from transformer_jax.errors import ConfigError, DataError
 
@@ -27,6 +28,7 @@ SOURCES: tuple[Source, ...] = (
     tfds_translation.WMT17_DE_EN,
     multi30k.SOURCE,
     local.SOURCE,
+    huggingface.SOURCE,
 )
 BY_NAME = {source.name: source for source in SOURCES}
 NAMES = tuple(BY_NAME)  # the values `dataset` accepts
@@ -46,9 +48,9 @@ def get(name: str) -> Source:
   return BY_NAME[name]
 
 
-def prepare(config) -> None:
-  """Downloads and prepares the configured source once (a no-op when prepared, and for files)."""
-  get(config.dataset).prepare(config)
+def prepare(config) -> bool:
+  """Downloads and prepares the configured source once (a no-op when prepared, and for files); whether it did."""
+  return get(config.dataset).prepare(config)
 
 
 def iter_pairs(config, split: str) -> Pairs:

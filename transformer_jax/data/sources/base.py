@@ -32,9 +32,21 @@ class Source:
     del config
     return []
 
-  def prepare(self, config) -> None:
-    """Downloads or builds the data, once per data dir (process 0 runs it before any process reads)."""
+  def prepare(self, config) -> bool:
+    """Downloads or builds the data, once per data dir (process 0 runs it before any process reads); returns
+    whether this call did any of it (False: it was prepared already, or there is nothing to prepare)."""
     del config
+    return False
+
+  def num_pairs(self, config, split: str) -> int | None:
+    """How many pairs `split` holds, where the source knows without reading it (for progress bars)."""
+    del config, split
+    return None
+
+  def stored_bytes(self, config) -> int | None:
+    """The size of the prepared data on disk, where the source keeps a prepared copy."""
+    del config
+    return None
 
   def has_split(self, config, split: str) -> bool:
     del config, split
