@@ -40,6 +40,7 @@ def test_every_accepted_dataset_has_one_definition_and_an_unknown_one_is_refused
 
 def test_registry_and_config_checks_import_without_tensorflow():
   code = ("import sys, transformer_jax.config_base, transformer_jax.data.sources, transformer_jax.data.embedded; "
-          "print([m for m in ('tensorflow', 'tensorflow_datasets', 'ml_collections', 'absl') if m in sys.modules])")
+          "print([m for m in ('tensorflow', 'tensorflow_datasets', 'datasets', 'ml_collections', 'absl') "
+          "if m in sys.modules])")
   out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
   assert out.stdout.strip().splitlines()[-1] == "[]"

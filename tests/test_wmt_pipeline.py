@@ -90,5 +90,10 @@ def test_wmt_without_prepared_data_says_how_to_prepare_it(tmp_path, monkeypatch)
 
   monkeypatch.setattr(tfds.core.DatasetBuilder, "download_and_prepare", offline)
   with pytest.raises(ValueError, match=r"(?s)Could not prepare tfds dataset 'wmt14_translate/de-en'.*no internet.*"
-                     r"tfds build wmt14_translate/de-en"):
+                     r"tfds build wmt14_translate/de-en") as refused:
     input_pipeline.load_text_split(config, "validation")
+  # Both other ways to the same data, with their exact flags.
+  assert ("--config.dataset=huggingface --config.hf_dataset=wmt/wmt14 --config.hf_config=de-en" in
+          str(refused.value))
+  assert "--config=configs/wmt14_ende_base.py:hf" in str(refused.value)
+  assert "--config.dataset=local --config.local_train=" in str(refused.value)

@@ -20,6 +20,7 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import tempfile
 
 from transformer_jax.data.sources.base import SPLITS, Pairs, Source
@@ -172,18 +173,19 @@ class HuggingFaceTranslation(Source):
     _check_splits(config, list(manifest["splits"]))
     return manifest, prepared_now
 
-  def _prepare(self, config) -> tuple[dict, bool]:
+  def _builder(self, config):
     import datasets  # pylint: disable=g-import-not-at-top
+    try:
+      return datasets.load_dataset_builder(config.hf_dataset, config.hf_config or None,
+                                           revision=config.hf_revision or None, cache_dir=config.hf_cache_dir or None)
+    except Exception as error:  # datasets raises many kinds (connection, not found, bad config, offline)
+      raise _load_failure(config, error) from error
 
+  def _prepare(self, config) -> tuple[dict, bool]:
     manifest = self._read_manifest(config)
     if manifest is not None and not _is_local(config):
       return manifest, False
-    try:
-      builder = datasets.load_dataset_builder(config.hf_dataset, config.hf_config or None,
-                                              revision=config.hf_revision or None,
-                                              cache_dir=config.hf_cache_dir or None)
-    except Exception as error:  # datasets raises many kinds (connection, not found, bad config, offline)
-      raise _load_failure(config, error) from error
+    builder = self._builder(config)
     signature = _data_file_signature(builder)
     if manifest is not None and manifest["data_files"] == signature:
       return manifest, False
@@ -192,10 +194,13 @@ class HuggingFaceTranslation(Source):
       _check_languages(config, _translation_languages(config, builder.info.features))
     if builder.info.splits:
       _check_splits(config, list(builder.info.splits))
-    # A local directory's rewritten files keep datasets' hash, so its old Arrow cache would be reused: rebuild.
-    mode = "force_redownload" if _is_local(config) else None
+    if _is_local(config) and os.path.isdir(builder.cache_dir):
+      # A local directory's rewritten files keep datasets' hash, so it would reuse the old Arrow cache (and check
+      # the new files against the old split sizes): that cache is stale, convert again.
+      shutil.rmtree(builder.cache_dir)
+      builder = self._builder(config)
     try:
-      builder.download_and_prepare(download_mode=mode)
+      builder.download_and_prepare()
     except Exception as error:
       raise _load_failure(config, error) from error
     _check_splits(config, list(builder.info.splits))
@@ -268,6 +273,9 @@ def write_hub_layout(directory: str, config_name: str, splits: dict, languages: 
   import datasets  # pylint: disable=g-import-not-at-top
   features = datasets.Features({"translation": datasets.Translation(languages=list(languages))})
   os.makedirs(os.path.join(directory, config_name), exist_ok=True)
+  for name in os.listdir(os.path.join(directory, config_name)):  # a rewrite replaces the split's old shards
+    if name.endswith(".parquet") and name.split("-")[0] in splits:
+      os.remove(os.path.join(directory, config_name, name))
   card = ["---", "configs:", f"- config_name: {config_name}", "  data_files:"]
   for split, pairs in splits.items():
     card += [f"  - split: {split}", f"    path: {config_name}/{split}-*"]

@@ -53,7 +53,8 @@ class TfdsTranslation(Source):
     return not was_prepared
 
   def num_pairs(self, config, split: str) -> int | None:
-    return self.prepared_builder(config).info.splits[split].num_examples
+    splits = self.prepared_builder(config).info.splits
+    return splits[split].num_examples if split in splits else None  # None: not recorded (as under tfds' mock data)
 
   def stored_bytes(self, config) -> int | None:
     path = self.prepared_builder(config).data_path
