@@ -3,20 +3,30 @@ r"""How fast the input pipeline feeds training, and how large its batches really
   python -m benchmarks.input_bench --config=configs/default.py --workdir=/tmp/data_bench
   python -m benchmarks.input_bench --batch_report_configs=configs/wmt14_ende_base.py,configs/default.py
 
+  python -m benchmarks.input_bench --compare_sources_pairs=1000000 --compare_dir=/tmp/source_bench
+
 The first form prepares the config's data the way training does (vocabulary and token cache in the workdir, reused
 if present), then times each stage on one process and prints JSON: text reading, SentencePiece encoding and batch
 building (what runs every step; single-threaded numpy, so its rate is per CPU core), and the sizes of the config's
 own training batches. The second form needs no data: for each config it builds the training batcher over synthetic
 pairs with WMT-like lengths (benchmarks.common.synthetic_corpus) and reports, before (batches sized by
 padded positions, fixed buckets) and as configured, the real source and target tokens per step, the padding and
-the number of batch shapes.
+the number of batch shapes. The third writes the same pairs (the embedded grammar's, N training pairs) once as a
+Hugging Face dataset in the Hub's parquet layout, once as tfds' embedded_ende and once as local text files, and
+measures each source in a fresh process: preparing it, one pass over the training text (pairs/s, peak memory,
+and a hash showing that every source gives the same pairs in the same order), and the whole preparation a training
+run does (vocabulary and token cache).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import shutil
+import subprocess
 import sys
+import threading
 import time
 
 import numpy as np
@@ -134,6 +144,133 @@ def measure(config, workdir: str, seconds: float, tokens_per_batch: int) -> dict
   return results
 
 
+class _MemorySampler:
+  """Peak resident memory of this process, sampled from /proc/self/status: anonymous (the heap: Python objects,
+  numpy arrays) and file-backed (memory-mapped files, which the kernel can drop and which processes share)."""
+
+  def __init__(self, interval: float = 0.05):
+    self.interval, self.peak = interval, {"RssAnon": 0, "RssFile": 0, "VmRSS": 0}
+    self._stop = threading.Event()
+    self._thread = threading.Thread(target=self._run, daemon=True)
+
+  @staticmethod
+  def now() -> dict:
+    values = {}
+    with open("/proc/self/status") as f:
+      for line in f:
+        name, _, rest = line.partition(":")
+        if name in ("RssAnon", "RssFile", "VmRSS"):
+          values[name] = int(rest.split()[0]) * 1024
+    return values
+
+  def _run(self):
+    while not self._stop.is_set():
+      for name, value in self.now().items():
+        self.peak[name] = max(self.peak[name], value)
+      self._stop.wait(self.interval)
+
+  def __enter__(self):
+    self._thread.start()
+    return self
+
+  def __exit__(self, *exc):
+    self._stop.set()
+    self._thread.join()
+
+
+def _mb(num_bytes: int) -> float:
+  return round(num_bytes / 1e6, 1)
+
+
+def source_stage(config_json: str, stage: str, workdir: str) -> dict:
+  """One stage on one source, in this (fresh) process: "prepare", "read" or "pipeline"."""
+  from ml_collections import config_dict  # pylint: disable=g-import-not-at-top
+  config = config_dict.ConfigDict(json.loads(config_json))
+  source = sources.get(config.dataset)
+  before = _MemorySampler.now()
+  with _MemorySampler() as memory:
+    started = time.perf_counter()
+    if stage == "prepare":
+      result = {"prepared_now": bool(source.prepare(config)), "stored_mb": _mb(source.stored_bytes(config) or 0)}
+    elif stage == "read":
+      digest, count = hashlib.sha256(), 0
+      for source_text, target_text in sources.iter_pairs(config, "train"):
+        digest.update(f"{source_text}\t{target_text}\n".encode())
+        count += 1
+      result = {"pairs": count, "sha256": digest.hexdigest()[:16]}
+    else:
+      shutil.rmtree(workdir, ignore_errors=True)  # measured from nothing: the vocabulary and ids are built here
+      prepared = input_pipeline.prepare_training(config, workdir_lib.path(workdir, workdir_lib.TOKENIZER))
+      result = {"pairs": len(prepared.pairs), "target_tokens": int(prepared.pairs.targets.lengths.sum())}
+    seconds = time.perf_counter() - started
+  if "pairs" in result:
+    result["pairs_per_sec"] = round(result["pairs"] / seconds)
+  result.update(seconds=round(seconds, 1), rss_before_mb=_mb(before["VmRSS"]),
+                peak_rss_mb=_mb(memory.peak["VmRSS"]), peak_anonymous_mb=_mb(memory.peak["RssAnon"]),
+                peak_file_backed_mb=_mb(memory.peak["RssFile"]),
+                anonymous_growth_mb=_mb(memory.peak["RssAnon"] - before["RssAnon"]))
+  return result
+
+
+def _write_compared_sources(directory: str, num_pairs: int, seed: int) -> dict:
+  """The embedded grammar's splits for (seed, num_pairs), as a Hub-layout dataset and as local files; the configs
+  of the three sources over them."""
+  from transformer_jax.data.embedded import generator  # pylint: disable=g-import-not-at-top
+  from transformer_jax.data.sources import huggingface  # pylint: disable=g-import-not-at-top
+  base = load_config("configs/default.py")
+  configs = {
+      "huggingface": dict(dataset="huggingface", hf_dataset=os.path.join(directory, "hub"), hf_config="de-en",
+                          hf_cache_dir=os.path.join(directory, "hf_cache")),
+      "tfds": dict(dataset="embedded_ende", embedded_seed=seed, embedded_num_train=num_pairs,
+                   tfds_data_dir=os.path.join(directory, "tfds")),
+      "local": {"dataset": "local", "local_tsv_languages": ["en", "de"],
+                **{f"local_{split}": os.path.join(directory, "local", f"{split}.{{lang}}")
+                   for split in ("train", "validation", "test")}}}
+  marker = os.path.join(directory, f"written-{seed}-{num_pairs}")
+  if not os.path.exists(marker):
+    started = time.perf_counter()
+    splits = generator.make_splits(seed=seed, num_train=num_pairs)
+    print(f"generated {num_pairs:,} training pairs in {time.perf_counter() - started:.0f} s", file=sys.stderr)
+    huggingface.write_hub_layout(configs["huggingface"]["hf_dataset"], "de-en",
+                                 {name: [(de, en) for en, de in pairs] for name, pairs in splits.items()},
+                                 ("de", "en"))
+    os.makedirs(os.path.join(directory, "local"), exist_ok=True)
+    for split, pairs in splits.items():
+      for column, lang in enumerate(("en", "de")):
+        with open(os.path.join(directory, "local", f"{split}.{lang}"), "w", encoding="utf-8") as f:
+          f.writelines(pair[column] + "\n" for pair in pairs)
+    open(marker, "w").close()
+  out = {}
+  for name, overrides in configs.items():
+    config = base.copy_and_resolve_references()
+    config.update(overrides)
+    out[name] = config.to_json()
+  return out
+
+
+def compare_sources(directory: str, num_pairs: int, seed: int, names: list[str]) -> dict:
+  """Each source's stages, each in a fresh process (so peak memory is that stage's own)."""
+  os.makedirs(directory, exist_ok=True)
+  configs = _write_compared_sources(directory, num_pairs, seed)
+  report = {"pairs": num_pairs, "seed": seed, "cpu_count": os.cpu_count(), "sources": {}}
+  for name in names:
+    report["sources"][name] = {}
+    for stage in ("prepare", "read", "pipeline"):
+      workdir = os.path.join(directory, f"workdir_{name}")
+      code = ("import json, sys; from benchmarks import input_bench; "
+              "print(json.dumps(input_bench.source_stage(sys.argv[1], sys.argv[2], sys.argv[3])))")
+      done = subprocess.run([sys.executable, "-c", code, configs[name], stage, workdir], capture_output=True,
+                            text=True, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
+      if done.returncode:
+        raise RuntimeError(f"{name} {stage} failed:\n{done.stderr[-3000:]}")
+      result = json.loads(done.stdout.strip().splitlines()[-1])
+      report["sources"][name][stage] = result
+      print(f"{name} {stage}: {json.dumps(result)}", file=sys.stderr)
+  digests = {name: stages["read"]["sha256"] for name, stages in report["sources"].items()}
+  report["same_pairs_in_the_same_order"] = len(set(digests.values())) == 1
+  return report
+
+
 def _define_flags():
   # Defined when run as a command, not on import, so tests can import this module beside other commands.
   from ml_collections import config_flags  # pylint: disable=g-import-not-at-top
@@ -146,13 +283,19 @@ def _define_flags():
   flags.DEFINE_list("batch_report_configs", [], "If set: only the batch-size report, for these config files, on "
                     "synthetic WMT-like pairs (no data needed).")
   flags.DEFINE_integer("synthetic_pairs", 500_000, "Pairs in the synthetic corpus of the batch-size report.")
-  flags.DEFINE_integer("seed", 0, "Seed of the synthetic corpus.")
+  flags.DEFINE_integer("seed", 0, "Seed of the synthetic corpus, or of the compared sources' pairs.")
+  flags.DEFINE_integer("compare_sources_pairs", 0, "If set: the source comparison on this many training pairs.")
+  flags.DEFINE_string("compare_dir", "/tmp/transformer_jax_source_bench",
+                      "Holds the compared sources' data and workdirs (written once, reused).")
+  flags.DEFINE_list("compare_sources", ["huggingface", "tfds", "local"], "The sources the comparison measures.")
 
 
 def main(argv):
   del argv
   f = flags.FLAGS
-  if f.batch_report_configs:
+  if f.compare_sources_pairs:
+    results = compare_sources(f.compare_dir, f.compare_sources_pairs, f.seed, f.compare_sources)
+  elif f.batch_report_configs:
     results = batch_report(f.batch_report_configs, f.synthetic_pairs, f.seed)
   else:
     results = measure(f.config, f.workdir, f.seconds, f.tokens_per_batch)
