@@ -215,6 +215,41 @@ def model_config(workload: Workload, dtype: str, overrides: dict) -> tuple[Model
 
 # ---- Benchmarks ----
 
+def train_category(opcode: str, op_name: str) -> str:
+  """Which part of a train step an HLO op belongs to, from its opcode and op_name metadata (jax names the forward
+  pass jvp(...) and the backward pass transpose(...); what has neither is the optimizer's update)."""
+  if opcode.startswith(("all-reduce", "reduce-scatter", "all-gather", "collective")):
+    return "gradient all-reduce"
+  if not op_name:
+    return "no metadata (copies, parameter and buffer moves)"
+  if "jvp(" not in op_name and "transpose(" not in op_name:
+    return "optimizer update (Adam, clipping, schedule)"
+  if opcode in ("dot", "convolution") or op_name.endswith("dot_general"):
+    return "matmuls"
+  if any(key in op_name for key in ("Dropout", "threefry", "random_bits", "bernoulli")) or opcode.startswith("rng"):
+    return "dropout (random bits, masks)"
+  if any(key in op_name for key in ("log_softmax", "take_along_axis", "token_losses")):
+    return "output log-softmax and cross-entropy"
+  if "/norm/" in op_name or "LayerNorm" in op_name:
+    return "layer norms"
+  if "softmax" in op_name or "attention" in op_name:
+    return "attention softmax and masks"
+  return "other elementwise (residuals, ReLU, embeddings, loss sums)"
+
+
+def train_profile(trace_dir: str, hlo_text: str, steps: int, seconds: float, devices: int) -> dict:
+  """Per category: milliseconds of XLA thunk time per step, summed over the devices, and its share; beside them
+  the wall time the devices spent outside any thunk (dispatch, host work, waiting)."""
+  totals = common.thunk_microseconds(trace_dir, hlo_text, train_category)
+  busy = sum(totals.values())
+  wall = seconds * 1e6 * devices  # device-microseconds of the traced steps
+  parts = {name: {"ms_per_step": round(us / steps / 1e3, 2), "share_of_thunk_time": round(us / busy, 4)}
+           for name, us in totals.most_common()}
+  return {"traced_steps": steps, "devices": devices, "wall_ms_per_step": round(seconds / steps * 1e3, 1),
+          "thunk_ms_per_step_all_devices": round(busy / steps / 1e3, 1),
+          "outside_thunks_share_of_device_time": round(max(wall - busy, 0) / wall, 4), "parts": parts}
+
+
 def bench_train(name: str, workload: Workload, cfg: ModelConfig, mesh, peak_tflops: float | None,
                 seed: int, profile_dir: str | None = None) -> tuple[dict, dict]:
   """Times the jitted, data-parallel train step; returns (results, params for the decoding benchmark)."""
@@ -253,13 +288,18 @@ def bench_train(name: str, workload: Workload, cfg: ModelConfig, mesh, peak_tflo
     log(f"{name}: train step {i + 1}/{workload.warmup + workload.steps} ({phase}) {elapsed * 1e3:.1f} ms, "
         f"loss {float(metrics['loss_sum'] / metrics['tokens']):.3f}")
 
+  profile = None
   if profile_dir:  # after the timed steps, so the trace never slows them down
-    with jax.profiler.trace(os.path.join(profile_dir, f"{name}_train")):
-      for i in range(3):
+    traced, trace_dir = 3, os.path.join(profile_dir, f"{name}_train")
+    started = time.perf_counter()
+    with jax.profiler.trace(trace_dir, create_perfetto_trace=True):
+      for i in range(traced):
         state, metrics = compiled(state, batches[i % len(batches)], dropout_rng)
         jax.block_until_ready((state, metrics))
+    traced_seconds = time.perf_counter() - started
     with open(os.path.join(profile_dir, f"{name}_train.hlo.txt"), "w") as f:
       f.write(compiled.as_text())
+    profile = train_profile(trace_dir, compiled.as_text(), traced, traced_seconds, devices)
 
   timed = [i % len(batches) for i in range(workload.warmup, workload.warmup + workload.steps)]
   mean_tokens = statistics.fmean(tokens[i] for i in timed)
@@ -285,6 +325,8 @@ def bench_train(name: str, workload: Workload, cfg: ModelConfig, mesh, peak_tflo
       **peak_memory(peak_before),
       "final_loss": float(metrics["loss_sum"] / metrics["tokens"]),
   }
+  if profile:
+    results["profile"] = profile
   params = state.params
   del state, compiled, batches
   return results, params
@@ -378,6 +420,14 @@ def table(report: dict) -> str:
     for phase in ("train", "decode"):
       if result.get(phase, {}) and "error" in result[phase]:
         lines.append(f"  {name} {phase} failed: {result[phase]['error']}")
+    profile = train.get("profile")
+    if profile:
+      lines.append(f"  {name} train step profile ({profile['traced_steps']} traced steps, {profile['devices']} "
+                   f"device(s), {profile['wall_ms_per_step']:.0f} ms wall per step, "
+                   f"{profile['thunk_ms_per_step_all_devices']:.0f} ms of thunks per step over all devices, "
+                   f"{profile['outside_thunks_share_of_device_time']:.0%} of device time outside thunks):")
+      for part, value in profile["parts"].items():
+        lines.append(f"    {value['ms_per_step']:8.1f} ms  {value['share_of_thunk_time']:6.1%}  {part}")
   return "\n".join(lines)
 
 

@@ -22,6 +22,7 @@ import time
 
 from absl import app, flags
 
+from benchmarks import common
 from benchmarks.common import logger, versions
 
 FLAGS = flags.FLAGS
@@ -78,8 +79,9 @@ def _engines(workdir: str, export_dir: str, names: list[str], batch_size: int) -
   return engines
 
 
-def _category(op_name: str) -> str:
+def _category(opcode: str, op_name: str) -> str:
   """Which part of a beam-search step an HLO op belongs to, from its op_name metadata."""
+  del opcode
   for needle, name in (("decode_step", "model (decode_step)"), ("encode", "encoder"), ("vmap", "cache reorder"),
                        ("top_k", "top_k"), ("log_softmax", "log_softmax")):
     if needle in op_name:
@@ -89,7 +91,6 @@ def _category(op_name: str) -> str:
 
 def profile(workdir: str, sentences: list[str], directory: str, batch_size: int) -> None:
   """Traces 3 beam searches of one batch and sums XLA's per-thunk times by _category."""
-  import collections, glob, gzip, re  # noqa: E401  pylint: disable=g-import-not-at-top,multiple-imports
   import jax  # pylint: disable=g-import-not-at-top
   import numpy as np  # pylint: disable=g-import-not-at-top
   from transformer_jax import decode, inference, workdir as workdir_lib  # pylint: disable=g-import-not-at-top
@@ -109,13 +110,7 @@ def profile(workdir: str, sentences: list[str], directory: str, batch_size: int)
     for _ in range(calls):
       tokens, _ = jax.block_until_ready(decode.translate_beam(model, params, source, **options))
   hlo = decode.translate_beam.lower(model, params, source, **options).compile().as_text()
-  op_names = dict(re.findall(r'%?([\w.\-]+) = [^\n]*?metadata=\{op_name="([^"]*)"', hlo))
-  events = json.load(gzip.open(glob.glob(os.path.join(directory, "**", "perfetto_trace.json.gz"), recursive=True)[0]))
-  events = events["traceEvents"] if isinstance(events, dict) else events
-  by_category = collections.Counter()
-  for event in events:  # one "X" event per executed thunk; the runtime's own spans are left out
-    if event.get("ph") == "X" and not event["name"].startswith(("ThunkExecutor", "$", "Pjit", "Common", "Slinky")):
-      by_category[_category(op_names.get(event["name"], ""))] += event.get("dur", 0)
+  by_category = common.thunk_microseconds(directory, hlo, _category)
   total = sum(by_category.values())
   longest = max(len(inference.hypothesis_ids(row)) for row in np.asarray(tokens).reshape(-1, tokens.shape[-1]))
   print(f"One batch: {len(chunk)} sentences, sources padded to {source.shape[1]}, longest hypothesis {longest} "
