@@ -12,7 +12,8 @@ def token_losses(logits: jax.Array, targets: jax.Array, label_smoothing: float) 
   The smoothed target puts 1 - eps on the reference token and eps spread uniformly over the whole vocabulary,
   so the loss is (1 - eps) * NLL + eps * mean_v(-log p_v).
   """
-  logprobs = jax.nn.log_softmax(logits.astype(jnp.float32), axis=-1)
-  nll = -jnp.take_along_axis(logprobs, targets[..., None], axis=-1)[..., 0]
-  uniform = -jnp.mean(logprobs, axis=-1)
+  logits = logits.astype(jnp.float32)
+  log_normalizer = jax.nn.logsumexp(logits, axis=-1)  # log p_v = logit_v - log_normalizer, never materialised
+  nll = log_normalizer - jnp.take_along_axis(logits, targets[..., None], axis=-1)[..., 0]
+  uniform = log_normalizer - jnp.mean(logits, axis=-1)
   return (1.0 - label_smoothing) * nll + label_smoothing * uniform, nll
