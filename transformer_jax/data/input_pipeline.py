@@ -125,8 +125,9 @@ def prepare_training(config, tokenizer_path: str, *, cache_dir: str | None = Non
   if process_index == 0:  # tfds and datasets prepare a dataset in place: one writer
     prepared_dataset = source.prepare(config)
   wait_for_process_0("dataset")
-  total = source.num_pairs(config, "train")
-  train_pairs = lambda description: progress(sources.iter_pairs(config, "train"), description, total)
+  # Counted only when a pass over the text happens: a resumed run reads neither the text nor its size.
+  train_pairs = lambda description: progress(sources.iter_pairs(config, "train"), description,
+                                             source.num_pairs(config, "train"))
   trained_vocabulary = not os.path.exists(tokenizer_path)
   tokenizer = _built_by_process_0(
       lambda: tokenizer_lib.load_or_train(
@@ -142,8 +143,9 @@ def prepare_training(config, tokenizer_path: str, *, cache_dir: str | None = Non
       lambda: token_cache.load_or_encode(entry, lambda: train_pairs("token ids: encoding the training text"),
                                          tokenizer, text_fingerprint),
       entry, "token cache", process_index, wait_for_process_0)
-  return PreparedTraining(tokenizer, pairs, cache_dir, entry, bool(prepared_dataset) and process_index == 0,
-                          trained_vocabulary and process_index == 0, encoded_ids and process_index == 0)
+  built_here = process_index == 0  # the others only read what process 0 built
+  return PreparedTraining(tokenizer, pairs, cache_dir, entry, prepared_dataset, trained_vocabulary and built_here,
+                          encoded_ids and built_here)
 
 
 def load_datasets(config, tokenizer_path: str, *, cache_dir: str | None = None, row_multiple: int = 1,
