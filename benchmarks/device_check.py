@@ -110,14 +110,6 @@ def model_config(workload: CheckWorkload, impl: str) -> ModelConfig:
                              packed_rows=impl == PACKED)
 
 
-def pair_lengths(batch: dict) -> tuple[np.ndarray, np.ndarray]:
-  """Source and target lengths of every sentence pair in a batch, packed rows (segment ids 1..n) or not."""
-  def lengths(segments):
-    counts = [np.bincount(row)[1:] for row in segments]
-    return np.concatenate([c[c > 0] for c in counts])
-  return lengths(batch["source_segments"]), lengths(batch["target_segments"])
-
-
 def wait_summary(waits: list[float]) -> dict:
   return {"mean_ms": 1e3 * statistics.fmean(waits), "max_ms": 1e3 * max(waits)}
 
@@ -150,7 +142,7 @@ def check_train(name: str, workload: CheckWorkload, impl: str, batcher, steps: l
       if i >= warmup:
         host = batcher.batch_at(steps[i])
         times.append(elapsed)
-        flops.append(bench.train_flops(cfg, *pair_lengths(host))["total"])
+        flops.append(bench.train_flops(cfg, *common.pair_lengths(host))["total"])
         target_tokens.append(int((host["target_segments"] > 0).sum()))
         source_tokens.append(int((host["source_segments"] > 0).sum()))
   step_time = statistics.median(times)
@@ -314,7 +306,7 @@ def check_torch(name: str, workload: CheckWorkload, batcher, steps: list[int], w
       times.append(elapsed)
   cfg = model_config(workload, "naive")
   timed = host[warmup:]
-  flops = statistics.fmean(bench.train_flops(cfg, *pair_lengths(b))["total"] for b in timed)
+  flops = statistics.fmean(bench.train_flops(cfg, *common.pair_lengths(b))["total"] for b in timed)
   tokens = statistics.fmean(int((b["target_segments"] > 0).sum()) for b in timed)
   step_time = statistics.median(times)
   result = {"device": device, "torch_compile": compile_model, "parameters": parameters,

@@ -128,3 +128,24 @@ def test_tiny_end_to_end(tmp_path):
   assert decode["generated_target_tokens"] == 12 * decode["sentences"]
   assert decode["target_tokens_per_s"] == pytest.approx(
       decode["generated_target_tokens"] / decode["call_time"]["median_s"])
+
+
+def test_packed_rows_and_the_measured_peak(tmp_path):
+  """Packed rows: several sentences a row, MFU over the sentences' own lengths; the peak is the faster of the two
+  matmul measurements, on all devices at once."""
+  env = dict(os.environ, JAX_PLATFORMS="cpu", XLA_FLAGS="--xla_force_host_platform_device_count=2 "
+             "--xla_backend_optimization_level=0 --xla_llvm_disable_expensive_passes=true")
+  run = subprocess.run([sys.executable, "-m", "benchmarks.bench", "--workloads=tiny,tiny_packed", "--dtype=float32",
+                        "--phases=train", "--steps=2", "--warmup=0", "--measure_peak"],
+                       capture_output=True, text=True, env=env, cwd=ROOT)
+  assert run.returncode == 0, run.stderr[-3000:]
+  report = json.loads(run.stdout)
+  first, again = report["measured_matmul_tflops_each"]
+  assert report["peak_tflops_per_device"] == max(first, again) > 0
+  bucketed, packed = (report["workloads"][name]["train"] for name in ("tiny", "tiny_packed"))
+  assert packed["packed_rows"] and not bucketed["packed_rows"]
+  assert packed["target_padding_fraction"] < bucketed["target_padding_fraction"]
+  assert packed["rows"] * packed["train_length"] == 2 * 64
+  for train in (bucketed, packed):
+    assert train["mfu"] == pytest.approx(train["model_flops_per_step"] / train["step_time"]["median_s"]
+                                         / (report["peak_tflops_per_device"] * 1e12 * 2))

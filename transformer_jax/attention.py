@@ -22,6 +22,7 @@ import flax.struct
 import jax
 import jax.numpy as jnp
 
+from transformer_jax import dropout
 from transformer_jax.precision import einsum_f32
 from transformer_jax.sharding import param_init
 
@@ -104,8 +105,7 @@ def dot_product_attention(query: Array, key: Array, value: Array, mask: Attentio
   if module is not None:
     module.sow("intermediates", "attention_weights", weights)
   if dropout_rate > 0.0 and not deterministic:
-    keep = jax.random.bernoulli(dropout_rng, 1.0 - dropout_rate, weights.shape)
-    weights = jnp.where(keep, weights / (1.0 - dropout_rate), 0.0)
+    weights = dropout.dropout(weights, dropout_rate, dropout_rng)
   return jnp.einsum("bhqk,bkhd->bqhd", weights.astype(value.dtype), value)
 
 

@@ -21,6 +21,7 @@ import numpy as np
 
 from transformer_jax import config_base
 from transformer_jax.attention import AttentionMask, MultiHeadAttention
+from transformer_jax.dropout import Dropout
 from transformer_jax.precision import einsum_f32
 from transformer_jax.sharding import param_init
 
@@ -88,7 +89,7 @@ class Embedder(nn.Module):
                                            (cfg.max_position, cfg.d_model))
     else:
       self.position_embedding = jnp.asarray(sinusoidal_table(cfg.max_position, cfg.d_model))
-    self.dropout = nn.Dropout(cfg.dropout_rate)
+    self.dropout = Dropout(cfg.dropout_rate)
 
   def __call__(self, tokens: Array, positions: Array, deterministic: bool) -> Array:
     cfg = self.config
@@ -115,7 +116,7 @@ class FeedForward(nn.Module):
         features, dtype=cfg.jnp_dtype, name=name, kernel_init=param_init(nn.linear.default_kernel_init, *names),
         bias_init=param_init(nn.initializers.zeros_init(), names[1]))
     h = nn.relu(dense(cfg.d_ff, "wi", ("embed", "mlp"))(x))
-    h = nn.Dropout(cfg.relu_dropout_rate)(h, deterministic=deterministic)
+    h = Dropout(cfg.relu_dropout_rate)(h, deterministic=deterministic)
     return dense(cfg.d_model, "wo", ("mlp", "embed"))(h)
 
 
@@ -131,7 +132,7 @@ class ResidualNorm(nn.Module):
 
   @nn.compact
   def __call__(self, x: Array, sublayer_output: Array, deterministic: bool) -> Array:
-    y = nn.Dropout(self.config.dropout_rate)(sublayer_output, deterministic=deterministic)
+    y = Dropout(self.config.dropout_rate)(sublayer_output, deterministic=deterministic)
     # Mean and variance are computed in float32 whatever the compute dtype (flax's force_float32_reductions).
     return nn.LayerNorm(dtype=self.config.jnp_dtype, force_float32_reductions=True, name="norm",
                         scale_init=param_init(nn.initializers.ones_init(), "embed"),
