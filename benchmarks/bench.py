@@ -36,7 +36,7 @@ from absl import app, flags
 
 from benchmarks import common
 from benchmarks.common import TARGET_RATIO, TARGET_RATIO_SD, sample_lengths
-from transformer_jax import cli, decode, sharding, train_step
+from transformer_jax import cli, decode, profiling, sharding, train_step
 from transformer_jax.data import batching
 from transformer_jax.model import ModelConfig, Transformer, count_parameters
 from transformer_jax.special_ids import EOS_ID
@@ -229,41 +229,6 @@ def model_config(workload: Workload, dtype: str, overrides: dict) -> tuple[Model
 
 # ---- Benchmarks ----
 
-def train_category(opcode: str, op_name: str) -> str:
-  """Which part of a train step an HLO op belongs to, from its opcode and op_name metadata (jax names the forward
-  pass jvp(...) and the backward pass transpose(...); what has neither is the optimizer's update)."""
-  if opcode.startswith(("all-reduce", "reduce-scatter", "all-gather", "collective")):
-    return "gradient all-reduce"
-  if not op_name:
-    return "no metadata (copies, parameter and buffer moves)"
-  if "jvp(" not in op_name and "transpose(" not in op_name:
-    return "optimizer update (Adam, clipping, schedule)"
-  if opcode in ("dot", "convolution") or op_name.endswith("dot_general"):
-    return "matmuls"
-  if any(key in op_name for key in ("Dropout", "threefry", "random_bits", "bernoulli")) or opcode.startswith("rng"):
-    return "dropout (random bits, masks)"
-  if any(key in op_name for key in ("log_softmax", "take_along_axis", "token_losses")):
-    return "output log-softmax and cross-entropy"
-  if "/norm/" in op_name or "LayerNorm" in op_name:
-    return "layer norms"
-  if "softmax" in op_name or "attention" in op_name:
-    return "attention softmax and masks"
-  return "other elementwise (residuals, ReLU, embeddings, loss sums)"
-
-
-def train_profile(trace_dir: str, hlo_text: str, steps: int, seconds: float, devices: int) -> dict:
-  """Per category: milliseconds of XLA thunk time per step, summed over the devices, and its share; beside them
-  the wall time the devices spent outside any thunk (dispatch, host work, waiting)."""
-  totals = common.thunk_microseconds(trace_dir, hlo_text, train_category)
-  busy = sum(totals.values())
-  wall = seconds * 1e6 * devices  # device-microseconds of the traced steps
-  parts = {name: {"ms_per_step": round(us / steps / 1e3, 2), "share_of_thunk_time": round(us / busy, 4)}
-           for name, us in totals.most_common()}
-  return {"traced_steps": steps, "devices": devices, "wall_ms_per_step": round(seconds / steps * 1e3, 1),
-          "thunk_ms_per_step_all_devices": round(busy / steps / 1e3, 1),
-          "outside_thunks_share_of_device_time": round(max(wall - busy, 0) / wall, 4), "parts": parts}
-
-
 def bench_train(name: str, workload: Workload, cfg: ModelConfig, mesh, peak_tflops: float | None,
                 seed: int, profile_dir: str | None = None) -> tuple[dict, dict]:
   """Times the jitted, data-parallel train step; returns (results, params for the decoding benchmark)."""
@@ -320,7 +285,7 @@ def bench_train(name: str, workload: Workload, cfg: ModelConfig, mesh, peak_tflo
     traced_seconds = time.perf_counter() - started
     with open(os.path.join(profile_dir, f"{name}_train.hlo.txt"), "w") as f:
       f.write(compiled.as_text())
-    profile = train_profile(trace_dir, compiled.as_text(), traced, traced_seconds, devices)
+    profile = profiling.train_profile(trace_dir, compiled.as_text(), traced, traced_seconds, devices)
 
   timed = [i % len(batches) for i in range(workload.warmup, workload.warmup + workload.steps)]
   mean_tokens = statistics.fmean(tokens[i] for i in timed)
@@ -443,14 +408,8 @@ def table(report: dict) -> str:
     for phase in ("train", "decode"):
       if result.get(phase, {}) and "error" in result[phase]:
         lines.append(f"  {name} {phase} failed: {result[phase]['error']}")
-    profile = train.get("profile")
-    if profile:
-      lines.append(f"  {name} train step profile ({profile['traced_steps']} traced steps, {profile['devices']} "
-                   f"device(s), {profile['wall_ms_per_step']:.0f} ms wall per step, "
-                   f"{profile['thunk_ms_per_step_all_devices']:.0f} ms of thunks per step over all devices, "
-                   f"{profile['outside_thunks_share_of_device_time']:.0%} of device time outside thunks):")
-      for part, value in profile["parts"].items():
-        lines.append(f"    {value['ms_per_step']:8.1f} ms  {value['share_of_thunk_time']:6.1%}  {part}")
+    if train.get("profile"):
+      lines.append(f"  {name} " + profiling.profile_table(train["profile"]).replace("\n", "\n  "))
   return "\n".join(lines)
 
 

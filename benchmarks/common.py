@@ -7,14 +7,8 @@ sentencepiece.
 
 from __future__ import annotations
 
-import collections
 import dataclasses
-import glob
-import gzip
-import json
 import math
-import os
-import re
 import platform
 import sys
 import time
@@ -135,33 +129,3 @@ class OptimizerConfig:
 def make_optimizer(d_model: int):
   """(optimizer, learning-rate schedule) as training builds them for a model of this width, with the defaults."""
   return optim.make_optimizer(OptimizerConfig(d_model))
-
-
-def hlo_ops(hlo_text: str) -> dict[str, tuple[str, str]]:
-  """Instruction name -> (opcode, op_name metadata) for every instruction of an optimized HLO module's text."""
-  ops = {}
-  for line in hlo_text.splitlines():
-    match = re.match(r"\s*(?:ROOT )?%?([\w.\-]+) = .*? ([a-z][\w\-]*)\(", line)
-    if match:
-      op_name = re.search(r'op_name="([^"]*)"', line)
-      ops[match.group(1)] = (match.group(2), op_name.group(1) if op_name else "")
-  return ops
-
-
-def thunk_microseconds(trace_dir: str, hlo_text: str,
-                       category: Callable[[str, str], str]) -> collections.Counter:
-  """Microseconds per category over the XLA CPU thunks of the newest perfetto trace in `trace_dir` (written by
-  jax.profiler.trace(..., create_perfetto_trace=True)); `category(opcode, op_name)` names each op's category.
-  Each executed thunk is one complete ("X") event named after its HLO instruction; the runtime's own spans are
-  left out, and an event of no instruction of `hlo_text` counts as category("", "")."""
-  paths = sorted(glob.glob(os.path.join(trace_dir, "**", "perfetto_trace.json.gz"), recursive=True),
-                 key=os.path.getmtime)
-  with gzip.open(paths[-1]) as f:
-    events = json.load(f)
-  events = events["traceEvents"] if isinstance(events, dict) else events
-  ops = hlo_ops(hlo_text)
-  totals = collections.Counter()
-  for event in events:
-    if event.get("ph") == "X" and not event["name"].startswith(("ThunkExecutor", "$", "Pjit", "Common", "Slinky")):
-      totals[category(*ops.get(event["name"], ("", "")))] += event.get("dur", 0)
-  return totals

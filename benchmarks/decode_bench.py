@@ -22,7 +22,6 @@ import time
 
 from absl import app, flags
 
-from benchmarks import common
 from benchmarks.common import logger, versions
 
 FLAGS = flags.FLAGS
@@ -93,7 +92,7 @@ def profile(workdir: str, sentences: list[str], directory: str, batch_size: int)
   """Traces 3 beam searches of one batch and sums XLA's per-thunk times by _category."""
   import jax  # pylint: disable=g-import-not-at-top
   import numpy as np  # pylint: disable=g-import-not-at-top
-  from transformer_jax import decode, inference, workdir as workdir_lib  # pylint: disable=g-import-not-at-top
+  from transformer_jax import decode, inference, profiling, workdir as workdir_lib  # pylint: disable=g-import-not-at-top
   config, tokenizer, model, params = workdir_lib.load(workdir)
   sources = inference.encode_sources(tokenizer, sentences, config.bucket_lengths[-1])
   order = np.argsort([len(ids) for ids in sources], kind="stable")
@@ -110,7 +109,7 @@ def profile(workdir: str, sentences: list[str], directory: str, batch_size: int)
     for _ in range(calls):
       tokens, _ = jax.block_until_ready(decode.translate_beam(model, params, source, **options))
   hlo = decode.translate_beam.lower(model, params, source, **options).compile().as_text()
-  by_category = common.thunk_microseconds(directory, hlo, _category)
+  by_category = profiling.thunk_microseconds(directory, hlo, _category)
   total = sum(by_category.values())
   longest = max(len(inference.hypothesis_ids(row)) for row in np.asarray(tokens).reshape(-1, tokens.shape[-1]))
   print(f"One batch: {len(chunk)} sentences, sources padded to {source.shape[1]}, longest hypothesis {longest} "

@@ -138,6 +138,10 @@ def base_config():
   c.num_dev_bleu_sentences = 500  # Dev sentences beam-decoded for the periodic dev BLEU.
   c.checkpoint_every_steps = 1000
   c.max_checkpoints_to_keep = 5
+  # Trace steps [profile_start_step, + profile_num_steps) with jax.profiler into WORKDIR/profile and log where their
+  # time goes (transformer_jax/profiling.py); 0 = never. Pick steps away from evaluations and checkpoints.
+  c.profile_start_step = 0
+  c.profile_num_steps = 3
 
   # ---- Devices: mesh ("data", "fsdp", "tensor"), see transformer_jax/sharding.py ----
   # Sizes of the mesh axes; one may be -1: all devices the others leave. Batch rows are split over data * fsdp.
@@ -324,6 +328,11 @@ def validate(config, num_devices: int | None = None) -> None:
   check(config.tokenizer_train_sentences > 100, f"tokenizer_train_sentences={config.tokenizer_train_sentences}: "
         "must be > 100 (SentencePiece refuses smaller samples)")
   check(config.eval_every_steps >= 0, f"eval_every_steps={config.eval_every_steps}: must be >= 0 (0 = off)")
+  check(config.profile_start_step == 0 or (config.profile_num_steps >= 1 and 1 <= config.profile_start_step
+                                           <= config.num_train_steps - config.profile_num_steps),
+        f"profile_start_step={config.profile_start_step}, profile_num_steps={config.profile_num_steps}: the traced "
+        f"steps must lie after the first (compiling) step and within num_train_steps={config.num_train_steps} "
+        "(0 = no profile)")
   check(0 <= config.learning_rate_cooldown_steps <= config.num_train_steps,
         f"learning_rate_cooldown_steps={config.learning_rate_cooldown_steps}: must be in [0, num_train_steps="
         f"{config.num_train_steps}] (0 = no cooldown)")

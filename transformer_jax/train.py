@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import os
 
 import jax
 import numpy as np
@@ -17,7 +18,8 @@ from absl import logging
 from jax.experimental import multihost_utils
 from clu import metric_writers
 
-from transformer_jax import average_checkpoints, config_base, evaluation, optim, run_info, sharding, train_step
+from transformer_jax import average_checkpoints, config_base, evaluation, optim, profiling, run_info, sharding
+from transformer_jax import train_step
 from transformer_jax import visualize
 from transformer_jax import workdir as workdir_lib
 from transformer_jax.data import input_pipeline, prefetch
@@ -238,13 +240,23 @@ def run_loop(run: TrainingSetup) -> LoopEnd:
   clock.start()
   train_log = TrainLog(run.writer, run.workdir, clock, config)
   guard = FiniteGuard(config.nonfinite_policy, checkpointer)
+  profiler = None
+  if config.profile_start_step and jax.process_index() == 0:
+    profiler = profiling.StepProfiler(os.path.join(run.workdir, "profile"), config.profile_start_step,
+                                      config.profile_num_steps, len(run.mesh.local_devices))
   # The step's batch: a pure function of the seed, the step and the batch settings, built and placed on the devices
   # on a background thread two steps ahead (prefetching changes when a batch is made, never which).
   with StopSignal() as stop_signal, prefetch.Prefetcher(
       lambda k: train_step.put_batch(run.data.train.batch_at(k), run.mesh), run.start_step, total_steps) as batches:
     for step in range(run.start_step, total_steps):
       done = step + 1
-      state, metrics = run.p_train_step(state, batches.get(step), run.dropout_rng)
+      batch = batches.get(step)
+      if profiler:
+        profiler.before_step(step, state)
+      state, metrics = run.p_train_step(state, batch, run.dropout_rng)
+      if profiler and profiler.after_step(step, state, lambda: run.p_train_step.lower(state, batch, run.dropout_rng)):
+        logging.info("Steps %d-%d traced into %s\n%s", profiler.start + 1, done, profiler.directory,
+                     profiling.profile_table(profiler.result))
       train_log.add(done, metrics, compiled_now=step == run.start_step, input_wait_s=batches.last_wait_s)
 
       is_log_step = done % config.log_every_steps == 0 or done == total_steps
