@@ -12,6 +12,11 @@ def token_losses(logits: jax.Array, targets: jax.Array, label_smoothing: float) 
   The smoothed target puts 1 - eps on the reference token and eps spread uniformly over the whole vocabulary,
   so the loss is (1 - eps) * NLL + eps * mean_v(-log p_v).
   """
+  with jax.named_scope("token_losses"):  # names the loss's ops in profiles (transformer_jax/profiling.py)
+    return _token_losses(logits, targets, label_smoothing)
+
+
+def _token_losses(logits: jax.Array, targets: jax.Array, label_smoothing: float) -> tuple[jax.Array, jax.Array]:
   logits = logits.astype(jnp.float32)
   log_normalizer = jax.nn.logsumexp(logits, axis=-1)  # log p_v = logit_v - log_normalizer, never materialised
   nll = log_normalizer - jnp.take_along_axis(logits, targets[..., None], axis=-1)[..., 0]

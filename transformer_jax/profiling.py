@@ -75,8 +75,8 @@ def train_category(opcode: str, op_name: str) -> str:
     return "matmuls"
   if any(key in op_name for key in ("Dropout", "threefry", "random_bits", "bernoulli")) or opcode.startswith("rng"):
     return "dropout (random bits, masks)"
-  if any(key in op_name for key in ("log_softmax", "take_along_axis", "token_losses")):
-    return "output log-softmax and cross-entropy"
+  if "token_losses" in op_name:
+    return "output softmax and cross-entropy (losses.token_losses)"
   if "/norm/" in op_name or "LayerNorm" in op_name:
     return "layer norms"
   if "softmax" in op_name or "attention" in op_name:
