@@ -30,13 +30,12 @@ import sys
 import time
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 from absl import app, flags
 
 from benchmarks import common
 from benchmarks.common import TARGET_RATIO, TARGET_RATIO_SD, sample_lengths
-from transformer_jax import cli, decode, profiling, sharding, train_step
+from transformer_jax import cli, decode, flops, profiling, sharding, train_step
 from transformer_jax.data import batching
 from transformer_jax.model import ModelConfig, Transformer, count_parameters
 from transformer_jax.special_ids import EOS_ID
@@ -48,18 +47,6 @@ PACKED_CORPUS_PAIRS, PACKED_OPEN_ROWS = 20_000, 8  # packed workloads: the corpu
 PEAK_BF16_TFLOPS = (("H100 PCIe", 756.0), ("H100 NVL", 835.0), ("H100", 989.0), ("H200", 989.0), ("A100", 312.0),
                     ("L40S", 362.0), ("L4", 121.0), ("TPU v4", 275.0), ("TPU v5 lite", 197.0), ("TPU v5e", 197.0),
                     ("TPU v5p", 459.0), ("TPU v6", 918.0))
-
-MFU_FORMULA = (
-    "train FLOPs/step = 6 * ( S * L*(3*d*h*d_k + 3*d*h*d_v + 2*d*d_ff)"
-    " + T * (L*(3*d*h*d_k + 3*d*h*d_v + 2*d*d_ff) + d*V)"
-    " + L*h*(d_k + d_v) * sum_i(S_i^2 + T_i*(T_i+1)/2 + S_i*T_i) ); "
-    "S, T = source / target non-padding tokens of the step, S_i, T_i = lengths of sentence i; "
-    "6 = 2 FLOPs per multiply-add x (forward + 2 x backward). Per sentence pair and layer: encoder self-attention "
-    "S_i^2 query-key pairs, causal decoder self-attention T_i(T_i+1)/2, cross-attention S_i*T_i, each h*d_k "
-    "multiply-adds for the score and h*d_v for the weighted value. With S = T and d_k = d_v = d/h the first two "
-    "terms are the usual estimate 6*[L(4d^2+2d*d_ff) + L(8d^2+2d*d_ff) + d*V] per target token. "
-    "MFU = train FLOPs/step / median step time / (peak per device x devices).")
-
 
 @dataclasses.dataclass(frozen=True)
 class Workload(common.Architecture):
@@ -122,32 +109,6 @@ def train_batch(rng: np.random.Generator, rows: int, length: int, vocab_size: in
           "target_segments": (targets > 0).astype(np.int32), "target_positions": positions.copy()}
 
 
-# ---- Model FLOPs ----
-
-def train_flops(cfg: ModelConfig, source_lengths, target_lengths) -> dict:
-  """Model FLOPs of one training step (forward + backward) over sentence pairs of the given non-padding lengths,
-  split into the parameter matmuls and the attention score/value products (MFU_FORMULA)."""
-  s = np.asarray(source_lengths, np.float64)
-  t = np.asarray(target_lengths, np.float64)
-  d, h, layers = cfg.d_model, cfg.num_heads, cfg.num_layers
-  qk, vo = d * h * cfg.d_k, d * h * cfg.d_v  # multiply-adds per token of one Q (or K) and one V (or O) projection
-  # Encoder layer per source token: Q, K, V, O and the FFN. Decoder layer per target token: self-attention Q, K,
-  # V, O, cross-attention Q and O, FFN; per source token: the cross-attention K and V of the encoder output.
-  per_token = 3 * qk + 3 * vo + 2 * d * cfg.d_ff
-  parameter_macs = s.sum() * layers * per_token + t.sum() * (layers * per_token + d * cfg.vocab_size)
-  pairs = (s ** 2 + t * (t + 1) / 2 + s * t).sum()
-  attention_macs = layers * h * (cfg.d_k + cfg.d_v) * pairs
-  return {"parameter_matmuls": 6 * parameter_macs, "attention": 6 * attention_macs,
-          "total": 6 * (parameter_macs + attention_macs)}
-
-
-def design_flops_per_target_token(cfg: ModelConfig) -> float:
-  """The usual per-token estimate (source = target length, d_k = d_v = d/h, no attention terms)."""
-  d, layers = cfg.d_model, cfg.num_layers
-  return 6 * (layers * (4 * d * d + 2 * d * cfg.d_ff) + layers * (8 * d * d + 2 * d * cfg.d_ff)
-              + d * cfg.vocab_size)
-
-
 def peak_tflops_per_device(device_kind: str, override: float | None) -> float | None:
   if override:
     return override
@@ -158,26 +119,6 @@ def peak_tflops_per_device(device_kind: str, override: float | None) -> float | 
 
 
 # ---- Helpers around the device ----
-
-def measured_matmul_tflops(dtype: str, mesh, size: int = 2048, repeats: int = 10) -> float:
-  """Dense matmul speed per device in TFLOP/s: every device of `mesh` multiplies its own [size, size] x [size, size]
-  pair at the same time, in `dtype` (float32 accumulation), the best of `repeats` timed calls; the total over the
-  devices divided by their number. A practical peak to hold the train step against where no datasheet figure is
-  known (CPUs). All devices at once, because several XLA CPU devices share the same cores."""
-  devices = mesh.devices.size
-  rng = np.random.default_rng(0)
-  rows = sharding.batch_sharding(mesh)
-  a = jax.device_put(jnp.asarray(rng.standard_normal((devices * size, size)), dtype), rows)
-  b = jax.device_put(jnp.asarray(rng.standard_normal((size, size)), dtype), sharding.replicated(mesh))
-  matmul = jax.jit(lambda x, y: jnp.matmul(x, y, preferred_element_type=jnp.float32), out_shardings=rows)
-  jax.block_until_ready(matmul(a, b))
-  best = float("inf")
-  for _ in range(repeats):
-    start = time.perf_counter()
-    jax.block_until_ready(matmul(a, b))
-    best = min(best, time.perf_counter() - start)
-  return 2 * size ** 3 / best / 1e12
-
 
 def peak_memory_bytes() -> int | None:
   peaks = []
@@ -250,7 +191,7 @@ def bench_train(name: str, workload: Workload, cfg: ModelConfig, mesh, peak_tflo
   else:
     host_batches = [train_batch(rng, rows, workload.train_length, cfg.vocab_size) for _ in range(4)]
   batches = [train_step.put_batch(b, mesh) for b in host_batches]
-  flops = [train_flops(cfg, *common.pair_lengths(b)) for b in host_batches]
+  step_flops = [flops.train_flops(cfg, *flops.pair_lengths(b)) for b in host_batches]
   tokens = [int((b["target_segments"] > 0).sum()) for b in host_batches]
   dropout_rng = jax.device_put(jax.random.PRNGKey(seed + 1), sharding.replicated(mesh))
 
@@ -289,7 +230,7 @@ def bench_train(name: str, workload: Workload, cfg: ModelConfig, mesh, peak_tflo
 
   timed = [i % len(batches) for i in range(workload.warmup, workload.warmup + workload.steps)]
   mean_tokens = statistics.fmean(tokens[i] for i in timed)
-  mean_flops = {k: statistics.fmean(flops[i][k] for i in timed) for k in flops[0]}
+  mean_flops = {k: statistics.fmean(step_flops[i][k] for i in timed) for k in step_flops[0]}
   step_time = statistics.median(times)
   achieved = mean_flops["total"] / step_time
   padded = rows * workload.train_length
@@ -304,7 +245,7 @@ def bench_train(name: str, workload: Workload, cfg: ModelConfig, mesh, peak_tflo
       "model_flops_per_step": mean_flops["total"],
       "model_flops_per_target_token": mean_flops["total"] / mean_tokens,
       "attention_flops_fraction": mean_flops["attention"] / mean_flops["total"],
-      "design_flops_per_target_token_no_attention": design_flops_per_target_token(cfg),
+      "design_flops_per_target_token_no_attention": flops.design_flops_per_target_token(cfg),
       "model_tflops_per_s": achieved / 1e12,
       "mfu": achieved / (peak_tflops * 1e12 * devices) if peak_tflops else None,
       "xla_flops_per_step": cost["xla_flops"],
@@ -477,7 +418,7 @@ def main(argv) -> None:
   devices = list(mesh.devices.flat)
   device_kind = devices[0].device_kind
   peak = peak_tflops_per_device(device_kind, args.peak_tflops)
-  measured = measured_matmul_tflops(args.dtype, mesh) if args.measure_peak else None
+  measured = flops.measured_matmul_tflops(args.dtype, mesh) if args.measure_peak else None
   if measured is not None:
     log(f"measured matmul: {measured * 1e3:.1f} GFLOP/s per device ({args.dtype}, 2048^2, {len(devices)} "
         "device(s) at once, best of 10)")
@@ -489,7 +430,7 @@ def main(argv) -> None:
       "versions": common.versions(), "xla_flags": os.environ.get("XLA_FLAGS", ""), "dtype": args.dtype,
       "peak_tflops_per_device": peak, "measured_matmul_tflops": measured,
       "peak_note": None if peak else "MFU is null: no known peak for this device (pass --peak_tflops)",
-      "mfu_formula": MFU_FORMULA,
+      "mfu_formula": flops.MFU_FORMULA,
       "peak_memory_note": "peak_bytes_in_use: max over devices of memory_stats()['peak_bytes_in_use'], the process "
                           "peak so far (null on CPU); where peak_rose_in_phase is false the phase stayed below an "
                           "earlier phase's peak. xla_memory: the compiler's buffer sizes for the train step.",
@@ -529,7 +470,7 @@ def main(argv) -> None:
   if measured is not None and report["peak_note"] is None and peak == measured:
     # Measured again after the workloads: the faster of the two is the peak, so a slow moment on a shared machine
     # during the first measurement cannot inflate the MFU.
-    again = measured_matmul_tflops(args.dtype, mesh)
+    again = flops.measured_matmul_tflops(args.dtype, mesh)
     log(f"measured matmul again: {again * 1e3:.1f} GFLOP/s per device")
     peak = max(measured, again)
     report.update(peak_tflops_per_device=peak, measured_matmul_tflops_each=[measured, again])

@@ -82,14 +82,6 @@ def synthetic_corpus(pairs: int, seed: int, vocab_size: int = 0,
   return side(source_lengths), side(target_lengths)
 
 
-def pair_lengths(batch: dict) -> tuple[np.ndarray, np.ndarray]:
-  """Source and target lengths of every sentence pair in a batch, packed rows (segment ids 1..n) or not."""
-  def lengths(segments):
-    counts = [np.bincount(row)[1:] for row in segments]
-    return np.concatenate([c[c > 0] for c in counts])
-  return lengths(batch["source_segments"]), lengths(batch["target_segments"])
-
-
 # ---- The model and its optimiser ----
 
 @dataclasses.dataclass(frozen=True)

@@ -13,7 +13,7 @@ the JSON is rewritten after every part, so a run cut short keeps what it measure
   masked to each sentence. "xla" and "cudnn" take the BucketedBatcher's 16 fitted buckets of one sentence a row
   (cudnn cannot take packed rows); to keep compiles within the time limit their timed steps use the bucket holding
   the most tokens (several different batches of its shape; the JSON names the bucket and its share). Target
-  tokens/s, MFU (benchmarks.bench.MFU_FORMULA, counting attention per sentence), peak memory, input wait.
+  tokens/s, MFU (benchmarks.flops.MFU_FORMULA, counting attention per sentence), peak memory, input wait.
 - torch: the same Transformer and train step written in PyTorch (post-norm, tied embeddings, bf16 autocast,
   scaled_dot_product_attention, Adam, optionally torch.compile) on the bucketed batches; ours / PyTorch (real
   target tokens/s) is the headline.
@@ -48,7 +48,7 @@ from absl import flags
 from flax.linen import unbox as nn_unbox
 
 from benchmarks import bench, common
-from transformer_jax import cli, losses, sharding, train_step
+from transformer_jax import cli, flops, losses, sharding, train_step
 from transformer_jax.data import batching, prefetch, token_cache
 from transformer_jax.model import ModelConfig, Transformer, count_parameters, sinusoidal_table
 
@@ -125,7 +125,7 @@ def check_train(name: str, workload: CheckWorkload, impl: str, batcher, steps: l
   dropout_rng = jax.device_put(jax.random.PRNGKey(1), sharding.replicated(mesh))
   step_fn = train_step.jit_train_step(model, mesh, 0.1, schedule)
   peak_before = bench.peak_memory_bytes()
-  times, waits, flops, target_tokens, source_tokens = [], [], [], [], []
+  times, waits, step_flops, target_tokens, source_tokens = [], [], [], [], []
   started = time.perf_counter()
   make = lambda i: train_step.put_batch(batcher.batch_at(steps[i]), mesh)
   with prefetch.Prefetcher(make, 0, len(steps)) as batches:
@@ -142,11 +142,11 @@ def check_train(name: str, workload: CheckWorkload, impl: str, batcher, steps: l
       if i >= warmup:
         host = batcher.batch_at(steps[i])
         times.append(elapsed)
-        flops.append(bench.train_flops(cfg, *common.pair_lengths(host))["total"])
+        step_flops.append(flops.train_flops(cfg, *flops.pair_lengths(host))["total"])
         target_tokens.append(int((host["target_segments"] > 0).sum()))
         source_tokens.append(int((host["source_segments"] > 0).sum()))
   step_time = statistics.median(times)
-  achieved = statistics.fmean(flops) / step_time
+  achieved = statistics.fmean(step_flops) / step_time
   result = {
       "attention_impl": cfg.attention_impl, "packed_rows": cfg.packed_rows, "batch_shape": list(host["targets"].shape),
       "parameters": count_parameters(state.params),
@@ -306,13 +306,13 @@ def check_torch(name: str, workload: CheckWorkload, batcher, steps: list[int], w
       times.append(elapsed)
   cfg = model_config(workload, "naive")
   timed = host[warmup:]
-  flops = statistics.fmean(bench.train_flops(cfg, *common.pair_lengths(b))["total"] for b in timed)
+  model_flops = statistics.fmean(flops.train_flops(cfg, *flops.pair_lengths(b))["total"] for b in timed)
   tokens = statistics.fmean(int((b["target_segments"] > 0).sum()) for b in timed)
   step_time = statistics.median(times)
   result = {"device": device, "torch_compile": compile_model, "parameters": parameters,
             "step_time": bench.summary(times), "target_tokens_per_s": tokens / step_time,
-            "model_tflops_per_s": flops / step_time / 1e12,
-            "mfu": flops / step_time / (peak_tflops * 1e12) if peak_tflops else None,
+            "model_tflops_per_s": model_flops / step_time / 1e12,
+            "mfu": model_flops / step_time / (peak_tflops * 1e12) if peak_tflops else None,
             "peak_bytes_in_use": int(torch.cuda.max_memory_allocated()) if device == "cuda" else None,
             "final_loss": float(loss.detach())}
   log(f"{name}/torch: {result['target_tokens_per_s']:,.0f} target tok/s, step {step_time * 1e3:.1f} ms")
@@ -449,7 +449,7 @@ def run(workloads: list[str], impls: list[str], parts: list[str], steps: int, wa
             "platform": device.platform, "device_kind": device.device_kind, "versions": versions(),
             "xla_flags": os.environ.get("XLA_FLAGS", ""), "peak_tflops_per_device": peak,
             "xla_python_client_mem_fraction": os.environ.get("XLA_PYTHON_CLIENT_MEM_FRACTION"),
-            "mfu_formula": bench.MFU_FORMULA, "workloads": {}, "attention_check": {}}
+            "mfu_formula": flops.MFU_FORMULA, "workloads": {}, "attention_check": {}}
   log(f"{device.device_kind} ({device.platform}); writing {output}")
 
   def save():

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from benchmarks import bench, common
+from transformer_jax import flops as flops_lib
 from transformer_jax.attention import attention_mask
 from transformer_jax.model import ModelConfig, Transformer
 
@@ -49,19 +50,19 @@ def kernel_sizes(cfg):
 def test_parameter_flops_match_the_parameter_tree():
   per_source, per_target = kernel_sizes(CFG)
   source_lengths, target_lengths = np.array([3, 7, 12]), np.array([5, 6, 9])
-  flops = bench.train_flops(CFG, source_lengths, target_lengths)
+  flops = flops_lib.train_flops(CFG, source_lengths, target_lengths)
   logits = CFG.d_model * CFG.vocab_size  # the tied embedding as the pre-softmax projection
   expected = 6 * (source_lengths.sum() * per_source + target_lengths.sum() * (per_target + logits))
   assert flops["parameter_matmuls"] == expected
   # With equal lengths: 6 x (all matmul parameters + d*V) per target token.
-  same = bench.train_flops(CFG, target_lengths, target_lengths)
+  same = flops_lib.train_flops(CFG, target_lengths, target_lengths)
   assert same["parameter_matmuls"] == 6 * target_lengths.sum() * (per_source + per_target + logits)
 
 
 def test_attention_flops_count_the_allowed_query_key_pairs():
   # By hand: one pair with S = 3, T = 2 has 3*3 + 2*3/2 + 2*3 = 18 query-key pairs per layer, each h*(d_k + d_v)
   # multiply-adds: 6 * 2 layers * 2 heads * 12 * 18 = 5184.
-  assert bench.train_flops(CFG, [3], [2])["attention"] == 5184
+  assert flops_lib.train_flops(CFG, [3], [2])["attention"] == 5184
   # Against the model's own masks: the allowed entries of the encoder, causal decoder and cross-attention masks.
   rng = np.random.default_rng(0)
   source_lengths, target_lengths = rng.integers(1, 10, size=5), rng.integers(1, 10, size=5)
@@ -70,16 +71,16 @@ def test_attention_flops_count_the_allowed_query_key_pairs():
   pairs = sum(int(np.asarray(m).sum()) for m in (attention_mask(src, src), attention_mask(tgt, tgt, causal=True),
                                                   attention_mask(tgt, src)))
   expected = 6 * CFG.num_layers * CFG.num_heads * (CFG.d_k + CFG.d_v) * pairs
-  assert bench.train_flops(CFG, source_lengths, target_lengths)["attention"] == expected
+  assert flops_lib.train_flops(CFG, source_lengths, target_lengths)["attention"] == expected
 
 
 @pytest.mark.parametrize("name,design_gflop", [("base", 0.37), ("big", 1.27)])
 def test_paper_models_match_design_estimate(name, design_gflop):
   cfg, _ = bench.model_config(bench.WORKLOADS[name], "bfloat16", {})
   lengths = np.full(4, 30)
-  flops = bench.train_flops(cfg, lengths, lengths)
+  flops = flops_lib.train_flops(cfg, lengths, lengths)
   per_token = flops["parameter_matmuls"] / lengths.sum()
-  assert per_token == bench.design_flops_per_target_token(cfg)
+  assert per_token == flops_lib.design_flops_per_target_token(cfg)
   assert per_token / 1e9 == pytest.approx(design_gflop, rel=0.03)
 
 

@@ -7,7 +7,8 @@ import sys
 
 import numpy as np
 
-from benchmarks import common, device_check
+from benchmarks import device_check
+from transformer_jax import flops
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -58,7 +59,7 @@ def test_tiny_run_measures_every_part_and_writes_one_json(tmp_path):
 def test_pair_lengths_count_each_sentence_of_a_packed_row():
   batch = {"source_segments": np.array([[1, 1, 1, 2, 2, 0], [1, 1, 0, 0, 0, 0], [0] * 6]),
            "target_segments": np.array([[1, 2, 2, 2, 0, 0], [1, 1, 1, 1, 1, 0], [0] * 6])}
-  sources, targets = common.pair_lengths(batch)
+  sources, targets = flops.pair_lengths(batch)
   assert sources.tolist() == [3, 2, 2] and targets.tolist() == [1, 3, 5]
 
 

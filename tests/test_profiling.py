@@ -7,7 +7,7 @@ import os
 import jax
 import numpy as np
 
-from transformer_jax import optim, profiling, sharding, train_step
+from transformer_jax import flops, optim, profiling, sharding, train_step
 from transformer_jax.config_base import base_config
 from transformer_jax.data.batching import make_batch
 from transformer_jax.model import ModelConfig, Transformer
@@ -61,16 +61,20 @@ def test_a_traced_training_loop_names_its_matmuls_all_reduce_and_update(tmp_path
   data = np.random.default_rng(0)
   pairs = [list(data.integers(3, 32, size=5)) + [1] for _ in range(8)]
   batch = train_step.put_batch(make_batch(pairs, pairs, 8, 8), mesh)
-  profiler = profiling.StepProfiler(str(tmp_path / "profile"), start=3, count=2, devices=2)
+  profiler = profiling.StepProfiler(str(tmp_path / "profile"), start=3, count=2, mesh=mesh, model_config=cfg,
+                                      dtype="float32")
   results = []
   for step in range(6):
-    profiler.before_step(step, state)
+    profiler.before_step(step, state, batch)
     state, _ = step_fn(state, batch, rng)
     results.append(profiler.after_step(step, state, lambda: step_fn.lower(state, batch, rng)))
   assert [r is not None for r in results] == [False, False, False, False, True, False]
   profile = results[4]
   assert profile["traced_steps"] == 2 and profile["devices"] == 2
   assert profile["untraced_ms_per_step"] > 0  # steps 1-2 (step 0 compiles)
+  lengths = [len(pair) for pair in pairs]
+  assert profile["model_gflops_per_step"] == round(flops.train_flops(cfg, lengths, lengths)["total"] / 1e9, 2)
+  assert abs(profile["mfu"] - profile["model_gflops_per_s"] / profile["matmul_peak_gflops_per_s"]) < 1e-3
   assert {"matmuls", "gradient all-reduce", "optimizer update (Adam, clipping, schedule)"} <= set(profile["parts"])
   assert abs(sum(p["share_of_thunk_time"] for p in profile["parts"].values()) - 1) < 1e-3
   assert json.loads((tmp_path / "profile" / "train_step_profile.json").read_text()) == profile

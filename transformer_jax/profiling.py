@@ -19,6 +19,9 @@ import time
 from typing import Callable
 
 import jax
+import numpy as np
+
+from transformer_jax import flops, sharding
 
 
 def hlo_ops(hlo_text: str) -> dict[str, tuple[str, str]]:
@@ -106,6 +109,10 @@ def profile_table(profile: dict) -> str:
            f"{profile['outside_thunks_share_of_device_time']:.0%} of device time outside thunks):"]
   for part, value in profile["parts"].items():
     lines.append(f"  {value['ms_per_step']:8.1f} ms  {value['share_of_thunk_time']:6.1%}  {part}")
+  if profile.get("mfu") is not None:
+    lines.append(f"untraced: {profile['model_gflops_per_step']:.2f} GFLOP of model FLOPs a step, "
+                 f"{profile['model_gflops_per_s']:.1f} GFLOP/s = {profile['mfu']:.1%} of the matmul peak measured "
+                 f"after the trace ({profile['matmul_peak_gflops_per_s']:.1f} GFLOP/s, 2048^2, all devices at once)")
   return "\n".join(lines)
 
 
@@ -116,21 +123,29 @@ class StepProfiler:
   """Traces the training loop's steps [start, start + count) and sums them by part (train_profile).
 
   Up to UNTRACED_STEPS steps before them (never the first, which compiles) are timed untraced, so the trace's own
-  cost shows beside the untraced step time.
-  Each call blocks on the state only at the window's edges; everywhere else the loop runs as it always does.
+  cost shows beside the untraced step time. The model FLOPs of those steps (flops.train_flops, over this process's
+  rows) against the matmul speed of this process's devices, measured right after the trace (flops.MFU_FORMULA),
+  give the achieved FLOP/s and MFU. Each call blocks on the state only at the window's edges; everywhere else the
+  loop runs as it always does.
   """
 
-  def __init__(self, directory: str, start: int, count: int, devices: int):
-    """`devices`: this process's devices the step runs on."""
-    self.directory, self.start, self.count, self.devices = directory, start, count, devices
+  def __init__(self, directory: str, start: int, count: int, mesh, model_config, dtype: str):
+    self.directory, self.start, self.count = directory, start, count
+    self.local_devices = [d for d in mesh.devices.flat if d.process_index == jax.process_index()]
+    self.model_config, self.dtype = model_config, dtype
     self.untraced_from = max(start - UNTRACED_STEPS, 1)
     self.marks: dict[str, float] = {}
+    self.untraced_flops: list[float] = []
     self.result: dict | None = None
 
-  def before_step(self, step: int, state) -> None:
+  def before_step(self, step: int, state, batch: dict) -> None:
     if step == self.untraced_from and step < self.start:
       jax.block_until_ready(state)
       self.marks["untraced"] = time.perf_counter()
+    if self.untraced_from <= step < self.start:
+      local = {key: np.concatenate([np.asarray(shard.data) for shard in batch[key].addressable_shards])
+               for key in ("source_segments", "target_segments")}
+      self.untraced_flops.append(flops.train_flops(self.model_config, *flops.pair_lengths(local))["total"])
     if step == self.start:
       jax.block_until_ready(state)
       self.marks["traced"] = time.perf_counter()
@@ -146,11 +161,18 @@ class StepProfiler:
     hlo = lower().compile().as_text()
     with open(os.path.join(self.directory, "train_step.hlo.txt"), "w") as f:
       f.write(hlo)
-    self.result = train_profile(self.directory, hlo, self.count, seconds, self.devices)
+    local_mesh = sharding.make_mesh(devices=self.local_devices)
+    devices = local_mesh.devices.size
+    self.result = train_profile(self.directory, hlo, self.count, seconds, devices)
     if "untraced" in self.marks:
-      untraced_steps = self.start - self.untraced_from
-      self.result["untraced_ms_per_step"] = round((self.marks["traced"] - self.marks["untraced"]) / untraced_steps
-                                                  * 1e3, 1)
+      step_seconds = (self.marks["traced"] - self.marks["untraced"]) / len(self.untraced_flops)
+      peak = flops.measured_matmul_tflops(self.dtype, local_mesh) * 1e12
+      achieved = float(np.mean(self.untraced_flops)) / step_seconds
+      self.result.update(untraced_ms_per_step=round(step_seconds * 1e3, 1),
+                         model_gflops_per_step=round(float(np.mean(self.untraced_flops)) / 1e9, 2),
+                         model_gflops_per_s=round(achieved / 1e9, 1),
+                         matmul_peak_gflops_per_s=round(peak * devices / 1e9, 1),
+                         mfu=round(achieved / (peak * devices), 4))
     with open(os.path.join(self.directory, "train_step_profile.json"), "w") as f:
       json.dump(self.result, f, indent=2)
     return self.result

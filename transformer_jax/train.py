@@ -243,7 +243,8 @@ def run_loop(run: TrainingSetup) -> LoopEnd:
   profiler = None
   if config.profile_start_step and jax.process_index() == 0:
     profiler = profiling.StepProfiler(os.path.join(run.workdir, "profile"), config.profile_start_step,
-                                      config.profile_num_steps, len(run.mesh.local_devices))
+                                      config.profile_num_steps, run.mesh, run.model.config,
+                                      config.dtype)
   # The step's batch: a pure function of the seed, the step and the batch settings, built and placed on the devices
   # on a background thread two steps ahead (prefetching changes when a batch is made, never which).
   with StopSignal() as stop_signal, prefetch.Prefetcher(
@@ -252,7 +253,7 @@ def run_loop(run: TrainingSetup) -> LoopEnd:
       done = step + 1
       batch = batches.get(step)
       if profiler:
-        profiler.before_step(step, state)
+        profiler.before_step(step, state, batch)
       state, metrics = run.p_train_step(state, batch, run.dropout_rng)
       if profiler and profiler.after_step(step, state, lambda: run.p_train_step.lower(state, batch, run.dropout_rng)):
         logging.info("Steps %d-%d traced into %s\n%s", profiler.start + 1, done, profiler.directory,
