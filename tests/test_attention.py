@@ -118,8 +118,8 @@ def test_fused_cross_attention_equals_naive_with_padded_keys():
 
 
 def test_fused_cached_cross_attention_equals_naive():
-  """attend_cached over shared encoder keys [b, T, h, d] with source padding. (Per-beam histories take the same
-  einsum on every implementation; test_model checks cached decoding against the full forward pass.)"""
+  """attend_cached over shared encoder keys [b, T, h, d] with source padding. (Self-attention histories take
+  attend_slots on every implementation: test below, and test_decode rescores beam search with the full model.)"""
   rng = np.random.default_rng(6)
   batch, beams, length = 2, 3, 5
   x = rng.normal(size=(batch, beams, 16)).astype(np.float32)
@@ -217,3 +217,34 @@ def test_model_on_the_lengths_path_equals_the_naive_model_in_logits_and_gradient
   for w, g in zip(jax.tree_util.tree_leaves(want_grads), jax.tree_util.tree_leaves(got_grads)):
     assert np.all(np.isfinite(np.asarray(g)))
     np.testing.assert_allclose(np.asarray(g), np.asarray(w), rtol=1e-3, atol=1e-4)
+
+
+def test_attention_over_history_slots_equals_each_beams_own_history():
+  """attend_slots against numpy: beam j's history gathered position by position from the slot that holds it, then
+  softmax(q k^T / sqrt(d)) v over the valid positions."""
+  rng = np.random.default_rng(8)
+  batch, beams, heads, length, dim = 2, 3, 2, 6, 4
+  x = rng.normal(size=(batch, beams, 8)).astype(np.float32)
+  keys, values = (rng.normal(size=(batch, beams, heads, length, dim)).astype(np.float32) for _ in range(2))
+  history_slot = rng.integers(0, beams, size=(batch, beams, length))
+  slot_of = (history_slot[:, :, None, :] == np.arange(beams)[None, None, :, None]).astype(np.float32)
+  valid = np.arange(length) <= 3
+  module = MultiHeadAttention(num_heads=heads, d_k=dim, d_v=dim, d_model=8)
+  key_valid = valid[None, None, None, :]
+  params = module.init(jax.random.PRNGKey(0), x, keys, values, slot_of, key_valid,
+                       method=MultiHeadAttention.attend_slots)
+  got = np.asarray(module.apply(params, x, keys, values, slot_of, key_valid, method=MultiHeadAttention.attend_slots))
+  p = jax.tree_util.tree_map(np.asarray, nn.unbox(params)["params"])
+  want = np.zeros((batch, beams, 8), np.float32)
+  for b in range(batch):
+    for j in range(beams):
+      q = (x[b, j] @ p["query"]["kernel"].reshape(8, -1) + p["query"]["bias"].reshape(-1)).reshape(heads, dim)
+      context = np.zeros((heads, dim))
+      for h in range(heads):
+        own_keys = np.stack([keys[b, history_slot[b, j, t], h, t] for t in range(length)])
+        own_values = np.stack([values[b, history_slot[b, j, t], h, t] for t in range(length)])
+        scores = np.where(valid, own_keys @ q[h] / np.sqrt(dim), -np.inf)
+        weights = np.exp(scores - scores.max())
+        context[h] = (weights / weights.sum()) @ own_values
+      want[b, j] = context.reshape(-1) @ p["out"]["kernel"].reshape(-1, 8) + p["out"]["bias"]
+  np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)

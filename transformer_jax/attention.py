@@ -153,22 +153,28 @@ class MultiHeadAttention(nn.Module):
     """Keys and values [batch, length, heads, dim]; for cross-attention these are computed once per batch."""
     return self.key(key_value_inputs), self.value(key_value_inputs)
 
-  def attend_cached(self, query_inputs: Array, keys: Array, values: Array, key_valid: Array) -> Array:
-    """Attention of queries [batch, beams, d_model] over cached keys/values.
+  def attend_slots(self, query_inputs: Array, keys: Array, values: Array, slot_of: Array, key_valid: Array) -> Array:
+    """Attention of queries [batch, beams, d_model] over self-attention histories kept in slots: keys/values
+    [batch, slots, heads, length, dim], slot_of [batch, beams, slots, length] one-hot (which slot holds beam j's
+    history at each position), key_valid broadcastable to [batch, beams, 1, length].
 
-    keys/values are either [batch, beams, heads, length, dim] (self-attention: each beam has its own history, stored
-    heads-first so the einsum reads it as laid out and each step's write is an in-place update) or
-    [batch, length, heads, dim] (cross-attention: all beams of a sentence share the encoder output).
-    key_valid is a boolean mask broadcastable to [batch, beams, 1, length] (the same for every head).
+    Each query is scored against every slot (slots x the work of scoring its own history: a few beams, so cheap) and
+    the one-hot picks its own history's scores; the values are mixed through the same one-hot. No history is copied.
     """
     query = self.query(query_inputs)
-    if keys.ndim == 5:
-      # One query per beam over its own history: a plain einsum on every implementation (a fused kernel has nothing
-      # to tile here and would want the history transposed, a copy of the whole cache per step).
-      scores = _scores("bkhd,bkhtd->bkht", query, keys)
-      weights = _masked_softmax(scores, key_valid).astype(values.dtype)
-      context = jnp.einsum("bkht,bkhtd->bkhd", weights, values)
-    elif self.impl == "naive":
+    every_slot = _scores("bjhd,bkhtd->bjhkt", query, keys)
+    scores = jnp.einsum("bjhkt,bjkt->bjht", every_slot, slot_of.astype(every_slot.dtype))
+    weights = _masked_softmax(scores, key_valid).astype(values.dtype)
+    mixed = weights[:, :, :, None, :] * slot_of[:, :, None, :, :].astype(values.dtype)
+    return self.out(jnp.einsum("bjhkt,bkhtd->bjhd", mixed, values))
+
+  def attend_cached(self, query_inputs: Array, keys: Array, values: Array, key_valid: Array) -> Array:
+    """Attention of queries [batch, beams, d_model] over keys/values [batch, length, heads, dim] that all beams of a
+    sentence share (cross-attention over the encoder output); key_valid is a boolean mask broadcastable to
+    [batch, beams, 1, length] (the same for every head). Self-attention histories: attend_slots.
+    """
+    query = self.query(query_inputs)
+    if self.impl == "naive":
       scores = _scores("bkhd,bthd->bkht", query, keys)
       weights = _masked_softmax(scores, key_valid).astype(values.dtype)
       context = jnp.einsum("bkht,bthd->bkhd", weights, values)

@@ -138,8 +138,8 @@ def base_config():
   c.num_dev_bleu_sentences = 500  # Dev sentences beam-decoded for the periodic dev BLEU.
   c.checkpoint_every_steps = 1000
   c.max_checkpoints_to_keep = 5
-  # Trace steps [profile_start_step, + profile_num_steps) with jax.profiler into WORKDIR/profile and log where their
-  # time goes (transformer_jax/profiling.py); 0 = never. Pick steps away from evaluations and checkpoints.
+  # Trace the profile_num_steps steps after step profile_start_step with jax.profiler into WORKDIR/profile and log
+  # where their time goes (transformer_jax/profiling.py); 0 = never. Pick steps away from evaluations and checkpoints.
   c.profile_start_step = 0
   c.profile_num_steps = 3
 

@@ -1,16 +1,19 @@
 """Beam search and greedy decoding, jit-compiled, with the paper's settings as defaults.
 
 The search is written against a step function `logits_fn(tokens [batch, beams], position, cache) -> (logits
-[batch, beams, vocab], cache)` whose cache is {"per_beam": leaves [batch, beams, ...], "shared": anything}, so it can
-be tested against brute force with a toy model, and it never re-runs the encoder.
+[batch, beams, vocab], cache)` whose cache is a dict with "per_beam": leaves [batch, beams, ...], which the search
+reorders when it picks the surviving beams, and anything else under other keys, which it passes along untouched; so
+it can be tested against brute force with a toy model, and it never re-runs the encoder. The Transformer's cache
+(`Transformer.init_decode_cache`) keeps its keys and values in fixed slots and, per beam, which slot holds its
+history at each position: the reorder moves those indices, not the histories.
 
 Scores follow Wu et al. 2016 as used by the paper: log P(y) / lp(|y|) with lp(n) = ((5 + n) / 6)^alpha, where |y|
 counts the tokens including the final EOS. Each sentence may produce at most its source length + `extra_length`
 tokens (EOS included), and never more than the cache length.
 
 The self-attention cache starts with room for 32 positions and doubles when the outputs reach its end
-(`cache_segments`): every step attends over, and beam search reorders, a history about as long as the outputs so
-far rather than the longest output allowed (source + 50). On the demo model's test set that made beam search 1.5x
+(`cache_segments`): every step attends over a history about as long as the outputs so far rather than the longest
+output allowed (source + 50). On the demo model's test set that made beam search 1.5x
 faster (docs/benchmarks.md).
 """
 

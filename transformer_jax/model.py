@@ -173,15 +173,17 @@ class DecoderLayer(nn.Module):
   def cross_key_value(self, encoded: Array) -> tuple[Array, Array]:
     return self.cross_attention.project_key_value(encoded)
 
-  def step(self, y: Array, beam_cache: dict, shared_cache: dict, position: Array, source_valid: Array
+  def step(self, y: Array, slots: dict, shared_cache: dict, position: Array, slot_of: Array, source_valid: Array
            ) -> tuple[Array, dict]:
-    """One decoding position for y [batch, beams, d_model]; returns the output and this beam's updated history."""
+    """One decoding position for y [batch, beams, d_model]. slots: this layer's self-attention keys/values
+    [batch, slots, heads, length, dim], written by slot and never reordered; slot_of [batch, beams, slots, length]:
+    one-hot, which slot holds each beam's history at each position. Returns the output and the updated slots."""
     new_key, new_value = self.self_attention.project_key_value(y)  # [batch, beams, heads, dim]
-    # The history is [batch, beams, heads, length, dim]: this position's keys/values land in place.
-    keys = jax.lax.dynamic_update_slice_in_dim(beam_cache["key"], new_key[:, :, :, None], position, axis=3)
-    values = jax.lax.dynamic_update_slice_in_dim(beam_cache["value"], new_value[:, :, :, None], position, axis=3)
+    # Beam j's keys/values of this position land in slot j, in place (heads first, as the einsum reads them).
+    keys = jax.lax.dynamic_update_slice_in_dim(slots["key"], new_key[:, :, :, None], position, axis=3)
+    values = jax.lax.dynamic_update_slice_in_dim(slots["value"], new_value[:, :, :, None], position, axis=3)
     history_valid = (jnp.arange(keys.shape[3]) <= position)[None, None, None, :]
-    y = self.self_attention_norm(y, self.self_attention.attend_cached(y, keys, values, history_valid), True)
+    y = self.self_attention_norm(y, self.self_attention.attend_slots(y, keys, values, slot_of, history_valid), True)
     cross = self.cross_attention.attend_cached(y, shared_cache["key"], shared_cache["value"],
                                                source_valid[:, None, None, :])
     y = self.cross_attention_norm(y, cross, True)
@@ -241,38 +243,52 @@ class Transformer(nn.Module):
   # ---- Incremental decoding ----
 
   def init_decode_cache(self, encoded: Array, num_beams: int, max_length: int) -> dict:
-    """The decoding cache: {"shared": per layer, the cross-attention keys/values of the encoder output, computed
-    here once per batch; "per_beam": per layer, empty self-attention keys/values for max_length positions of each
-    beam [batch, beams, ...]}. Beam search reorders only "per_beam"."""
+    """The decoding cache for max_length positions of num_beams beams:
+    - "shared": per layer, the cross-attention keys/values of the encoder output, computed here once per batch;
+    - "slots": per layer, the self-attention keys/values [batch, slots (= beams), heads, length, dim]: each step
+      writes beam j's into slot j, and nothing ever moves them;
+    - "per_beam": {"history_slot": [batch, beams, length] int32}, for each beam the slot that holds its ancestor's
+      keys/values at each position. Beam search reorders only "per_beam": choosing the surviving beams moves these
+      indices, not the histories (a gather of every layer's keys and values per step)."""
     cfg = self.config
     batch = encoded.shape[0]
-    shared, per_beam = [], []
+    shared, slots = [], []
     for layer in self.decoder_layers:
       cross_key, cross_value = layer.cross_key_value(encoded)
       shared.append({"key": cross_key, "value": cross_value})
-      per_beam.append({
+      slots.append({
           "key": jnp.zeros((batch, num_beams, cfg.num_heads, max_length, cfg.d_k), cfg.jnp_dtype),
           "value": jnp.zeros((batch, num_beams, cfg.num_heads, max_length, cfg.d_v), cfg.jnp_dtype),
       })
-    return {"shared": shared, "per_beam": per_beam}
+    history_slot = jnp.zeros((batch, num_beams, max_length), jnp.int32)
+    return {"shared": shared, "slots": slots, "per_beam": {"history_slot": history_slot}}
 
   def decode_step(self, tokens: Array, position: Array, cache: dict, source_valid: Array) -> tuple[Array, dict]:
     """Logits [batch, beams, vocab] for the token after `tokens` [batch, beams], which sit at `position`."""
     positions = jnp.full(tokens.shape, position, jnp.int32)
     y = self.embedder(tokens, positions, True)
-    per_beam = []
-    for layer, beam_cache, shared_cache in zip(self.decoder_layers, cache["per_beam"], cache["shared"]):
-      y, beam_cache = layer.step(y, beam_cache, shared_cache, position, source_valid)
-      per_beam.append(beam_cache)
-    return self.embedder.logits(y), {"shared": cache["shared"], "per_beam": per_beam}
+    batch, beams = tokens.shape
+    own_slot = jnp.broadcast_to(jnp.arange(beams, dtype=jnp.int32)[None, :, None], (batch, beams, 1))
+    history_slot = jax.lax.dynamic_update_slice_in_dim(cache["per_beam"]["history_slot"], own_slot, position, axis=2)
+    slot_of = (history_slot[:, :, None, :] == jnp.arange(beams)[None, None, :, None]).astype(self.config.jnp_dtype)
+    slots = []
+    for layer, layer_slots, shared_cache in zip(self.decoder_layers, cache["slots"], cache["shared"]):
+      y, layer_slots = layer.step(y, layer_slots, shared_cache, position, slot_of, source_valid)
+      slots.append(layer_slots)
+    return self.embedder.logits(y), {"shared": cache["shared"], "slots": slots,
+                                     "per_beam": {"history_slot": history_slot}}
 
 
 def extend_decode_cache(cache: dict, length: int) -> dict:
-  """The cache of Transformer.init_decode_cache with room for `length` positions: the self-attention histories
-  [batch, beams, heads, positions, dim] padded with zeros (positions not reached yet are masked anyway)."""
-  def extend(history):
-    return jnp.pad(history, [(0, 0)] * 3 + [(0, length - history.shape[3]), (0, 0)])
-  return dict(cache, per_beam=jax.tree_util.tree_map(extend, cache["per_beam"]))
+  """The cache of Transformer.init_decode_cache with room for `length` positions: the keys/values [batch, slots,
+  heads, positions, dim] and the history slots [batch, beams, positions] padded with zeros (positions not reached
+  yet are masked anyway)."""
+  def extend(history, axis):
+    widths = [(0, 0)] * history.ndim
+    widths[axis] = (0, length - history.shape[axis])
+    return jnp.pad(history, widths)
+  return dict(cache, slots=jax.tree_util.tree_map(lambda h: extend(h, 3), cache["slots"]),
+              per_beam={"history_slot": extend(cache["per_beam"]["history_slot"], 2)})
 
 
 def model_from_config(config, vocab_size: int | None = None) -> Transformer:
