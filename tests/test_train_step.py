@@ -88,6 +88,17 @@ def test_label_smoothed_loss_matches_numpy():
   np.testing.assert_allclose(np.asarray(nll), -np.take_along_axis(logp, targets[..., None], -1)[..., 0], rtol=1e-5)
 
 
+def test_accuracy_counts_the_tokens_whose_target_is_numpys_argmax():
+  rng = np.random.default_rng(1)
+  logits = rng.normal(size=(4, 9, 11)).astype(np.float32)
+  targets = rng.integers(1, 11, size=(4, 9))
+  targets[:, :3] = logits[:, :3].argmax(-1)  # some right, the rest mostly wrong
+  segments = (rng.random((4, 9)) < 0.8).astype(np.int32)
+  sums = train_step._sums(logits, {"targets": targets, "target_segments": segments}, 0.1)  # pylint: disable=protected-access
+  assert float(sums["correct_sum"]) == ((logits.argmax(-1) == targets) & (segments > 0)).sum()
+  assert float(sums["tokens"]) == segments.sum()
+
+
 def test_dropout_depends_on_step_only():
   """fold_in(rng, step): the same step draws the same dropout, whatever happened before."""
   batch = global_batch()

@@ -61,7 +61,11 @@ def _forward(model: Transformer, params, batch: dict, deterministic: bool, rng=N
 def _sums(logits, batch, label_smoothing) -> dict:
   weights = (batch["target_segments"] > 0).astype(jnp.float32)
   loss, nll = losses.token_losses(logits, batch["targets"], label_smoothing)
-  correct = (jnp.argmax(logits, axis=-1) == batch["targets"]).astype(jnp.float32)
+  # Correct where the target's logit is the largest: argmax's (value, index) reduction over the vocabulary cost ~4%
+  # of a CPU step, while this max and the target's logit are the ones the loss already computes (XLA shares them).
+  # It differs from argmax only on exact ties, which it counts as correct.
+  target_logit = jnp.take_along_axis(logits, batch["targets"][..., None], axis=-1)[..., 0]
+  correct = (target_logit >= logits.max(axis=-1)).astype(jnp.float32)
   return {"loss_sum": (loss * weights).sum(), "nll_sum": (nll * weights).sum(),
           "correct_sum": (correct * weights).sum(), "tokens": weights.sum()}
 
