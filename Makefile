@@ -5,7 +5,7 @@
 #   make test   creates .venv if needed and runs the test suite, changing nothing outside the repository (the
 #               explorer's browser test skips, saying what to install, where Debian's chromium and chromium-driver are
 #               missing; CI's .ci/run installs them).
-#   make demo-multi30k MULTI30K_DIR=DIR   trains configs/multi30k_ende.py on the Multi30k files in DIR (30 minutes on
+#   make demo-multi30k MULTI30K_DIR=DIR   trains configs/multi30k_ende.py on the Multi30k files in DIR (under 30 min on
 #               2 CPU cores) and prints test2016 BLEU; DIR is filled by `python -m transformer_jax.data.multi30k`.
 # The package is installed with --no-deps: requirements.txt is the environment; pyproject.toml's ranges are for
 # installing into another one (pip install -e .).

@@ -41,7 +41,7 @@ def get_config(arg: str | None = None):
     config.dropout_rate = 0.1
     config.warmup_steps = 400
     # The paper's schedule leaves the rate high when the 30 minutes end, so it also falls linearly to zero over the
-    # last 1500 steps. 5000 steps take about 23 of the 30 minutes on 2 cores (273 ms a step, profiled); the time
+    # last 1500 steps. 5000 steps took 24 of the 30 minutes on 2 cores (1445 s from a fresh clone); the time
     # limit stays as a guard.
     config.num_train_steps = 5000
     config.learning_rate_cooldown_steps = 1500
