@@ -32,8 +32,10 @@ def _define_flags():
   flags.DEFINE_string("workdir", None, "Workdir of a trained run (or an averaged one).", required=True)
   flags.DEFINE_string("source", None, "Source sentences, one per line (default: the run's test split).")
   flags.DEFINE_string("reference", None, "References of --source, one per line.")
-  flags.DEFINE_integer("threads", 2, "CPU cores of every engine: the process is pinned to this many cores (XLA "
-                       "sizes its thread pool to them) and CTranslate2 gets as many intra_threads.")
+  flags.DEFINE_integer("threads", 2, "CPU cores of every engine: the process is pinned to this many cores, ours runs "
+                       "one XLA device on each and CTranslate2 gets as many threads (--ctranslate2_workers).")
+  flags.DEFINE_bool("ctranslate2_workers", True, "CTranslate2 translates --threads batches at once, one thread each "
+                    "(inter_threads; its fastest layout on a CPU); false: one batch at a time on --threads threads.")
   flags.DEFINE_integer("repeats", 2, "Timed passes per engine.")
   flags.DEFINE_integer("beam_size", 4, "Beam size.")
   flags.DEFINE_integer("batch_size", None, "Sentences per batch, every engine (default: the run's decode_batch_size).")
@@ -69,7 +71,9 @@ def _engines(workdir: str, export_dir: str, names: list[str], batch_size: int) -
     quantization = name.removeprefix("ctranslate2_")
     path = os.path.join(export_dir, quantization)
     export.export_run(workdir, "ctranslate2", path, quantization=quantization)
-    translator = ctranslate2_translator.Ctranslate2Translator(path, threads=FLAGS.threads)
+    workers = FLAGS.threads if FLAGS.ctranslate2_workers else 1
+    translator = ctranslate2_translator.Ctranslate2Translator(path, workers=workers,
+                                                              threads=FLAGS.threads // workers)
     engines[name] = lambda sentences, translator=translator: inference.best(translator.translate_n_best(
         sentences, beam_size=FLAGS.beam_size, batch_size=batch_size))
   unknown = set(names) - set(engines)
@@ -81,8 +85,16 @@ def _engines(workdir: str, export_dir: str, names: list[str], batch_size: int) -
 def _category(opcode: str, op_name: str) -> str:
   """Which part of a beam-search step an HLO op belongs to, from its op_name metadata."""
   del opcode
-  for needle, name in (("decode_step", "model (decode_step)"), ("encode", "encoder"), ("vmap", "cache reorder"),
-                       ("top_k", "top_k"), ("log_softmax", "log_softmax")):
+  if "decode_step" in op_name:
+    for needle, name in (("self_attention_norm", "model: layer norms"), ("cross_attention_norm", "model: layer norms"),
+                         ("ffn_norm", "model: layer norms"), ("self_attention", "model: self-attention over the slots"),
+                         ("cross_attention", "model: cross-attention"), ("ffn", "model: feed-forward"),
+                         ("logits", "model: output projection")):
+      if needle in op_name:
+        return name
+    return "model: embeddings and the rest"
+  for needle, name in (("encode", "encoder"), ("vmap", "cache reorder"), ("top_k", "top_k"),
+                       ("log_softmax", "log_softmax")):
     if needle in op_name:
       return name
   return "other (search bookkeeping, ops without metadata)"
@@ -121,8 +133,10 @@ def profile(workdir: str, sentences: list[str], directory: str, batch_size: int)
 
 def main(argv):
   del argv
-  # Before JAX starts: XLA's CPU thread pool takes the cores the process may run on.
+  # Before JAX starts: XLA's CPU devices (one per core, as the training and translate commands have) and their
+  # thread pool take the cores the process may run on.
   os.sched_setaffinity(0, sorted(os.sched_getaffinity(0))[:FLAGS.threads])
+  from transformer_jax import cpu_devices  # noqa: F401  pylint: disable=g-import-not-at-top,unused-import
   from transformer_jax import bleu, cli, workdir as workdir_lib  # pylint: disable=g-import-not-at-top
   cli.quiet_library_logs()
   config = workdir_lib.load_config(FLAGS.workdir)
@@ -171,9 +185,11 @@ def main(argv):
           f"{r['sacrebleu']:.2f} | {r['same_as_jax']}/{len(sources)} | {ratio} |")
   if FLAGS.output:
     import ctranslate2  # pylint: disable=g-import-not-at-top
+    from jax import devices as jax_devices  # pylint: disable=g-import-not-at-top
     with open(FLAGS.output, "w") as f:
       json.dump(dict(workdir=os.path.abspath(FLAGS.workdir), sentences=len(sources), beam_size=FLAGS.beam_size,
-                     threads=FLAGS.threads, cpu_count=os.cpu_count(), command=" ".join(sys.argv),
+                     threads=FLAGS.threads, ctranslate2_workers=FLAGS.ctranslate2_workers,
+                     jax_devices=[str(d) for d in jax_devices()], cpu_count=os.cpu_count(), command=" ".join(sys.argv),
                      versions=dict(versions(), ctranslate2=ctranslate2.__version__), results=results), f, indent=2)
 
 

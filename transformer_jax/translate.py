@@ -14,6 +14,8 @@ from __future__ import annotations
 import os
 import sys
 
+from transformer_jax import cpu_devices  # noqa: F401  (first: one CPU device per core; sentences split over them)
+
 import tqdm
 from absl import app, flags, logging
 
@@ -34,7 +36,9 @@ def _define_flags():
   flags.DEFINE_string("device", "cpu", "--engine=ctranslate2: cpu, cuda or auto.")
   flags.DEFINE_string("compute_type", "default", "--engine=ctranslate2: default (the exported weights' type), "
                       "int8, int8_float32, float16, float32, ...")
-  flags.DEFINE_integer("threads", 0, "--engine=ctranslate2: CPU threads (0: CTranslate2's default).")
+  flags.DEFINE_integer("threads", 0, "--engine=ctranslate2: CPU threads per batch (0: CTranslate2's default).")
+  flags.DEFINE_integer("workers", 1, "--engine=ctranslate2: batches translated at once (CTranslate2's "
+                       "inter_threads); on a CPU, --workers=<cores> --threads=1 is fastest for a long input.")
   flags.DEFINE_string("input", "-", "File with one source sentence per line; '-' reads stdin.")
   flags.DEFINE_string("output", "-", "File to write one translation per line; '-' writes stdout.")
   flags.DEFINE_integer("beam_size", None, "Beam size (default: the run's config, 4 for the paper's settings).")
@@ -75,7 +79,8 @@ def _translator():
       raise ConfigError("--engine=ctranslate2 takes --model_dir (an exported model), not --workdir")
     from transformer_jax.export import ctranslate2_translator  # pylint: disable=g-import-not-at-top
     engine = ctranslate2_translator.Ctranslate2Translator(FLAGS.model_dir, device=FLAGS.device,
-                                                          compute_type=FLAGS.compute_type, threads=FLAGS.threads)
+                                                          compute_type=FLAGS.compute_type, threads=FLAGS.threads,
+                                                          workers=FLAGS.workers)
     return lambda sentences, progress: engine.translate_n_best(
         sentences, batch_size=FLAGS.batch_size or 64, progress=progress, **options)
   if not FLAGS.workdir or FLAGS.model_dir:
