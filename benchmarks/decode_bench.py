@@ -121,6 +121,8 @@ def profile(workdir: str, sentences: list[str], directory: str, batch_size: int)
     for _ in range(calls):
       tokens, _ = jax.block_until_ready(decode.translate_beam(model, params, source, **options))
   hlo = decode.translate_beam.lower(model, params, source, **options).compile().as_text()
+  with open(os.path.join(directory, "translate_beam.hlo.txt"), "w") as f:
+    f.write(hlo)
   by_category = profiling.thunk_microseconds(directory, hlo, _category)
   total = sum(by_category.values())
   longest = max(len(inference.hypothesis_ids(row)) for row in np.asarray(tokens).reshape(-1, tokens.shape[-1]))
