@@ -162,11 +162,16 @@ class MultiHeadAttention(nn.Module):
     the one-hot picks its own history's scores; the values are mixed through the same one-hot. No history is copied.
     """
     query = self.query(query_inputs)
-    every_slot = _scores("bjhd,bkhtd->bjhkt", query, keys)
-    scores = jnp.einsum("bjhkt,bjkt->bjht", every_slot, slot_of.astype(every_slot.dtype))
+    slots = keys.shape[1]
+    # The matmuls batch over (batch, slot, head), the order the histories are stored in, so XLA reads them as laid
+    # out; the small operands (queries, weights) are the ones broadcast and transposed to match.
+    queries = jnp.broadcast_to(query.transpose(0, 2, 1, 3)[:, None], (query.shape[0], slots) + query.shape[2:3]
+                               + query.shape[1:2] + query.shape[3:])  # [batch, slots, heads, beams, dim]
+    every_slot = _scores("bkhjd,bkhtd->bkhjt", queries, keys)
+    scores = jnp.einsum("bkhjt,bjkt->bjht", every_slot, slot_of.astype(every_slot.dtype))
     weights = _masked_softmax(scores, key_valid).astype(values.dtype)
-    mixed = weights[:, :, :, None, :] * slot_of[:, :, None, :, :].astype(values.dtype)
-    return self.out(jnp.einsum("bjhkt,bkhtd->bjhd", mixed, values))
+    mixed = jnp.einsum("bjht,bjkt->bkhjt", weights, slot_of.astype(values.dtype))
+    return self.out(jnp.einsum("bkhjd->bjhd", jnp.einsum("bkhjt,bkhtd->bkhjd", mixed, values)))
 
   def attend_cached(self, query_inputs: Array, keys: Array, values: Array, key_valid: Array) -> Array:
     """Attention of queries [batch, beams, d_model] over keys/values [batch, length, heads, dim] that all beams of a
