@@ -165,8 +165,8 @@ class MultiHeadAttention(nn.Module):
     slots = keys.shape[1]
     # The matmuls batch over (batch, slot, head), the order the histories are stored in, so XLA reads them as laid
     # out; the small operands (queries, weights) are the ones broadcast and transposed to match.
-    queries = jnp.broadcast_to(query.transpose(0, 2, 1, 3)[:, None], (query.shape[0], slots) + query.shape[2:3]
-                               + query.shape[1:2] + query.shape[3:])  # [batch, slots, heads, beams, dim]
+    heads_first = query.transpose(0, 2, 1, 3)  # [batch, heads, beams, dim]
+    queries = jnp.broadcast_to(heads_first[:, None], (heads_first.shape[0], slots) + heads_first.shape[1:])
     every_slot = _scores("bkhjd,bkhtd->bkhjt", queries, keys)
     scores = jnp.einsum("bkhjt,bjkt->bjht", every_slot, slot_of.astype(every_slot.dtype))
     weights = _masked_softmax(scores, key_valid).astype(values.dtype)

@@ -36,7 +36,7 @@ def dropout(x: jax.Array, rate: float, rng: jax.Array) -> jax.Array:
   last = x.shape[-1]
   words = jax.random.bits(rng, x.shape[:-1] + (-(-last // 2),), jnp.uint32)
   halves = jax.lax.bitcast_convert_type(words, jnp.uint16).reshape(x.shape[:-1] + (-1,))[..., :last]
-  keep = halves.reshape(x.shape) >= threshold
+  keep = halves >= threshold
   scale = jnp.asarray(LEVELS / (LEVELS - threshold), x.dtype)
   return jnp.where(keep, x * scale, jnp.zeros((), x.dtype))
 

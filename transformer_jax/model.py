@@ -179,7 +179,8 @@ class DecoderLayer(nn.Module):
     [batch, slots, heads, length, dim], written by slot and never reordered; slot_of [batch, beams, slots, length]:
     one-hot, which slot holds each beam's history at each position. Returns the output and the updated slots."""
     new_key, new_value = self.self_attention.project_key_value(y)  # [batch, beams, heads, dim]
-    # Beam j's keys/values of this position land in slot j, in place (heads first, as the einsum reads them).
+    # Beam j's keys/values of this position land in slot j, in place ([batch, slot, head, position, dim], the order
+    # attend_slots's matmuls batch over, so XLA never transposes the history).
     keys = jax.lax.dynamic_update_slice_in_dim(slots["key"], new_key[:, :, :, None], position, axis=3)
     values = jax.lax.dynamic_update_slice_in_dim(slots["value"], new_value[:, :, :, None], position, axis=3)
     history_valid = (jnp.arange(keys.shape[3]) <= position)[None, None, None, :]
