@@ -1,5 +1,6 @@
 """Beam search against exhaustive search, greedy against beam 1, and decoding of padded batches."""
 
+import functools
 import itertools
 
 import jax
@@ -7,7 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from transformer_jax import decode
+from transformer_jax import decode, sharding
 from transformer_jax.model import ModelConfig, Transformer
 
 EOS = 1
@@ -86,6 +87,33 @@ def test_output_never_exceeds_its_limit():
       assert eos_at == limit - 1 and not hypothesis[eos_at + 1:].any()
 
 
+def test_rows_that_finish_early_leave_the_batch_without_changing_any_result():
+  """16 sentences with their own models and limits: they finish at different steps, so the search narrows to the
+  unfinished ones (decode.front_sizes: 16, 8, 4 rows) and sorts them; each still gets the exhaustive search's
+  hypotheses for its own model, in its own row."""
+  vocab, beam, alpha = 4, 27, 0.6  # beam 27 keeps every live prefix of 3 non-EOS tokens up to 3 tokens long
+  rows = 16
+  assert decode.front_sizes(rows) == (16, 8, 4)
+  rng = np.random.default_rng(11)
+  limits = rng.integers(1, 5, size=rows)
+  tables = rng.normal(scale=2.0, size=(rows, 4, vocab, vocab)).astype(np.float32)
+
+  def logits_fn(tokens, position, cache):  # row b's next-token logits come from its own table
+    return cache["shared"][jnp.arange(tokens.shape[0])[:, None], position, tokens], cache
+
+  tokens, scores = decode.beam_search(logits_fn, {"per_beam": {}, "shared": jnp.asarray(tables)},
+                                      jnp.asarray(limits), beam_size=beam, alpha=alpha, max_length=4)
+  tokens, scores = np.asarray(tokens), np.asarray(scores)
+  for row in range(rows):
+    expected = brute_force(tables[row], int(limits[row]), alpha)
+    for rank, (expected_score, expected_sequence) in enumerate(expected[:beam]):
+      assert scores[row, rank] == pytest.approx(expected_score, rel=1e-5, abs=1e-5), (row, rank)
+      if rank == 0 or abs(expected[rank][0] - expected[rank - 1][0]) > 1e-5:
+        got = [int(t) for t in tokens[row, rank, :len(expected_sequence)]]
+        assert got == expected_sequence, (row, rank, got, expected_sequence)
+    assert (scores[row, len(expected):] == decode.DEAD).all()  # fewer hypotheses exist than the beam holds
+
+
 # ---- With the real model ----
 
 CFG = ModelConfig(vocab_size=30, num_layers=2, d_model=16, d_ff=32, num_heads=2, d_k=8, d_v=8, max_position=64)
@@ -116,16 +144,39 @@ def test_beam_one_equals_greedy(params):
   np.testing.assert_allclose(np.asarray(beam_scores[:, 0]), np.asarray(greedy_logprob), rtol=1e-5)
 
 
-def test_padded_batch_decodes_like_single_sentences(params):
-  batch_tokens, batch_scores = decode.translate_beam(MODEL, params, padded(SOURCES, 12), beam_size=3,
-                                                     extra_length=5)
-  for row, source in enumerate(SOURCES):
-    # Alone, padded differently: the same hypotheses and scores.
-    tokens, scores = decode.translate_beam(MODEL, params, padded([source], len(source)), beam_size=3,
-                                           extra_length=5)
+def many_sources(count, seed=5):
+  rng = np.random.default_rng(seed)
+  return [list(rng.integers(2, CFG.vocab_size, size=rng.integers(1, 11))) + [EOS] for _ in range(count)]
+
+
+@pytest.mark.parametrize("beam_size", [1, 3])
+def test_padded_batch_decodes_like_single_sentences(params, beam_size):
+  """A batch of 12 sentences (narrowed to 6 rows as they finish) gives each the hypotheses and scores it gets alone,
+  padded differently."""
+  sources = SOURCES + many_sources(9)
+  search = functools.partial(decode.translate_beam, beam_size=beam_size) if beam_size > 1 else (
+      lambda *args, **kwargs: [x[:, None] for x in decode.translate_greedy(*args, **kwargs)])
+  batch_tokens, batch_scores = search(MODEL, params, padded(sources, 12), extra_length=5)
+  for row, source in enumerate(sources):
+    tokens, scores = search(MODEL, params, padded([source], len(source)), extra_length=5)
     length = tokens.shape[-1]
     np.testing.assert_array_equal(np.asarray(batch_tokens[row, :, :length]), np.asarray(tokens[0]))
     assert not np.asarray(batch_tokens[row, :, length:]).any()
+    np.testing.assert_allclose(np.asarray(batch_scores[row]), np.asarray(scores[0]), rtol=1e-4, atol=1e-4)
+
+
+def test_each_device_searching_its_own_rows_gives_every_sentence_its_own_result(params):
+  """With a mesh, each of the 8 devices beam-searches its 2 rows of the batch on its own: every sentence still gets
+  the hypotheses it gets decoded alone on one device."""
+  mesh = sharding.make_mesh()
+  sources = many_sources(2 * len(mesh.devices.flat), seed=8)
+  source = jax.device_put(padded(sources, 12), sharding.batch_sharding(mesh))
+  batch_tokens, batch_scores = decode.translate_beam(MODEL, params, source, beam_size=3, extra_length=5, mesh=mesh)
+  assert batch_tokens.sharding.is_equivalent_to(sharding.batch_sharding(mesh), batch_tokens.ndim)
+  for row, source in enumerate(sources):
+    tokens, scores = decode.translate_beam(MODEL, params, padded([source], len(source)), beam_size=3, extra_length=5)
+    length = tokens.shape[-1]
+    np.testing.assert_array_equal(np.asarray(batch_tokens[row, :, :length]), np.asarray(tokens[0]))
     np.testing.assert_allclose(np.asarray(batch_scores[row]), np.asarray(scores[0]), rtol=1e-4, atol=1e-4)
 
 

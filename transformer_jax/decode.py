@@ -24,7 +24,9 @@ from typing import Callable
 
 import jax
 import jax.numpy as jnp
+from jax.sharding import Mesh, PartitionSpec as P
 
+from transformer_jax import sharding
 from transformer_jax.model import Transformer, extend_decode_cache
 from transformer_jax.special_ids import EOS_ID
 
@@ -43,15 +45,15 @@ def _gather_beams(tree, beam_index: Array):
 
 
 def _segmented_while(keep_going: Callable, step: Callable, state: dict, segments: tuple[int, ...],
-                     extend_cache: Callable | None) -> dict:
-  """lax.while_loop(keep_going, step, state) run in segments: positions below segments[0] with the cache as given,
-  then, once a position reaches a segment's end, the cache extended to the next segment's end (extend_cache(cache,
-  length)). Each decoding step then reads a history about as long as the longest output so far, not the longest
-  output allowed; most batches finish inside the first segment."""
+                     extend_cache: Callable | None, loop: Callable = jax.lax.while_loop) -> dict:
+  """loop(keep_going, step, state) run in segments: positions below segments[0] with the cache as given, then, once
+  a position reaches a segment's end, the cache extended to the next segment's end (extend_cache(cache, length)).
+  Each decoding step then reads a history about as long as the longest output so far, not the longest output
+  allowed; most batches finish inside the first segment."""
   for i, end in enumerate(segments):
     if i:
       state = dict(state, cache=extend_cache(state["cache"], end))
-    state = jax.lax.while_loop(lambda s, end=end: keep_going(s) & (s["position"] < end), step, state)
+    state = loop(lambda s, end=end: keep_going(s) & (s["position"] < end), step, state)
   return state
 
 
@@ -64,24 +66,84 @@ def cache_segments(max_length: int, first: int = 32) -> tuple[int, ...]:
   return tuple(ends) + (max_length,)
 
 
+def front_sizes(batch: int, smallest: int = 4) -> tuple[int, ...]:
+  """The row counts a search narrows to as its sentences finish: the batch, then halves down to `smallest` rows."""
+  sizes = [batch]
+  while sizes[-1] // 2 >= smallest:
+    sizes.append(sizes[-1] // 2)
+  return tuple(sizes)
+
+
+def _map_rows(fn: Callable, state: dict, *others: dict) -> dict:
+  """fn applied to every leaf of the state but the scalar position (all of them lead with the batch axis)."""
+  rows = {k: jax.tree_util.tree_map(fn, v, *(o[k] for o in others)) for k, v in state.items() if k != "position"}
+  return dict(rows, position=(others[-1] if others else state)["position"])
+
+
+def _narrowing_while(cond: Callable, body: Callable, state: dict, *, row_done: Callable,
+                     sizes: tuple[int, ...]) -> dict:
+  """lax.while_loop(cond, body, state) on fewer rows as rows finish, with the same result.
+
+  Rows are sorted unfinished first and the loop runs on the first `size` of them, the smallest of `sizes` that holds
+  every unfinished row, until no more than the next smaller size are left unfinished; then it sorts again. A
+  finished row never changes again (row_done(state) [rows] must only ever turn true, and body must leave such rows
+  as they are), so leaving it out of the computation changes nothing but the time: a batch's short sentences stop
+  costing steps while its longest one is still decoding. The caller undoes the order with state["row_origin"].
+  """
+  if len(sizes) == 1:
+    return jax.lax.while_loop(cond, body, state)
+
+  def narrowed(size: int, next_size: int) -> Callable:
+    def run(s):
+      front = _map_rows(lambda x: x[:size], s)
+      front = jax.lax.while_loop(lambda f: cond(f) & ((~row_done(f)).sum() > next_size), body, front)
+      return _map_rows(lambda full, part: jax.lax.dynamic_update_slice_in_dim(full, part, 0, axis=0), s, front)
+    return run
+
+  branches = [narrowed(size, next_size) for size, next_size in zip(sizes, sizes[1:] + (0,))]
+
+  def sort_and_run(s):
+    done = row_done(s)
+    order = jnp.argsort(done.astype(jnp.int32), stable=True)
+    s = _map_rows(lambda x: x[order], s)
+    branch = (jnp.array(sizes) >= (~done).sum()).sum() - 1
+    return jax.lax.switch(branch, branches, s)
+
+  return jax.lax.while_loop(cond, sort_and_run, state)
+
+
+def _search_loop(keep_going: Callable, step: Callable, state: dict, *, row_done: Callable, narrow: bool,
+                 segments: tuple[int, ...], extend_cache: Callable | None) -> dict:
+  """Runs the search loop (segmented, narrowed as rows finish when `narrow`) and returns the state in the rows'
+  original order."""
+  batch = state["output_limits"].shape[0]
+  loop = (functools.partial(_narrowing_while, row_done=row_done, sizes=front_sizes(batch)) if narrow
+          else jax.lax.while_loop)
+  state = dict(state, row_origin=jnp.arange(batch))
+  state = _segmented_while(keep_going, step, state, segments, extend_cache, loop)
+  return _map_rows(lambda x: x[jnp.argsort(state["row_origin"])], state)
+
+
 def beam_search(logits_fn: Callable, cache: dict, output_limits: Array, *, beam_size: int, alpha: float,
                 max_length: int, eos_id: int = EOS_ID, segments: tuple[int, ...] | None = None,
-                extend_cache: Callable | None = None) -> tuple[Array, Array]:
+                extend_cache: Callable | None = None, narrow: bool = True) -> tuple[Array, Array]:
   """Returns (tokens [batch, beam_size, max_length], scores [batch, beam_size]), best first.
 
   output_limits [batch]: the most tokens (EOS included) each sentence may produce; at that length EOS is forced.
-  Finished hypotheses end with EOS and are padded with 0. The loop stops once, for every sentence, no live beam can
-  beat the worst of its beam_size finished ones (log-probabilities only fall, and the best a live beam can reach is
-  its current log-probability divided by the largest penalty it can still get).
+  Finished hypotheses end with EOS and are padded with 0. A sentence is done once no live beam can beat the worst of
+  its beam_size finished ones (log-probabilities only fall, and the best a live beam can reach is its current
+  log-probability divided by the largest penalty it can still get); the loop stops when every sentence is.
   segments / extend_cache: the cache covers segments[0] positions and grows at each segment's end
   (_segmented_while); default one segment, the cache as given for all max_length positions.
+  narrow: leave done sentences out of the steps (_narrowing_while); every leaf of the cache must then lead with the
+  batch axis. The results are the same either way.
   """
   batch = output_limits.shape[0]
-  output_limits = jnp.minimum(output_limits, max_length)
   # Only the first beam is alive at the start; the others would duplicate it.
   live_logprob = jnp.tile(jnp.array([0.0] + [DEAD] * (beam_size - 1)), (batch, 1))
   state = dict(
       position=jnp.array(0), cache=cache, live_logprob=live_logprob,
+      output_limits=jnp.minimum(output_limits, max_length),
       last_token=jnp.full((batch, beam_size), eos_id, jnp.int32),
       live_tokens=jnp.zeros((batch, beam_size, max_length), jnp.int32),
       finished_tokens=jnp.zeros((batch, beam_size, max_length), jnp.int32),
@@ -89,21 +151,24 @@ def beam_search(logits_fn: Callable, cache: dict, output_limits: Array, *, beam_
   )
 
   def sentence_done(s):
-    best_possible = s["live_logprob"].max(axis=1) / length_penalty(output_limits.astype(jnp.float32), alpha)
+    limits = s["output_limits"]
+    best_possible = s["live_logprob"].max(axis=1) / length_penalty(limits.astype(jnp.float32), alpha)
     cannot_improve = best_possible < s["finished_score"].min(axis=1)
-    return cannot_improve | (s["position"] >= output_limits)
+    return cannot_improve | (s["position"] >= limits)
 
   def keep_going(s):
     return (s["position"] < max_length) & ~jnp.all(sentence_done(s))
 
   def step(s):
     position = s["position"]
+    rows = s["live_logprob"].shape[0]
     logits, cache = logits_fn(s["last_token"], position, s["cache"])
     vocab = logits.shape[-1]
     logprobs = jax.nn.log_softmax(logits.astype(jnp.float32))
-    at_limit = (position + 1 >= output_limits)[:, None, None]
+    at_limit = (position + 1 >= s["output_limits"])[:, None, None]
     logprobs = jnp.where(at_limit & (jnp.arange(vocab) != eos_id), DEAD, logprobs)
-    candidates = (s["live_logprob"][:, :, None] + logprobs).reshape(batch, -1)
+    candidates = (s["live_logprob"][:, :, None] + logprobs).reshape(rows, -1)
+    # A done sentence's candidates are all dead: its finished hypotheses never change again.
     candidates = jnp.where(sentence_done(s)[:, None], DEAD, candidates)
     # 2k candidates guarantee k that do not end here, whatever the k EOS candidates do.
     top_logprob, top_index = jax.lax.top_k(candidates, 2 * beam_size)
@@ -124,23 +189,23 @@ def beam_search(logits_fn: Callable, cache: dict, output_limits: Array, *, beam_
     source_beam = jnp.take_along_axis(top_beam, keep, axis=1)
     cache = dict(cache, per_beam=_gather_beams(cache["per_beam"], source_beam))
     return dict(
-        position=position + 1, cache=cache, live_logprob=live_logprob,
+        s, position=position + 1, cache=cache, live_logprob=live_logprob,
         last_token=jnp.take_along_axis(top_token, keep, axis=1),
         live_tokens=jnp.take_along_axis(top_tokens, keep[:, :, None], axis=1),
         finished_tokens=finished_tokens, finished_score=finished_score,
     )
 
-  state = _segmented_while(keep_going, step, state, segments or (max_length,), extend_cache)
+  state = _search_loop(keep_going, step, state, row_done=sentence_done, narrow=narrow,
+                       segments=segments or (max_length,), extend_cache=extend_cache)
   return state["finished_tokens"], state["finished_score"]
 
 
 def greedy_search(logits_fn: Callable, cache: dict, output_limits: Array, *, max_length: int,
                   eos_id: int = EOS_ID, segments: tuple[int, ...] | None = None,
-                  extend_cache: Callable | None = None) -> tuple[Array, Array]:
-  """Returns (tokens [batch, max_length], log-probabilities [batch]); tokens end with EOS, then 0. segments and
-  extend_cache as in beam_search."""
+                  extend_cache: Callable | None = None, narrow: bool = True) -> tuple[Array, Array]:
+  """Returns (tokens [batch, max_length], log-probabilities [batch]); tokens end with EOS, then 0. segments,
+  extend_cache and narrow as in beam_search."""
   batch = output_limits.shape[0]
-  output_limits = jnp.minimum(output_limits, max_length)
 
   def keep_going(s):
     return (s["position"] < max_length) & ~jnp.all(s["done"])
@@ -149,20 +214,21 @@ def greedy_search(logits_fn: Callable, cache: dict, output_limits: Array, *, max
     position = s["position"]
     logits, cache = logits_fn(s["last_token"][:, None], position, s["cache"])
     logprobs = jax.nn.log_softmax(logits[:, 0].astype(jnp.float32))
-    at_limit = (position + 1 >= output_limits)[:, None]
+    at_limit = (position + 1 >= s["output_limits"])[:, None]
     logprobs = jnp.where(at_limit & (jnp.arange(logprobs.shape[-1]) != eos_id), DEAD, logprobs)
     token = jnp.argmax(logprobs, axis=-1).astype(jnp.int32)
     token_logprob = jnp.take_along_axis(logprobs, token[:, None], axis=1)[:, 0]
     token = jnp.where(s["done"], 0, token)
-    return dict(position=position + 1, cache=cache, last_token=token,
+    return dict(s, position=position + 1, cache=cache, last_token=token,
                 tokens=s["tokens"].at[:, position].set(token),
                 logprob=s["logprob"] + jnp.where(s["done"], 0.0, token_logprob),
                 done=s["done"] | (token == eos_id))
 
-  state = dict(position=jnp.array(0), cache=cache, last_token=jnp.full((batch,), eos_id, jnp.int32),
-               tokens=jnp.zeros((batch, max_length), jnp.int32), logprob=jnp.zeros((batch,)),
-               done=jnp.zeros((batch,), bool))
-  state = _segmented_while(keep_going, step, state, segments or (max_length,), extend_cache)
+  state = dict(position=jnp.array(0), cache=cache, output_limits=jnp.minimum(output_limits, max_length),
+               last_token=jnp.full((batch,), eos_id, jnp.int32), tokens=jnp.zeros((batch, max_length), jnp.int32),
+               logprob=jnp.zeros((batch,)), done=jnp.zeros((batch,), bool))
+  state = _search_loop(keep_going, step, state, row_done=lambda s: s["done"], narrow=narrow,
+                       segments=segments or (max_length,), extend_cache=extend_cache)
   return state["tokens"], state["logprob"]
 
 
@@ -172,39 +238,56 @@ def decode_length(source_length: int, extra_length: int, max_decode_length: int)
   return min(source_length + extra_length, max_decode_length)
 
 
-@functools.partial(jax.jit, static_argnames=("model", "beam_size", "alpha", "extra_length", "max_decode_length"))
+def _model_search_inputs(model: Transformer, params, source: Array, num_beams: int, extra_length: int,
+                         max_decode_length: int) -> dict:
+  """Encodes source [batch, length] once and returns beam_search/greedy_search's arguments for the model. The
+  source's padding mask travels in the cache, so that narrowing the batch narrows it too."""
+  max_length = decode_length(source.shape[1], extra_length, max_decode_length)
+  variables = {"params": params}
+  source_valid = source > 0
+  encoded = model.apply(variables, source, method=Transformer.encode)
+  segments = cache_segments(max_length)
+  cache = model.apply(variables, encoded, num_beams, segments[0], method=Transformer.init_decode_cache)
+
+  def logits_fn(tokens, position, cache):
+    logits, new_cache = model.apply(variables, tokens, position, cache, cache["source_valid"],
+                                    method=Transformer.decode_step)
+    return logits, dict(new_cache, source_valid=cache["source_valid"])
+
+  return dict(logits_fn=logits_fn, cache=dict(cache, source_valid=source_valid),
+              output_limits=source_valid.sum(axis=1) + extra_length, max_length=max_length, segments=segments,
+              extend_cache=extend_decode_cache)
+
+
+def _per_device(search: Callable, mesh: Mesh | None) -> Callable:
+  """search(params, source) as one independent search per device's rows of the batch, when a mesh is given: no
+  device waits at every step for the others to agree on stopping, and each narrows its own rows."""
+  if mesh is None:
+    return search
+  rows = P(sharding.BATCH_AXES)
+  return jax.shard_map(search, mesh=mesh, in_specs=(P(), rows), out_specs=rows, check_vma=False)
+
+
+@functools.partial(jax.jit, static_argnames=("model", "beam_size", "alpha", "extra_length", "max_decode_length",
+                                             "mesh", "narrow"))
 def translate_beam(model: Transformer, params, source: Array, *, beam_size: int = 4, alpha: float = 0.6,
-                   extra_length: int = 50, max_decode_length: int = 256) -> tuple[Array, Array]:
-  """Beam-search translations of source [batch, length] (0 = padding): (tokens [batch, beams, T], scores)."""
-  max_length = decode_length(source.shape[1], extra_length, max_decode_length)
-  variables = {"params": params}
-  source_valid = source > 0
-  encoded = model.apply(variables, source, method=Transformer.encode)
-  segments = cache_segments(max_length)
-  cache = model.apply(variables, encoded, beam_size, segments[0], method=Transformer.init_decode_cache)
-
-  def logits_fn(tokens, position, cache):
-    return model.apply(variables, tokens, position, cache, source_valid, method=Transformer.decode_step)
-
-  output_limits = source_valid.sum(axis=1) + extra_length
-  return beam_search(logits_fn, cache, output_limits, beam_size=beam_size, alpha=alpha, max_length=max_length,
-                     segments=segments, extend_cache=extend_decode_cache)
+                   extra_length: int = 50, max_decode_length: int = 256, mesh: Mesh | None = None,
+                   narrow: bool = True) -> tuple[Array, Array]:
+  """Beam-search translations of source [batch, length] (0 = padding): (tokens [batch, beams, T], scores).
+  mesh: search each device's rows of the batch (split over sharding.BATCH_AXES) on its own."""
+  def search(params, source):
+    return beam_search(**_model_search_inputs(model, params, source, beam_size, extra_length, max_decode_length),
+                       beam_size=beam_size, alpha=alpha, narrow=narrow)
+  return _per_device(search, mesh)(params, source)
 
 
-@functools.partial(jax.jit, static_argnames=("model", "extra_length", "max_decode_length"))
+@functools.partial(jax.jit, static_argnames=("model", "extra_length", "max_decode_length", "mesh", "narrow"))
 def translate_greedy(model: Transformer, params, source: Array, *, extra_length: int = 50,
-                     max_decode_length: int = 256) -> tuple[Array, Array]:
-  """Greedy translations of source [batch, length]: (tokens [batch, T], log-probabilities [batch])."""
-  max_length = decode_length(source.shape[1], extra_length, max_decode_length)
-  variables = {"params": params}
-  source_valid = source > 0
-  encoded = model.apply(variables, source, method=Transformer.encode)
-  segments = cache_segments(max_length)
-  cache = model.apply(variables, encoded, 1, segments[0], method=Transformer.init_decode_cache)
-
-  def logits_fn(tokens, position, cache):
-    return model.apply(variables, tokens, position, cache, source_valid, method=Transformer.decode_step)
-
-  output_limits = source_valid.sum(axis=1) + extra_length
-  return greedy_search(logits_fn, cache, output_limits, max_length=max_length, segments=segments,
-                       extend_cache=extend_decode_cache)
+                     max_decode_length: int = 256, mesh: Mesh | None = None,
+                     narrow: bool = True) -> tuple[Array, Array]:
+  """Greedy translations of source [batch, length]: (tokens [batch, T], log-probabilities [batch]). mesh as in
+  translate_beam."""
+  def search(params, source):
+    return greedy_search(**_model_search_inputs(model, params, source, 1, extra_length, max_decode_length),
+                         narrow=narrow)
+  return _per_device(search, mesh)(params, source)

@@ -48,19 +48,20 @@ def hypothesis_ids(row) -> list[int]:
 
 
 def search(model, params, sources: list[list[int]], *, n_best: int, beam_size: int, alpha: float, extra_length: int,
-           max_decode_length: int, batch_size: int, place_source=None, progress=None
+           max_decode_length: int, batch_size: int, place_source=None, mesh=None, progress=None
            ) -> list[list[tuple[list[int], float]]]:
   """The n_best (<= beam_size) hypotheses of each source (token ids ending with EOS), best first, in input order:
   (target ids, score). A source with fewer finished hypotheses than n_best gets a shorter list.
 
-  place_source, if given, puts the [batch_size, length] numpy source on devices (e.g. sharded over a mesh);
-  progress(n) is called after each batch.
+  place_source, if given, puts the [batch_size, length] numpy source on devices (e.g. sharded over a mesh's batch
+  axes; with that mesh given, each device then searches its own rows, decode.translate_beam); progress(n) is called
+  after each batch.
   """
   if not 1 <= n_best <= beam_size:
     raise ConfigError(f"n_best={n_best} must be between 1 and beam_size={beam_size}")
   order = np.argsort([len(ids) for ids in sources], kind="stable")
   results = [[] for _ in sources]
-  options = dict(extra_length=extra_length, max_decode_length=max_decode_length)
+  options = dict(extra_length=extra_length, max_decode_length=max_decode_length, mesh=mesh)
   for start in range(0, len(order), batch_size):
     chunk = order[start:start + batch_size]
     length = padded_length(max(len(sources[i]) for i in chunk), model.config.max_position)
@@ -84,14 +85,14 @@ def search(model, params, sources: list[list[int]], *, n_best: int, beam_size: i
 
 def translate_n_best(model, params, tokenizer: tokenizer_lib.Tokenizer, sentences: list, *, n_best: int,
                      beam_size: int, alpha: float, extra_length: int, max_decode_length: int,
-                     max_source_length: int, batch_size: int, place_source=None,
+                     max_source_length: int, batch_size: int, place_source=None, mesh=None,
                      progress=None) -> list[list[tuple[str, float]]]:
   """The n_best hypotheses of each sentence (text or token ids) as (text, score), best first, in input order.
   Sources longer than max_source_length tokens (EOS included) are truncated."""
   sources = encode_sources(tokenizer, sentences, min(max_source_length, model.config.max_position))
   hypotheses = search(model, params, sources, n_best=n_best, beam_size=beam_size, alpha=alpha,
                       extra_length=extra_length, max_decode_length=max_decode_length, batch_size=batch_size,
-                      place_source=place_source, progress=progress)
+                      place_source=place_source, mesh=mesh, progress=progress)
   return [[(tokenizer.decode(ids), score) for ids, score in n_best_list] for n_best_list in hypotheses]
 
 
@@ -119,4 +120,4 @@ def translate_with_config(model, params, tokenizer, sentences: list, config, mes
       model, params, tokenizer, sentences, n_best=n_best, beam_size=beam_size or config.beam_size,
       alpha=config.length_penalty_alpha if alpha is None else alpha, extra_length=config.decode_extra_length,
       max_decode_length=config.max_decode_length, max_source_length=config.bucket_lengths[-1], batch_size=rows,
-      place_source=lambda source: jax.device_put(source, rows_sharding), progress=progress)
+      place_source=lambda source: jax.device_put(source, rows_sharding), mesh=mesh, progress=progress)
