@@ -101,11 +101,14 @@ def _category(opcode: str, op_name: str) -> str:
 
 
 def profile(workdir: str, sentences: list[str], directory: str, batch_size: int) -> None:
-  """Traces 3 beam searches of one batch and sums XLA's per-thunk times by _category."""
+  """Traces 3 beam searches of one batch, laid out as the translate command decodes it (split over one XLA device
+  per core), and sums XLA's per-thunk times by _category."""
   import jax  # pylint: disable=g-import-not-at-top
   import numpy as np  # pylint: disable=g-import-not-at-top
-  from transformer_jax import decode, inference, profiling, workdir as workdir_lib  # pylint: disable=g-import-not-at-top
+  from transformer_jax import decode, inference, profiling, sharding, workdir as workdir_lib  # pylint: disable=g-import-not-at-top
   config, tokenizer, model, params = workdir_lib.load(workdir)
+  mesh = sharding.make_mesh()
+  params = inference.replicate(params, mesh)
   sources = inference.encode_sources(tokenizer, sentences, config.bucket_lengths[-1])
   order = np.argsort([len(ids) for ids in sources], kind="stable")
   middle = len(order) // 2
@@ -113,21 +116,26 @@ def profile(workdir: str, sentences: list[str], directory: str, batch_size: int)
   source = np.zeros((batch_size, inference.padded_length(max(map(len, chunk)), model.config.max_position)), np.int32)
   for row, ids in enumerate(chunk):
     source[row, :len(ids)] = ids
+  source = jax.device_put(source, sharding.batch_sharding(mesh))
   options = dict(beam_size=FLAGS.beam_size, alpha=config.length_penalty_alpha, extra_length=config.decode_extra_length,
-                 max_decode_length=config.max_decode_length)
+                 max_decode_length=config.max_decode_length, mesh=mesh)
   jax.block_until_ready(decode.translate_beam(model, params, source, **options))
   calls = 3
   with jax.profiler.trace(directory, create_perfetto_trace=True):
+    start = time.perf_counter()
     for _ in range(calls):
       tokens, _ = jax.block_until_ready(decode.translate_beam(model, params, source, **options))
+    wall = (time.perf_counter() - start) / calls
   hlo = decode.translate_beam.lower(model, params, source, **options).compile().as_text()
   with open(os.path.join(directory, "translate_beam.hlo.txt"), "w") as f:
     f.write(hlo)
   by_category = profiling.thunk_microseconds(directory, hlo, _category)
   total = sum(by_category.values())
-  longest = max(len(inference.hypothesis_ids(row)) for row in np.asarray(tokens).reshape(-1, tokens.shape[-1]))
-  print(f"One batch: {len(chunk)} sentences, sources padded to {source.shape[1]}, longest hypothesis {longest} "
-        f"tokens; summed thunk time {total / calls / 1000:.1f} ms per call")
+  tokens = inference.to_host(tokens)
+  longest = max(len(inference.hypothesis_ids(row)) for row in tokens.reshape(-1, tokens.shape[-1]))
+  print(f"One batch: {len(chunk)} sentences over {mesh.size} devices, sources padded to {source.shape[1]}, longest "
+        f"hypothesis {longest} tokens; {wall * 1000:.1f} ms per call, summed thunk time "
+        f"{total / calls / 1000:.1f} ms per call (all devices)")
   print("| part of the step | ms per call | share |\n|---|---|---|")
   for name, microseconds in by_category.most_common():
     print(f"| {name} | {microseconds / calls / 1000:.1f} | {100 * microseconds / total:.1f}% |")

@@ -84,44 +84,43 @@ def _narrowing_while(cond: Callable, body: Callable, state: dict, *, row_done: C
                      sizes: tuple[int, ...]) -> dict:
   """lax.while_loop(cond, body, state) on fewer rows as rows finish, with the same result.
 
-  Rows are sorted unfinished first and the loop runs on the first `size` of them, the smallest of `sizes` that holds
-  every unfinished row, until no more than the next smaller size are left unfinished; then it sorts again. A
-  finished row never changes again (row_done(state) [rows] must only ever turn true, and body must leave such rows
-  as they are), so leaving it out of the computation changes nothing but the time: a batch's short sentences stop
-  costing steps while its longest one is still decoding. The caller undoes the order with state["row_origin"].
+  The loop runs on the unfinished rows, gathered into the smallest of `sizes` that holds them all (filled up with
+  finished ones), until no more than the next smaller size are unfinished; then the rows go back where they came
+  from and the next size takes over. A finished row never changes again (row_done(state) [rows] must only ever turn
+  true, and body must leave such rows as they are), so leaving it out changes nothing but the time: a batch's short
+  sentences stop costing steps while its longest one is still decoding.
   """
-  if len(sizes) == 1:
-    return jax.lax.while_loop(cond, body, state)
-
   def narrowed(size: int, next_size: int) -> Callable:
     def run(s):
-      front = _map_rows(lambda x: x[:size], s)
-      front = jax.lax.while_loop(lambda f: cond(f) & ((~row_done(f)).sum() > next_size), body, front)
-      return _map_rows(lambda full, part: jax.lax.dynamic_update_slice_in_dim(full, part, 0, axis=0), s, front)
+      rows = None
+      if size < sizes[0]:
+        rows = jnp.argsort(row_done(s).astype(jnp.int32), stable=True)[:size]  # the unfinished rows first
+        s, full = _map_rows(lambda x: x[rows], s), s
+      s = jax.lax.while_loop(lambda f: cond(f) & ((~row_done(f)).sum() > next_size), body, s)
+      if rows is not None:
+        s = _map_rows(lambda x, part: x.at[rows].set(part, unique_indices=True), full, s)
+      return s
     return run
 
+  if len(sizes) == 1:
+    return jax.lax.while_loop(cond, body, state)
   branches = [narrowed(size, next_size) for size, next_size in zip(sizes, sizes[1:] + (0,))]
 
-  def sort_and_run(s):
-    done = row_done(s)
-    order = jnp.argsort(done.astype(jnp.int32), stable=True)
-    s = _map_rows(lambda x: x[order], s)
-    branch = (jnp.array(sizes) >= (~done).sum()).sum() - 1
-    return jax.lax.switch(branch, branches, s)
+  def run_smallest_size(s):
+    unfinished = (~row_done(s)).sum()
+    return jax.lax.switch((jnp.array(sizes) >= unfinished).sum() - 1, branches, s)
 
-  return jax.lax.while_loop(cond, sort_and_run, state)
+  return jax.lax.while_loop(cond, run_smallest_size, state)
 
 
 def _search_loop(keep_going: Callable, step: Callable, state: dict, *, row_done: Callable, narrow: bool,
                  segments: tuple[int, ...], extend_cache: Callable | None) -> dict:
-  """Runs the search loop (segmented, narrowed as rows finish when `narrow`) and returns the state in the rows'
-  original order."""
-  batch = state["output_limits"].shape[0]
-  loop = (functools.partial(_narrowing_while, row_done=row_done, sizes=front_sizes(batch)) if narrow
-          else jax.lax.while_loop)
-  state = dict(state, row_origin=jnp.arange(batch))
-  state = _segmented_while(keep_going, step, state, segments, extend_cache, loop)
-  return _map_rows(lambda x: x[jnp.argsort(state["row_origin"])], state)
+  """The search's loop: segmented, and narrowed to the unfinished rows when `narrow`."""
+  loop = jax.lax.while_loop
+  if narrow:
+    loop = functools.partial(_narrowing_while, row_done=row_done,
+                             sizes=front_sizes(state["output_limits"].shape[0]))
+  return _segmented_while(keep_going, step, state, segments, extend_cache, loop)
 
 
 def beam_search(logits_fn: Callable, cache: dict, output_limits: Array, *, beam_size: int, alpha: float,

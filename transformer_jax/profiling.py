@@ -35,6 +35,7 @@ def hlo_ops(hlo_text: str) -> dict[str, tuple[str, str]]:
   return ops
 
 
+CONTROL_FLOW = ("while", "conditional", "call")
 RENDEZVOUS = "rendezvous"  # the opcode category() gets for a collective's wait for the other devices
 
 
@@ -44,7 +45,8 @@ def thunk_microseconds(trace_dir: str, hlo_text: str,
   jax.profiler.trace(..., create_perfetto_trace=True)); `category(opcode, op_name)` names each op's category.
   Each executed thunk is one complete ("X") event named after its HLO instruction. Of the runtime's own spans only
   a collective's rendezvous (a device waiting for the others to arrive) is counted, as category(RENDEZVOUS, ""):
-  the rest (executor spans, the host waiting for a launch, Python frames) are not device work."""
+  the rest (executor spans, the host waiting for a launch, Python frames) are not device work. Control flow (while,
+  conditional, call) is not counted either: its span holds the thunks of its body, which are."""
   paths = sorted(glob.glob(os.path.join(trace_dir, "**", "perfetto_trace.json.gz"), recursive=True),
                  key=os.path.getmtime)
   with gzip.open(paths[-1]) as f:
@@ -57,7 +59,8 @@ def thunk_microseconds(trace_dir: str, hlo_text: str,
       continue
     name = event["name"]
     if name in ops:
-      totals[category(*ops[name])] += event.get("dur", 0)
+      if ops[name][0] not in CONTROL_FLOW:
+        totals[category(*ops[name])] += event.get("dur", 0)
     elif name.startswith(("Rendezvous", "Wait: pending_threads")):
       totals[category(RENDEZVOUS, "")] += event.get("dur", 0)
   return totals
