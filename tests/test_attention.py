@@ -227,13 +227,13 @@ def test_attention_over_history_slots_equals_each_beams_own_history():
   x = rng.normal(size=(batch, beams, 8)).astype(np.float32)
   keys, values = (rng.normal(size=(batch, beams, heads, length, dim)).astype(np.float32) for _ in range(2))
   history_slot = rng.integers(0, beams, size=(batch, beams, length))
-  slot_of = (history_slot[:, :, None, :] == np.arange(beams)[None, None, :, None]).astype(np.float32)
   valid = np.arange(length) <= 3
   module = MultiHeadAttention(num_heads=heads, d_k=dim, d_v=dim, d_model=8)
   key_valid = valid[None, None, None, :]
-  params = module.init(jax.random.PRNGKey(0), x, keys, values, slot_of, key_valid,
+  params = module.init(jax.random.PRNGKey(0), x, keys, values, history_slot, key_valid,
                        method=MultiHeadAttention.attend_slots)
-  got = np.asarray(module.apply(params, x, keys, values, slot_of, key_valid, method=MultiHeadAttention.attend_slots))
+  got = np.asarray(module.apply(params, x, keys, values, history_slot, key_valid,
+                                method=MultiHeadAttention.attend_slots))
   p = jax.tree_util.tree_map(np.asarray, nn.unbox(params)["params"])
   want = np.zeros((batch, beams, 8), np.float32)
   for b in range(batch):

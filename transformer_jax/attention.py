@@ -153,25 +153,23 @@ class MultiHeadAttention(nn.Module):
     """Keys and values [batch, length, heads, dim]; for cross-attention these are computed once per batch."""
     return self.key(key_value_inputs), self.value(key_value_inputs)
 
-  def attend_slots(self, query_inputs: Array, keys: Array, values: Array, slot_of: Array, key_valid: Array) -> Array:
+  def attend_slots(self, query_inputs: Array, keys: Array, values: Array, history_slot: Array,
+                   key_valid: Array) -> Array:
     """Attention of queries [batch, beams, d_model] over self-attention histories kept in slots: keys/values
-    [batch, slots, heads, length, dim], slot_of [batch, beams, slots, length] one-hot (which slot holds beam j's
-    history at each position), key_valid broadcastable to [batch, beams, 1, length].
+    [batch, slots, heads, length, dim], history_slot [batch, beams, length] int (which slot holds beam j's history
+    at each position), key_valid broadcastable to [batch, beams, 1, length].
 
-    Each query is scored against every slot (slots x the work of scoring its own history: a few beams, so cheap) and
-    the one-hot picks its own history's scores; the values are mixed through the same one-hot. No history is copied.
+    Each beam reads its own history position by position from the slots (a gather that XLA fuses into the
+    products) and attends over it; nothing is written back. Scoring every slot and picking the beam's own scores
+    with a one-hot instead cost beams times the work in tiny batched matmuls: 2.3-3.1x slower on a CPU core at 32-64
+    positions (docs/benchmarks.md).
     """
-    query = self.query(query_inputs)
-    slots = keys.shape[1]
-    # The matmuls batch over (batch, slot, head), the order the histories are stored in, so XLA reads them as laid
-    # out; the small operands (queries, weights) are the ones broadcast and transposed to match.
-    heads_first = query.transpose(0, 2, 1, 3)  # [batch, heads, beams, dim]
-    queries = jnp.broadcast_to(heads_first[:, None], (heads_first.shape[0], slots) + heads_first.shape[1:])
-    every_slot = _scores("bkhjd,bkhtd->bkhjt", queries, keys)
-    scores = jnp.einsum("bkhjt,bjkt->bjht", every_slot, slot_of.astype(every_slot.dtype))
-    weights = _masked_softmax(scores, key_valid).astype(values.dtype)
-    mixed = jnp.einsum("bjht,bjkt->bkhjt", weights, slot_of.astype(values.dtype))
-    return self.out(jnp.einsum("bkhjd->bjhd", jnp.einsum("bkhjt,bkhtd->bkhjd", mixed, values)))
+    query = self.query(query_inputs)  # [batch, beams, heads, dim]
+    index = history_slot[:, :, None, :, None]  # [batch, beams, 1, length, 1]
+    own_keys = jnp.take_along_axis(keys, index, axis=1)  # [batch, beams, heads, length, dim]
+    own_values = jnp.take_along_axis(values, index, axis=1)
+    weights = _masked_softmax(_scores("bjhd,bjhtd->bjht", query, own_keys), key_valid).astype(values.dtype)
+    return self.out(jnp.einsum("bjht,bjhtd->bjhd", weights, own_values))
 
   def attend_cached(self, query_inputs: Array, keys: Array, values: Array, key_valid: Array) -> Array:
     """Attention of queries [batch, beams, d_model] over keys/values [batch, length, heads, dim] that all beams of a

@@ -173,18 +173,18 @@ class DecoderLayer(nn.Module):
   def cross_key_value(self, encoded: Array) -> tuple[Array, Array]:
     return self.cross_attention.project_key_value(encoded)
 
-  def step(self, y: Array, slots: dict, shared_cache: dict, position: Array, slot_of: Array, source_valid: Array
-           ) -> tuple[Array, dict]:
+  def step(self, y: Array, slots: dict, shared_cache: dict, position: Array, history_slot: Array,
+           source_valid: Array) -> tuple[Array, dict]:
     """One decoding position for y [batch, beams, d_model]. slots: this layer's self-attention keys/values
-    [batch, slots, heads, length, dim], written by slot and never reordered; slot_of [batch, beams, slots, length]:
-    one-hot, which slot holds each beam's history at each position. Returns the output and the updated slots."""
+    [batch, slots, heads, length, dim], written by slot and never reordered; history_slot [batch, beams, length]:
+    which slot holds each beam's history at each position. Returns the output and the updated slots."""
     new_key, new_value = self.self_attention.project_key_value(y)  # [batch, beams, heads, dim]
-    # Beam j's keys/values of this position land in slot j, in place ([batch, slot, head, position, dim], the order
-    # attend_slots's matmuls batch over, so XLA never transposes the history).
+    # Beam j's keys/values of this position land in slot j, in place.
     keys = jax.lax.dynamic_update_slice_in_dim(slots["key"], new_key[:, :, :, None], position, axis=3)
     values = jax.lax.dynamic_update_slice_in_dim(slots["value"], new_value[:, :, :, None], position, axis=3)
     history_valid = (jnp.arange(keys.shape[3]) <= position)[None, None, None, :]
-    y = self.self_attention_norm(y, self.self_attention.attend_slots(y, keys, values, slot_of, history_valid), True)
+    y = self.self_attention_norm(
+        y, self.self_attention.attend_slots(y, keys, values, history_slot, history_valid), True)
     cross = self.cross_attention.attend_cached(y, shared_cache["key"], shared_cache["value"],
                                                source_valid[:, None, None, :])
     y = self.cross_attention_norm(y, cross, True)
@@ -271,10 +271,9 @@ class Transformer(nn.Module):
     batch, beams = tokens.shape
     own_slot = jnp.broadcast_to(jnp.arange(beams, dtype=jnp.int32)[None, :, None], (batch, beams, 1))
     history_slot = jax.lax.dynamic_update_slice_in_dim(cache["per_beam"]["history_slot"], own_slot, position, axis=2)
-    slot_of = (history_slot[:, :, None, :] == jnp.arange(beams)[None, None, :, None]).astype(self.config.jnp_dtype)
     slots = []
     for layer, layer_slots, shared_cache in zip(self.decoder_layers, cache["slots"], cache["shared"]):
-      y, layer_slots = layer.step(y, layer_slots, shared_cache, position, slot_of, source_valid)
+      y, layer_slots = layer.step(y, layer_slots, shared_cache, position, history_slot, source_valid)
       slots.append(layer_slots)
     return self.embedder.logits(y), {"shared": cache["shared"], "slots": slots,
                                      "per_beam": {"history_slot": history_slot}}
