@@ -62,8 +62,8 @@ def search(model, params, sources: list[list[int]], *, n_best: int, beam_size: i
   order = np.argsort([len(ids) for ids in sources], kind="stable")
   results = [[] for _ in sources]
   options = dict(extra_length=extra_length, max_decode_length=max_decode_length, mesh=mesh)
-  for start in range(0, len(order), batch_size):
-    chunk = order[start:start + batch_size]
+
+  def launch(chunk):
     length = padded_length(max(len(sources[i]) for i in chunk), model.config.max_position)
     source = np.zeros((batch_size, length), np.int32)  # fixed row count: one compile per length
     for row, i in enumerate(chunk):
@@ -71,15 +71,28 @@ def search(model, params, sources: list[list[int]], *, n_best: int, beam_size: i
     source = place_source(source) if place_source else source
     if beam_size > 1:
       tokens, scores = decode.translate_beam(model, params, source, beam_size=beam_size, alpha=alpha, **options)
-      tokens, scores = to_host(tokens[:, :n_best]), to_host(scores[:, :n_best])
-    else:
-      tokens, scores = decode.translate_greedy(model, params, source, **options)
-      tokens, scores = to_host(tokens)[:, None], to_host(scores)[:, None]
+      return chunk, tokens[:, :n_best], scores[:, :n_best]
+    tokens, scores = decode.translate_greedy(model, params, source, **options)
+    return chunk, tokens[:, None], scores[:, None]
+
+  def collect(chunk, tokens, scores):
+    tokens, scores = to_host(tokens), to_host(scores)
     for row, i in enumerate(chunk):
       results[i] = [(hypothesis_ids(tokens[row, k]), float(scores[row, k])) for k in range(n_best)
                     if scores[row, k] > decode.DEAD / 2]
     if progress:
       progress(len(chunk))
+
+  # The next batch is queued before this one's results are read back: a device that finishes its rows early
+  # starts on the next batch instead of waiting for the others and for the host.
+  in_flight = None
+  for start in range(0, len(order), batch_size):
+    launched = launch(order[start:start + batch_size])
+    if in_flight:
+      collect(*in_flight)
+    in_flight = launched
+  if in_flight:
+    collect(*in_flight)
   return results
 
 
