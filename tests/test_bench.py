@@ -150,3 +150,12 @@ def test_packed_rows_and_the_measured_peak(tmp_path):
   for train in (bucketed, packed):
     assert train["mfu"] == pytest.approx(train["model_flops_per_step"] / train["step_time"]["median_s"]
                                          / (report["peak_tflops_per_device"] * 1e12 * 2))
+
+
+def test_flax_example_bench_names_a_wrong_example_dir_and_where_to_get_it(tmp_path):
+  (tmp_path / "models.py").write_text("")  # train.py is missing
+  out = subprocess.run([sys.executable, "-m", "benchmarks.flax_example_bench", f"--flax_wmt_dir={tmp_path}"],
+                       capture_output=True, text=True, cwd=ROOT)
+  assert out.returncode != 0
+  assert "no train.py there" in out.stderr and "pip download" in out.stderr
+  assert "Traceback" not in out.stderr
