@@ -283,7 +283,7 @@ def bench_decode(name: str, workload: Workload, cfg: ModelConfig, params, mesh, 
   source_on_devices = jax.device_put(source, sharding.batch_sharding(mesh))
   model = Transformer(cfg)
   options = dict(beam_size=BEAM_SIZE, alpha=ALPHA, extra_length=DECODE_EXTRA_LENGTH,
-                 max_decode_length=workload.max_decode_length)
+                 max_decode_length=workload.max_decode_length, mesh=mesh)
   cache_length = min(workload.decode_length + DECODE_EXTRA_LENGTH, workload.max_decode_length)
   limits = np.minimum(lengths + DECODE_EXTRA_LENGTH, cache_length)
 
