@@ -17,6 +17,7 @@ HLO = """
   %fusion.2 = f32[4,4]{1,0} fusion(%dot.1), metadata={op_name="jit(train_step)/jvp(Transformer)/ffn/norm/mul"}
   %all-reduce.3 = f32[4,4]{1,0} all-reduce(%fusion.2), metadata={op_name="jit(train_step)/reduce_sum"}
   ROOT %fusion.4 = f32[4,4]{1,0} fusion(%all-reduce.3), metadata={op_name="jit(train_step)/add"}
+  %while.5 = (f32[4,4]{1,0}) while(%tuple.1), condition=%cond, body=%body, metadata={op_name="jit(train_step)/while"}
 """
 
 
@@ -31,6 +32,8 @@ def test_thunks_are_summed_by_part_and_runtime_spans_left_out(tmp_path):
             {"ph": "X", "name": "fusion.2", "dur": 30}, {"ph": "X", "name": "all-reduce.3", "dur": 20},
             {"ph": "X", "name": "fusion.4", "dur": 7}, {"ph": "X", "name": "Rendezvous", "dur": 5},
             {"ph": "X", "name": "Wait: pending_threads=1/2", "dur": 4},
+            # a loop's span holds its body's thunks, counted on their own
+            {"ph": "X", "name": "while.5", "dur": 500},
             # the host and the executor: not device work
             {"ph": "X", "name": "Wait for LaunchOnDevice completion", "dur": 1000},
             {"ph": "X", "name": "ThunkExecutor::Execute", "dur": 1000}, {"ph": "X", "name": "$api.py:1 f", "dur": 9},
