@@ -159,10 +159,9 @@ class MultiHeadAttention(nn.Module):
     [batch, slots, heads, length, dim], history_slot [batch, beams, length] int (which slot holds beam j's history
     at each position), key_valid broadcastable to [batch, beams, 1, length].
 
-    Each beam reads its own history position by position from the slots (a gather that XLA fuses into the
-    products) and attends over it; nothing is written back. Scoring every slot and picking the beam's own scores
-    with a one-hot instead cost beams times the work in tiny batched matmuls: 2.3-3.1x slower on a CPU core at 32-64
-    positions (docs/benchmarks.md).
+    Each beam gathers its own history position by position from the slots and attends over it; nothing is written
+    back. Scoring every slot and picking the beam's own scores with a one-hot did beams times the work in tiny
+    batched matmuls; on the demo's test set the gather is about 5% faster (docs/benchmarks.md).
     """
     query = self.query(query_inputs)  # [batch, beams, heads, dim]
     index = history_slot[:, :, None, :, None]  # [batch, beams, 1, length, 1]

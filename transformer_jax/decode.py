@@ -273,25 +273,23 @@ def _per_device(search: Callable, mesh: Mesh | None) -> Callable:
 
 
 @functools.partial(jax.jit, static_argnames=("model", "beam_size", "alpha", "extra_length", "max_decode_length",
-                                             "mesh", "narrow"))
+                                             "mesh"))
 def translate_beam(model: Transformer, params, source: Array, *, beam_size: int = 4, alpha: float = 0.6,
-                   extra_length: int = 50, max_decode_length: int = 256, mesh: Mesh | None = None,
-                   narrow: bool = True) -> tuple[Array, Array]:
+                   extra_length: int = 50, max_decode_length: int = 256,
+                   mesh: Mesh | None = None) -> tuple[Array, Array]:
   """Beam-search translations of source [batch, length] (0 = padding): (tokens [batch, beams, T], scores).
   mesh: search each device's rows of the batch (split over sharding.BATCH_AXES) on its own."""
   def search(params, source):
     return beam_search(**_model_search_inputs(model, params, source, beam_size, extra_length, max_decode_length),
-                       beam_size=beam_size, alpha=alpha, narrow=narrow)
+                       beam_size=beam_size, alpha=alpha)
   return _per_device(search, mesh)(params, source)
 
 
-@functools.partial(jax.jit, static_argnames=("model", "extra_length", "max_decode_length", "mesh", "narrow"))
+@functools.partial(jax.jit, static_argnames=("model", "extra_length", "max_decode_length", "mesh"))
 def translate_greedy(model: Transformer, params, source: Array, *, extra_length: int = 50,
-                     max_decode_length: int = 256, mesh: Mesh | None = None,
-                     narrow: bool = True) -> tuple[Array, Array]:
+                     max_decode_length: int = 256, mesh: Mesh | None = None) -> tuple[Array, Array]:
   """Greedy translations of source [batch, length]: (tokens [batch, T], log-probabilities [batch]). mesh as in
   translate_beam."""
   def search(params, source):
-    return greedy_search(**_model_search_inputs(model, params, source, 1, extra_length, max_decode_length),
-                         narrow=narrow)
+    return greedy_search(**_model_search_inputs(model, params, source, 1, extra_length, max_decode_length))
   return _per_device(search, mesh)(params, source)
