@@ -5,7 +5,8 @@ import jax
 import numpy as np
 import pytest
 
-from transformer_jax.attention import AttentionMask, MultiHeadAttention, attention_mask, dot_product_attention
+from transformer_jax.attention import (IMPLEMENTATIONS, AttentionMask, MultiHeadAttention, attention_mask,
+                                      dot_product_attention, heads_first)
 
 
 def naive_attention(q, k, v, q_seg, k_seg, causal):
@@ -117,20 +118,26 @@ def test_fused_cross_attention_equals_naive_with_padded_keys():
   assert np.all(np.isfinite(got))
 
 
-def test_fused_cached_cross_attention_equals_naive():
-  """attend_cached over shared encoder keys [b, T, h, d] with source padding. (Self-attention histories take
-  attend_slots on every implementation: test below, and test_decode rescores beam search with the full model.)"""
+@pytest.mark.parametrize("impl", IMPLEMENTATIONS)
+def test_cached_cross_attention_equals_full_attention(impl):
+  """attend_cached over the encoder's keys/values stored heads first, with source padding different per sentence,
+  equals the teacher-forced attention over the same inputs (naive path, dense mask), the beams taking the place of
+  query positions. (Self-attention histories take attend_slots: test below, and test_decode rescores beam search
+  with the full model.)"""
   rng = np.random.default_rng(6)
   batch, beams, length = 2, 3, 5
   x = rng.normal(size=(batch, beams, 16)).astype(np.float32)
-  keys, values = (rng.normal(size=(batch, length, 2, 4)).astype(np.float32) for _ in range(2))
-  key_valid = (np.arange(length)[None, :] < np.array([[5], [2]]))[:, None, None, :]  # different per sentence
-  naive = MultiHeadAttention(num_heads=2, d_k=4, d_v=4, d_model=16)
-  params = naive.init(jax.random.PRNGKey(0), x, keys, values, key_valid, method=MultiHeadAttention.attend_cached)
-  run = lambda module: np.asarray(module.apply(params, x, keys, values, key_valid,
-                                               method=MultiHeadAttention.attend_cached))
-  fused = MultiHeadAttention(num_heads=2, d_k=4, d_v=4, d_model=16, impl="cudnn")  # decodes with "xla"
-  np.testing.assert_allclose(run(fused), run(naive), rtol=1e-5, atol=1e-5)
+  encoded = rng.normal(size=(batch, length, 16)).astype(np.float32)
+  key_valid = (np.arange(length)[None, :] < np.array([[5], [2]]))[:, None, None, :]  # [batch, 1, 1, length]
+  reference = MultiHeadAttention(num_heads=2, d_k=4, d_v=4, d_model=16)
+  dense_mask = np.broadcast_to(key_valid, (batch, 1, beams, length))
+  params = reference.init(jax.random.PRNGKey(0), x, encoded, dense_mask, True)
+  want = np.asarray(reference.apply(params, x, encoded, dense_mask, True))
+  cached = MultiHeadAttention(num_heads=2, d_k=4, d_v=4, d_model=16, impl=impl)
+  keys, values = cached.apply(params, encoded, method=MultiHeadAttention.project_key_value)
+  got = np.asarray(cached.apply(params, x, heads_first(keys), heads_first(values), key_valid,
+                                method=MultiHeadAttention.attend_cached))
+  np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
 
 
 # ---- The lengths path: rows of one sentence passed to jax.nn.dot_product_attention as sequence lengths ----

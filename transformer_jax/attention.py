@@ -165,27 +165,28 @@ class MultiHeadAttention(nn.Module):
     """
     query = self.query(query_inputs)  # [batch, beams, heads, dim]
     index = history_slot[:, :, None, :, None]  # [batch, beams, 1, length, 1]
-    own_keys = jnp.take_along_axis(keys, index, axis=1)  # [batch, beams, heads, length, dim]
-    own_values = jnp.take_along_axis(values, index, axis=1)
+    # Slot indices are always valid: no bounds check (take_along_axis's default "fill" adds a select per element).
+    own_keys = jnp.take_along_axis(keys, index, axis=1, mode="promise_in_bounds")  # [batch, beams, heads, length, dim]
+    own_values = jnp.take_along_axis(values, index, axis=1, mode="promise_in_bounds")
     weights = _masked_softmax(_scores("bjhd,bjhtd->bjht", query, own_keys), key_valid).astype(values.dtype)
     return self.out(jnp.einsum("bjht,bjhtd->bjhd", weights, own_values))
 
   def attend_cached(self, query_inputs: Array, keys: Array, values: Array, key_valid: Array) -> Array:
-    """Attention of queries [batch, beams, d_model] over keys/values [batch, length, heads, dim] that all beams of a
-    sentence share (cross-attention over the encoder output); key_valid is a boolean mask broadcastable to
-    [batch, beams, 1, length] (the same for every head). Self-attention histories: attend_slots.
-    """
-    query = self.query(query_inputs)
-    if self.impl == "naive":
-      scores = _scores("bkhd,bthd->bkht", query, keys)
-      weights = _masked_softmax(scores, key_valid).astype(values.dtype)
-      context = jnp.einsum("bkht,bthd->bkhd", weights, values)
-    else:
-      # Shared encoder keys: the beams of a sentence are its query positions. "cudnn" decodes with "xla": a handful
-      # of query positions leaves a flash-attention kernel nothing to tile (and cuDNN rejects some of these shapes).
-      batch, beams, _, _ = query.shape
-      valid = jnp.broadcast_to(key_valid, (batch, beams, 1, keys.shape[1]))
-      context = jax.nn.dot_product_attention(query, keys, values, mask=valid.transpose(0, 2, 1, 3),
-                                             implementation="xla")
-    return self.out(context)
+    """Attention of queries [batch, beams, d_model] over keys/values [batch, heads, length, dim] that all beams of a
+    sentence share (cross-attention over the encoder output, `heads_first`); key_valid is a boolean mask
+    broadcastable to [batch, beams, 1, length] (the same for every head). Self-attention histories: attend_slots.
 
+    One path for every implementation: a handful of query positions leaves a fused kernel nothing to tile (and
+    cuDNN rejects some of these shapes). Keys stored heads first are what the batched matmuls read; stored as
+    [batch, length, heads, dim] they were transposed again at every step, ~10% of a CPU decoding step.
+    """
+    query = self.query(query_inputs)  # [batch, beams, heads, dim]
+    # Scores and weights [batch, heads, beams, length]: batch axes leading, as the CPU's batched matmul wants them.
+    scores = _scores("bjhd,bhtd->bhjt", query, keys)
+    weights = _masked_softmax(scores, jnp.swapaxes(key_valid, 1, 2)).astype(values.dtype)
+    return self.out(jnp.einsum("bhjt,bhtd->bhjd", weights, values).transpose(0, 2, 1, 3))
+
+
+def heads_first(keys_or_values: Array) -> Array:
+  """[batch, length, heads, dim] -> [batch, heads, length, dim], the layout attend_cached reads."""
+  return keys_or_values.transpose(0, 2, 1, 3)

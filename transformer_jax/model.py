@@ -20,7 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from transformer_jax import config_base
-from transformer_jax.attention import AttentionMask, MultiHeadAttention
+from transformer_jax.attention import AttentionMask, MultiHeadAttention, heads_first
 from transformer_jax.dropout import Dropout
 from transformer_jax.precision import einsum_f32
 from transformer_jax.sharding import param_init
@@ -171,7 +171,9 @@ class DecoderLayer(nn.Module):
     return self.ffn_norm(y, self.ffn(y, deterministic), deterministic)
 
   def cross_key_value(self, encoded: Array) -> tuple[Array, Array]:
-    return self.cross_attention.project_key_value(encoded)
+    """The cross-attention keys and values of the encoder output, [batch, heads, length, dim] (attend_cached)."""
+    keys, values = self.cross_attention.project_key_value(encoded)
+    return heads_first(keys), heads_first(values)
 
   def step(self, y: Array, slots: dict, shared_cache: dict, position: Array, history_slot: Array,
            source_valid: Array) -> tuple[Array, dict]:
@@ -245,7 +247,8 @@ class Transformer(nn.Module):
 
   def init_decode_cache(self, encoded: Array, num_beams: int, max_length: int) -> dict:
     """The decoding cache for max_length positions of num_beams beams:
-    - "shared": per layer, the cross-attention keys/values of the encoder output, computed here once per batch;
+    - "shared": per layer, the cross-attention keys/values of the encoder output [batch, heads, length, dim],
+      computed here once per batch;
     - "slots": per layer, the self-attention keys/values [batch, slots (= beams), heads, length, dim]: each step
       writes beam j's into slot j, and nothing ever moves them;
     - "per_beam": {"history_slot": [batch, beams, length] int32}, for each beam the slot that holds its ancestor's
