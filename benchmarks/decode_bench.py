@@ -86,6 +86,8 @@ def _category(opcode: str, op_name: str) -> str:
   """Which part of a beam-search step an HLO op belongs to, from its op_name metadata."""
   del opcode
   if "decode_step" in op_name:
+    if "attend_slots" in op_name and "take_along_axis" in op_name:
+      return "model: self-attention, gathering each beam's history from the slots"
     for needle, name in (("self_attention_norm", "model: layer norms"), ("cross_attention_norm", "model: layer norms"),
                          ("ffn_norm", "model: layer norms"), ("self_attention", "model: self-attention over the slots"),
                          ("cross_attention", "model: cross-attention"), ("ffn", "model: feed-forward"),
