@@ -73,6 +73,22 @@ def test_small_beam_best_is_exhaustive_on_peaked_model():
   assert [int(t) for t in tokens[0, 0, :len(expected_sequence)]] == expected_sequence
 
 
+@pytest.mark.parametrize("n", [4800, 4801, 1000, 70])
+def test_top_k_by_blocks_picks_what_a_full_sort_picks(n):
+  """Against a stable sort of each row (value descending, then index ascending), with many ties: small integers,
+  whole rows of one value, a row length that is not a multiple of the block, and rows too short for blocks."""
+  rng = np.random.default_rng(n)
+  k = 8
+  values = rng.integers(-6, 6, (24, n)).astype(np.float32)
+  values[::5] = decode.DEAD
+  values[1::7, -3:] = 100.0  # the best values in the last, partial block
+  top_values, top_index = decode.top_k_by_blocks(jnp.asarray(values), k)
+  for row, row_values in enumerate(values):
+    order = np.lexsort((np.arange(n), -row_values))[:k]
+    np.testing.assert_array_equal(np.asarray(top_index[row]), order)
+    np.testing.assert_array_equal(np.asarray(top_values[row]), row_values[order])
+
+
 def test_output_never_exceeds_its_limit():
   vocab, max_length = 6, 9
   table = np.zeros((max_length, vocab, vocab), np.float32)
