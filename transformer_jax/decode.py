@@ -125,9 +125,10 @@ def _narrowing_while(cond: Callable, body: Callable, state: dict, *, row_done: C
   on; at the end the rows go back where they came from, innermost first. A finished row never changes again
   (row_done(state) [rows] must only ever turn true, and body must leave such rows as they are), so leaving it out
   changes nothing but the time: a batch's short sentences stop costing steps while its longest one is still
-  decoding. The sizes follow each other in a fixed order, because the count of unfinished rows only falls: a
-  while loop choosing the size at each turn (a switch) made XLA copy every cache buffer at each turn, 2-14% of a
-  call (docs/benchmarks.md).
+  decoding. cond must stay false once it is (it ends the whole loop: a level that stops on it still narrows, but
+  runs no step, so the rows it leaves out are put back as they were). The sizes follow each other in a fixed
+  order, because the count of unfinished rows only falls: a while loop choosing the size at each turn (a switch)
+  made XLA copy every cache buffer at each turn, 2-14% of a call (docs/benchmarks.md).
   """
   size_after = dict(zip(sizes, sizes[1:] + (0,)))
 
