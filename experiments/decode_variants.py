@@ -3,15 +3,20 @@ each compiled in this one process and called in turn (A B C A B C ...), so a noi
 
   python experiments/decode_variants.py --workdir=runs/demo --batch=middle --calls=20
   python experiments/decode_variants.py --workdir=runs/demo --batch=all --calls=5 --variants=current,before
+  python experiments/decode_variants.py --workdir=runs/demo --batch=all --compile_rounds=3 --variants=current,before
 
 Prints, per variant, the median and fastest call (--batch=all: pass over the whole test set, 32 sentences a batch,
-every batch queued before the first is read back) and the median of its per-round ratio to the first variant, and
-whether it produced the same tokens. The earlier implementations live here only, as the record of what was measured:
+every batch queued before the first is read back), the median of its per-round ratio to the first variant, whether
+it produced the same tokens, and the median time to lower and compile the programs of every source length the
+batches need (what a run's first evaluation waits for). The earlier implementations live here only, as the record of
+what was measured:
 - lax_top_k: one jax.lax.top_k over beams x vocabulary instead of decode.top_k_by_blocks;
 - switch_narrowing: the narrowing loop as a while loop whose body switches to the smallest size that holds the
   unfinished rows;
 - every_segment: every cache segment entered (its cache extended) even once the search is over;
-- before: all three.
+- short_last_segment: cache segments doubling from 32 up to the output limit, however few positions the last one
+  holds (the current decode.cache_segments joins a short last segment to the one before it);
+- before: all four.
 """
 
 from __future__ import annotations
@@ -28,6 +33,8 @@ flags.DEFINE_string("workdir", None, "Workdir of a trained run.", required=True)
 flags.DEFINE_enum("batch", "middle", ["early", "middle", "late", "last", "all"],
                   "Which batch of the length-sorted test set, or all of them.")
 flags.DEFINE_integer("calls", 20, "Timed calls per variant.")
+flags.DEFINE_integer("compile_rounds", 1, "Times each variant is lowered and compiled, in turn (the median is "
+                     "printed).")
 flags.DEFINE_list("variants", ["current", "lax_top_k", "switch_narrowing", "every_segment"], "Variants to time.")
 FLAGS = flags.FLAGS
 
@@ -66,6 +73,14 @@ def _every_segment(keep_going, step, state, segments, extend_cache, loop=None):
   return state
 
 
+def _short_last_segment(max_length, first=32):
+  ends = []
+  while first < max_length:
+    ends.append(first)
+    first *= 2
+  return tuple(ends) + (max_length,)
+
+
 @contextlib.contextmanager
 def _replaced(module, name, value):
   original = getattr(module, name)
@@ -83,6 +98,7 @@ def _variant(name: str) -> contextlib.ExitStack:
       "lax_top_k": [(decode, "top_k_by_blocks", jax.lax.top_k)],
       "switch_narrowing": [(decode, "_narrowing_while", _switch_narrowing)],
       "every_segment": [(decode, "_segmented_while", _every_segment)],
+      "short_last_segment": [(decode, "cache_segments", _short_last_segment)],
   }
   replacements["before"] = sum(replacements.values(), [])
   stack = contextlib.ExitStack()
@@ -118,17 +134,19 @@ def main(argv):
     batches.append(jax.device_put(source, sharding.batch_sharding(mesh)))
   options = dict(beam_size=config.beam_size, alpha=config.length_penalty_alpha,
                  extra_length=config.decode_extra_length, max_decode_length=config.max_decode_length, mesh=mesh)
-  compiled = {}
-  for name in FLAGS.variants:
-    jax.clear_caches()  # the module functions a variant replaces are read when the search is traced
-    with _variant(name):
-      begin = time.perf_counter()
-      by_length = {}
-      for source in batches:
-        if source.shape[1] not in by_length:
-          by_length[source.shape[1]] = decode.translate_beam.lower(model, params, source, **options).compile()
-      compiled[name] = lambda by_length=by_length: [by_length[s.shape[1]](params, s) for s in batches]
-      print(f"{name}: lowered and compiled in {time.perf_counter() - begin:.1f} s", flush=True)
+  compiled, compile_seconds = {}, {name: [] for name in FLAGS.variants}
+  for _ in range(FLAGS.compile_rounds):
+    for name in FLAGS.variants:
+      jax.clear_caches()  # the module functions a variant replaces are read when the search is traced
+      with _variant(name):
+        begin = time.perf_counter()
+        by_length = {}
+        for source in batches:
+          if source.shape[1] not in by_length:
+            by_length[source.shape[1]] = decode.translate_beam.lower(model, params, source, **options).compile()
+        compiled[name] = lambda by_length=by_length: [by_length[s.shape[1]](params, s) for s in batches]
+        compile_seconds[name].append(time.perf_counter() - begin)
+        print(f"{name}: lowered and compiled in {compile_seconds[name][-1]:.1f} s", flush=True)
   outputs = {name: jax.block_until_ready(run()) for name, run in compiled.items()}
   first = FLAGS.variants[0]
   seconds = {name: [] for name in compiled}
@@ -140,13 +158,15 @@ def main(argv):
   lengths = sorted({source.shape[1] for source in batches})
   print(f"batch {FLAGS.batch}: {len(batches)} batch(es) of {size} sentences, sources padded to {lengths}, "
         f"{FLAGS.calls} calls each")
-  print(f"| variant | median ms | fastest ms | per-round ratio to {first} | same tokens as {first} |")
-  print("|---|---|---|---|---|")
+  print(f"| variant | median ms | fastest ms | per-round ratio to {first} | same tokens as {first} "
+        "| median compile s |")
+  print("|---|---|---|---|---|---|")
   for name, times in seconds.items():
     ratio = statistics.median(a / b for a, b in zip(times, seconds[first]))
     same = all((np.asarray(mine[0]) == np.asarray(theirs[0])).all()
                for mine, theirs in zip(outputs[name], outputs[first]))
-    print(f"| {name} | {1000 * statistics.median(times):.1f} | {1000 * min(times):.1f} | {ratio:.3f} | {same} |")
+    print(f"| {name} | {1000 * statistics.median(times):.1f} | {1000 * min(times):.1f} | {ratio:.3f} | {same} | "
+          f"{statistics.median(compile_seconds[name]):.1f} |")
   sys.stdout.flush()
 
 
