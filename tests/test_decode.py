@@ -218,7 +218,7 @@ def test_outputs_longer_than_the_first_cache_segment_score_as_the_full_model(par
   it keep the scores the full forward pass gives them, and greedy search still equals beam 1."""
   source = padded(SOURCES[:2], 8)
   assert decode.cache_segments(decode.decode_length(8, 50, 256)) == (32, 58)
-  # A last segment under half the one before it joins it: 64 -> 66 would compile step bodies for 2 positions.
+  # A last segment shorter than the one before it joins it: 64 -> 66 would compile step bodies for 2 positions.
   assert decode.cache_segments(66) == (32, 66) and decode.cache_segments(98) == (32, 64, 98)
   assert decode.cache_segments(20) == (20,)
   tokens, scores = decode.translate_beam(MODEL, params, source, beam_size=3, alpha=0.6, extra_length=50)

@@ -95,8 +95,8 @@ def _segmented_while(keep_going: Callable, step: Callable, state: dict, segments
 
 def cache_segments(max_length: int, first: int = 32) -> tuple[int, ...]:
   """Ends of the decoding segments: first, doubling, then max_length (one segment for short limits). A last segment
-  shorter than half the one before it joins that one: each segment compiles its own step bodies, and a few extra
-  cache positions cost less than another compile."""
+  shorter than the one before it (max_length - end < end / 2) joins that one: each segment compiles its own step
+  bodies, and a few extra cache positions cost less than another compile."""
   ends = []
   while first < max_length:
     ends.append(first)
