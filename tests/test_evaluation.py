@@ -1,5 +1,5 @@
-"""The evaluation module: token-weighted summaries, dev loss batches built once that equal a direct evaluation, and
-the BLEU set's ids equal to encoding its text."""
+"""The evaluation module: token-weighted summaries, dev loss batches built once (bucketed, or packed like packed
+training rows) that equal a direct evaluation, and the BLEU set's ids equal to encoding its text."""
 
 import jax
 import numpy as np
@@ -25,12 +25,17 @@ def setup(tmp_path_factory):
   config = config_base.base_config()
   config.update(vocab_size=30, num_layers=1, d_model=16, d_ff=32, num_heads=2, bucket_lengths=(16, 32),
                 tokens_per_batch=64, max_position=32)
-  split = input_pipeline.TextSplit(sources=SENTENCES[:20], targets=SENTENCES[20:40])
+  # Two short pairs among the long ones: a bucket of their own, or room beside a long pair in a packed row.
+  split = input_pipeline.TextSplit(sources=SENTENCES[:20] + ["the dog", "old cat"],
+                                   targets=SENTENCES[20:40] + ["two trees", "the man"])
   return tokenizer, config, split
 
 
-def test_dev_loss_of_prebuilt_batches_equals_the_loss_of_every_pair(setup):
+@pytest.mark.parametrize("packed", [False, True], ids=["buckets", "packed"])
+def test_dev_loss_of_prebuilt_batches_equals_the_loss_of_every_pair(setup, packed):
   tokenizer, config, split = setup
+  config = config.copy_and_resolve_references()
+  config.pack_training_rows = packed
   mesh = sharding.make_mesh(2)
   model = Transformer(ModelConfig.from_config(config))
   dummy = np.ones((1, 4), np.int32)
@@ -39,6 +44,11 @@ def test_dev_loss_of_prebuilt_batches_equals_the_loss_of_every_pair(setup):
   batches = evaluation.loss_batches(split, tokenizer, config, mesh)
   assert sum(int((b["target_segments"] > 0).sum()) for b in batches.batches) == sum(
       len(ids) + 1 for ids in tokenizer.encode_batch(split.targets))  # every target token (EOS too), once
+  shapes = {b["targets"].shape for b in batches.batches}
+  if packed:  # several pairs a row, one shape for every batch: one compile
+    assert shapes == {(2, 32)} and any(b["target_segments"].max() > 1 for b in batches.batches)
+  else:
+    assert len(shapes) > 1
   dev = evaluation.mean_loss(eval_step, params, batches, mesh)
   # Reference: each pair alone, on one device, summed.
   one = sharding.make_mesh(1)

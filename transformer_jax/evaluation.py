@@ -36,9 +36,13 @@ def loss_batches(split, tokenizer, config, mesh) -> LossBatches:
   if counts.too_long or counts.empty:
     logging.warning("Dev loss leaves out %d pairs longer than %d tokens and %d empty ones.", counts.too_long,
                     longest, counts.empty)
+  shards = sharding.batch_shards(mesh)
+  if config.pack_training_rows:  # the model then takes packed rows, and one batch shape compiles once
+    return LossBatches(list(batching.packed_eval_batches(sources, targets, length=longest,
+                                                         tokens_per_batch=config.tokens_per_batch,
+                                                         row_multiple=shards, open_rows=config.pack_open_rows)))
   return LossBatches(list(batching.eval_batches(sources, targets, bucket_lengths=config.bucket_lengths,
-                                                tokens_per_batch=config.tokens_per_batch,
-                                                row_multiple=sharding.batch_shards(mesh))))
+                                                tokens_per_batch=config.tokens_per_batch, row_multiple=shards)))
 
 
 def mean_loss(eval_step, params, batches: LossBatches, mesh) -> dict:

@@ -266,6 +266,22 @@ def eval_batches(sources: list[list[int]], targets: list[list[int]], *, bucket_l
       yield make_batch([sources[j] for j in chunk], [targets[j] for j in chunk], rows, length)
 
 
+def packed_eval_batches(sources: list[list[int]], targets: list[list[int]], *, length: int, tokens_per_batch: int,
+                        row_multiple: int = 1, open_rows: int = 1):
+  """One ordered pass over a (small) evaluation set packed into rows of `length` tokens a side, like packed training
+  batches: every batch has the same shape, so the evaluation compiles once instead of once per bucket."""
+  flat_sources, flat_targets = _flat_pairs(sources, targets)
+  rows = pack_rows(flat_sources.lengths, flat_targets.lengths, np.arange(len(flat_sources)), length, open_rows)
+  per_batch = packed_rows_per_batch(tokens_per_batch, length, row_multiple)
+  for start in range(0, len(rows), per_batch):
+    yield assemble_batch(flat_sources, flat_targets, rows[start:start + per_batch], per_batch, length)
+
+
+def packed_rows_per_batch(tokens_per_batch: int, length: int, row_multiple: int) -> int:
+  """Rows of `length` tokens that fit tokens_per_batch, as a multiple of row_multiple (at least one multiple)."""
+  return max(row_multiple, tokens_per_batch // length // row_multiple * row_multiple)
+
+
 def pack_rows(source_lengths, target_lengths, order: np.ndarray, length: int, open_rows: int = 1) -> list[list[int]]:
   """Fills rows of `length` source and `length` target tokens with whole pairs taken in `order`, first fit over the
   `open_rows` most recently opened rows: a pair goes into the oldest open row with room on both sides, else into a
@@ -334,7 +350,7 @@ class PackedBatcher:
       real_per_row = (self.source_lengths.sum() + self.target_lengths.sum()) / 2 / self._rows_in_epoch(0)
       self.rows = max(multiple, int(round(real_tokens_per_batch / real_per_row / multiple)) * multiple)
     else:
-      self.rows = max(multiple, tokens_per_batch // length // multiple * multiple)
+      self.rows = packed_rows_per_batch(tokens_per_batch, length, multiple)
 
   def _epoch_rows(self, epoch: int) -> list[list[int]]:
     if self._cached_epoch != epoch:
