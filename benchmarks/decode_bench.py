@@ -56,13 +56,11 @@ def _test_set(config):
 
 def _engines(workdir: str, export_dir: str, names: list[str], batch_size: int) -> dict:
   """name -> translate(sentences) -> best translations, each engine loaded once."""
-  from transformer_jax import export, inference, sharding, workdir as workdir_lib
+  from transformer_jax import export, inference
   from transformer_jax.export import ctranslate2_translator
   engines = {}
   if "jax" in names:
-    config, tokenizer, model, params = workdir_lib.load(workdir)
-    mesh = sharding.make_mesh()
-    params = inference.replicate(params, mesh)
+    config, tokenizer, model, params, mesh = inference.load_on_devices(workdir)
     engines["jax"] = lambda sentences: inference.best(inference.translate_with_config(
         model, params, tokenizer, sentences, config, mesh, beam_size=FLAGS.beam_size, batch_size=batch_size))
   for name in names:
@@ -107,10 +105,8 @@ def profile(workdir: str, sentences: list[str], directory: str, batch_size: int)
   per core), and sums XLA's per-thunk times by _category."""
   import jax  # pylint: disable=g-import-not-at-top
   import numpy as np  # pylint: disable=g-import-not-at-top
-  from transformer_jax import decode, inference, profiling, sharding, workdir as workdir_lib  # pylint: disable=g-import-not-at-top
-  config, tokenizer, model, params = workdir_lib.load(workdir)
-  mesh = sharding.make_mesh()
-  params = inference.replicate(params, mesh)
+  from transformer_jax import decode, inference, profiling, sharding  # pylint: disable=g-import-not-at-top
+  config, tokenizer, model, params, mesh = inference.load_on_devices(workdir)
   sources = inference.encode_sources(tokenizer, sentences, config.bucket_lengths[-1])
   order = np.argsort([len(ids) for ids in sources], kind="stable")
   middle = len(order) // 2

@@ -113,12 +113,10 @@ def main(argv):
   from transformer_jax import cpu_devices  # noqa: F401  pylint: disable=g-import-not-at-top,unused-import
   import jax  # pylint: disable=g-import-not-at-top
   import numpy as np  # pylint: disable=g-import-not-at-top
-  from transformer_jax import cli, decode, inference, sharding, workdir as workdir_lib  # pylint: disable=g-import-not-at-top
+  from transformer_jax import cli, decode, inference, sharding  # pylint: disable=g-import-not-at-top
   from transformer_jax.data import input_pipeline  # pylint: disable=g-import-not-at-top
   cli.quiet_library_logs()
-  config, tokenizer, model, params = workdir_lib.load(FLAGS.workdir)
-  mesh = sharding.make_mesh()
-  params = inference.replicate(params, mesh)
+  config, tokenizer, model, params, mesh = inference.load_on_devices(FLAGS.workdir)
   sources = inference.encode_sources(tokenizer, input_pipeline.load_text_split(config, "test").sources,
                                      config.bucket_lengths[-1])
   order = np.argsort([len(ids) for ids in sources], kind="stable")

@@ -28,13 +28,10 @@ def main(argv):
   from transformer_jax import cpu_devices  # noqa: F401  pylint: disable=g-import-not-at-top,unused-import
   import jax  # pylint: disable=g-import-not-at-top
   from clu import metric_writers  # pylint: disable=g-import-not-at-top
-  from transformer_jax import cli, evaluation, inference, sharding, train_step, visualize  # pylint: disable=g-import-not-at-top
-  from transformer_jax import workdir as workdir_lib  # pylint: disable=g-import-not-at-top
+  from transformer_jax import cli, evaluation, inference, train_step, visualize  # pylint: disable=g-import-not-at-top
   from transformer_jax.data import input_pipeline  # pylint: disable=g-import-not-at-top
   cli.quiet_library_logs()
-  config, tokenizer, model, params = workdir_lib.load(FLAGS.workdir)
-  mesh = sharding.make_mesh()
-  params = inference.replicate(params, mesh)
+  config, tokenizer, model, params, mesh = inference.load_on_devices(FLAGS.workdir)
   dev = input_pipeline.load_text_split(config, "validation")
   batchings = {}
   for packed in (True, False):

@@ -119,6 +119,15 @@ def replicate(params, mesh):
   return jax.device_put(params, sharding.replicated(mesh))
 
 
+def load_on_devices(workdir: str, step: int | None = None):
+  """A trained run (workdir.load) ready to decode on every visible device: (config, tokenizer, model, params, mesh),
+  the parameters replicated over the mesh that the sentences are split over."""
+  from transformer_jax import workdir as workdir_lib  # pylint: disable=g-import-not-at-top
+  config, tokenizer, model, params = workdir_lib.load(workdir, step)
+  mesh = sharding.make_mesh()
+  return config, tokenizer, model, replicate(params, mesh), mesh
+
+
 def translate_with_config(model, params, tokenizer, sentences: list, config, mesh, *, n_best: int = 1,
                           beam_size: int | None = None, alpha: float | None = None, batch_size: int | None = None,
                           progress=None) -> list[list[tuple[str, float]]]:

@@ -19,7 +19,7 @@ from transformer_jax import cpu_devices  # noqa: F401  (first: one CPU device pe
 import tqdm
 from absl import app, flags, logging
 
-from transformer_jax import cli, inference, sharding, workdir as workdir_lib
+from transformer_jax import cli, inference
 from transformer_jax.errors import ConfigError, MissingFileError
 
 FLAGS = flags.FLAGS
@@ -85,9 +85,7 @@ def _translator():
         sentences, batch_size=FLAGS.batch_size or 64, progress=progress, **options)
   if not FLAGS.workdir or FLAGS.model_dir:
     raise ConfigError("--engine=jax takes --workdir (a training run); --model_dir is for --engine=ctranslate2")
-  config, tokenizer, model, params = workdir_lib.load(FLAGS.workdir, FLAGS.step)
-  mesh = sharding.make_mesh()  # sentences are split over the visible devices
-  params = inference.replicate(params, mesh)
+  config, tokenizer, model, params, mesh = inference.load_on_devices(FLAGS.workdir, FLAGS.step)
   return lambda sentences, progress: inference.translate_with_config(
       model, params, tokenizer, sentences, config, mesh, batch_size=FLAGS.batch_size, progress=progress, **options)
 
