@@ -61,6 +61,38 @@ def test_beam_search_equals_exhaustive_search(alpha):
         assert got == expected_sequence, (rank, got, expected_sequence)
 
 
+@pytest.mark.parametrize("n_best", [1, 3])
+def test_asking_for_fewer_hypotheses_stops_sooner_with_the_same_best_ones(n_best):
+  """A search asked for its n_best best stops once those are certain: they are still the exhaustive search's best,
+  for 16 sentences with their own models and limits; and where the first hypothesis to finish is already certain to
+  be the best (EOS far likelier than anything else), asking for one stops right there, with nothing else finished."""
+  vocab, beam, alpha, rows = 4, 27, 0.6, 16
+  rng = np.random.default_rng(12)
+  limits = rng.integers(1, 5, size=rows)
+  tables = rng.normal(scale=2.0, size=(rows, 4, vocab, vocab)).astype(np.float32)
+
+  def logits_fn(tokens, position, cache):
+    return cache["shared"][jnp.arange(tokens.shape[0])[:, None], position, tokens], cache
+
+  tokens, scores = decode.beam_search(logits_fn, {"per_beam": {}, "shared": jnp.asarray(tables)},
+                                      jnp.asarray(limits), beam_size=beam, alpha=alpha, max_length=4, n_best=n_best)
+  tokens, scores = np.asarray(tokens), np.asarray(scores)
+  for row in range(rows):
+    expected = brute_force(tables[row], int(limits[row]), alpha)
+    for rank, (expected_score, expected_sequence) in enumerate(expected[:n_best]):
+      assert scores[row, rank] == pytest.approx(expected_score, rel=1e-5, abs=1e-5), (row, rank)
+      if rank == 0 or abs(expected[rank][0] - expected[rank - 1][0]) > 1e-5:
+        assert [int(t) for t in tokens[row, rank, :len(expected_sequence)]] == expected_sequence, (row, rank)
+
+  eager = np.zeros((6, vocab, vocab), np.float32)
+  eager[:, :, EOS] = 12.0
+  _, scores = decode.beam_search(toy_logits_fn(eager), {"per_beam": {}, "shared": None}, jnp.array([6]),
+                                 beam_size=4, alpha=alpha, max_length=6, n_best=n_best)
+  finished = int((np.asarray(scores[0]) > decode.DEAD / 2).sum())
+  # One step finishes only the hypothesis [EOS]; the next 3 best need a second step.
+  assert finished == (1 if n_best == 1 else 4)
+
+
 def test_small_beam_best_is_exhaustive_on_peaked_model():
   """With a peaked model, beam 4 finds the exhaustive optimum too (and its score)."""
   vocab, limit = 5, 5

@@ -159,19 +159,25 @@ def _search_loop(keep_going: Callable, step: Callable, state: dict, *, row_done:
 
 
 def beam_search(logits_fn: Callable, cache: dict, output_limits: Array, *, beam_size: int, alpha: float,
-                max_length: int, eos_id: int = EOS_ID, segments: tuple[int, ...] | None = None,
-                extend_cache: Callable | None = None, narrow: bool = True) -> tuple[Array, Array]:
+                max_length: int, n_best: int | None = None, eos_id: int = EOS_ID,
+                segments: tuple[int, ...] | None = None, extend_cache: Callable | None = None,
+                narrow: bool = True) -> tuple[Array, Array]:
   """Returns (tokens [batch, beam_size, max_length], scores [batch, beam_size]), best first.
 
   output_limits [batch]: the most tokens (EOS included) each sentence may produce; at that length EOS is forced.
-  Finished hypotheses end with EOS and are padded with 0. A sentence is done once no live beam can beat the worst of
-  its beam_size finished ones (log-probabilities only fall, and the best a live beam can reach is its current
-  log-probability divided by the largest penalty it can still get); the loop stops when every sentence is.
+  Finished hypotheses end with EOS and are padded with 0. A sentence is done once no live beam can beat the n_best-th
+  best of its finished ones (log-probabilities only fall, and the best a live beam can reach is its current
+  log-probability divided by the largest penalty it can still get); the loop stops when every sentence is. Its
+  first n_best hypotheses are then those of a search that ran on (n_best defaults to beam_size: all of them): asking
+  for the best only stops as soon as the best is certain, and the rest of the list is what finished by then.
   segments / extend_cache: the cache covers segments[0] positions and grows at each segment's end
   (_segmented_while); default one segment, the cache as given for all max_length positions.
   narrow: leave done sentences out of the steps (_narrowing_while); every leaf of the cache must then lead with the
   batch axis. The results are the same either way.
   """
+  n_best = n_best or beam_size
+  if not 1 <= n_best <= beam_size:
+    raise ValueError(f"n_best={n_best} must be between 1 and beam_size={beam_size}")
   batch = output_limits.shape[0]
   # Only the first beam is alive at the start; the others would duplicate it.
   live_logprob = jnp.tile(jnp.array([0.0] + [DEAD] * (beam_size - 1)), (batch, 1))
@@ -187,7 +193,7 @@ def beam_search(logits_fn: Callable, cache: dict, output_limits: Array, *, beam_
   def sentence_done(s):
     limits = s["output_limits"]
     best_possible = s["live_logprob"].max(axis=1) / length_penalty(limits.astype(jnp.float32), alpha)
-    cannot_improve = best_possible < s["finished_score"].min(axis=1)
+    cannot_improve = best_possible < s["finished_score"][:, n_best - 1]  # finished scores are kept best first
     return cannot_improve | (s["position"] >= limits)
 
   def keep_going(s):
@@ -303,15 +309,20 @@ def _per_device(search: Callable, mesh: Mesh | None) -> Callable:
 
 
 @functools.partial(jax.jit, static_argnames=("model", "beam_size", "alpha", "extra_length", "max_decode_length",
-                                             "mesh"))
+                                             "n_best", "mesh"))
 def translate_beam(model: Transformer, params, source: Array, *, beam_size: int = 4, alpha: float = 0.6,
-                   extra_length: int = 50, max_decode_length: int = 256,
+                   extra_length: int = 50, max_decode_length: int = 256, n_best: int | None = None,
                    mesh: Mesh | None = None) -> tuple[Array, Array]:
-  """Beam-search translations of source [batch, length] (0 = padding): (tokens [batch, beams, T], scores).
+  """Beam-search translations of source [batch, length] (0 = padding): the n_best (default beam_size) best,
+  (tokens [batch, n_best, T], scores [batch, n_best]); the search stops once these are certain (beam_search).
   mesh: search each device's rows of the batch (split over sharding.BATCH_AXES) on its own."""
+  n_best = n_best or beam_size
+
   def search(params, source):
-    return beam_search(**_model_search_inputs(model, params, source, beam_size, extra_length, max_decode_length),
-                       beam_size=beam_size, alpha=alpha)
+    tokens, scores = beam_search(
+        **_model_search_inputs(model, params, source, beam_size, extra_length, max_decode_length),
+        beam_size=beam_size, alpha=alpha, n_best=n_best)
+    return tokens[:, :n_best], scores[:, :n_best]
   return _per_device(search, mesh)(params, source)
 
 

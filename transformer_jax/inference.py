@@ -70,8 +70,8 @@ def search(model, params, sources: list[list[int]], *, n_best: int, beam_size: i
       source[row, :len(sources[i])] = sources[i]
     source = place_source(source) if place_source else source
     if beam_size > 1:
-      tokens, scores = decode.translate_beam(model, params, source, beam_size=beam_size, alpha=alpha, **options)
-      return chunk, tokens[:, :n_best], scores[:, :n_best]
+      return (chunk, *decode.translate_beam(model, params, source, beam_size=beam_size, alpha=alpha, n_best=n_best,
+                                            **options))
     tokens, scores = decode.translate_greedy(model, params, source, **options)
     return chunk, tokens[:, None], scores[:, None]
 
