@@ -116,7 +116,7 @@ def profile(workdir: str, sentences: list[str], directory: str, batch_size: int)
     source[row, :len(ids)] = ids
   source = jax.device_put(source, sharding.batch_sharding(mesh))
   options = dict(beam_size=FLAGS.beam_size, alpha=config.length_penalty_alpha, extra_length=config.decode_extra_length,
-                 max_decode_length=config.max_decode_length, mesh=mesh)
+                 max_decode_length=config.max_decode_length, mesh=mesh, n_best=1)  # the best, as the passes ask
   jax.block_until_ready(decode.translate_beam(model, params, source, **options))
   calls = 3
   with jax.profiler.trace(directory, create_perfetto_trace=True):
