@@ -41,6 +41,37 @@ def brute_force(table, limit, alpha):
   return sorted(results, key=lambda r: -r[0])
 
 
+ROW_BEAM, ROW_ALPHA = 27, 0.6  # beam 27 keeps every live prefix of 3 non-EOS tokens up to 3 tokens long
+
+
+def search_rows_with_own_models(seed: int, n_best: int | None = None):
+  """16 sentences, each with its own toy model (4 tokens, 4 positions) and output limit, beam-searched as one batch:
+  (tables, limits, tokens, scores)."""
+  rows, vocab = 16, 4
+  rng = np.random.default_rng(seed)
+  limits = rng.integers(1, 5, size=rows)
+  tables = rng.normal(scale=2.0, size=(rows, 4, vocab, vocab)).astype(np.float32)
+
+  def logits_fn(tokens, position, cache):  # row b's next-token logits come from its own table
+    return cache["shared"][jnp.arange(tokens.shape[0])[:, None], position, tokens], cache
+
+  tokens, scores = decode.beam_search(logits_fn, {"per_beam": {}, "shared": jnp.asarray(tables)},
+                                      jnp.asarray(limits), beam_size=ROW_BEAM, alpha=ROW_ALPHA, max_length=4,
+                                      n_best=n_best)
+  return tables, limits, np.asarray(tokens), np.asarray(scores)
+
+
+def assert_exhaustive_best(tables, limits, tokens, scores, count: int) -> None:
+  """Each row's first `count` hypotheses and scores are the exhaustive search's best for its own model."""
+  for row in range(len(tables)):
+    expected = brute_force(tables[row], int(limits[row]), ROW_ALPHA)
+    for rank, (expected_score, expected_sequence) in enumerate(expected[:count]):
+      assert scores[row, rank] == pytest.approx(expected_score, rel=1e-5, abs=1e-5), (row, rank)
+      if rank == 0 or abs(expected[rank][0] - expected[rank - 1][0]) > 1e-5:
+        got = [int(t) for t in tokens[row, rank, :len(expected_sequence)]]
+        assert got == expected_sequence, (row, rank, got, expected_sequence)
+
+
 @pytest.mark.parametrize("alpha", [0.0, 0.6, 1.5])
 def test_beam_search_equals_exhaustive_search(alpha):
   vocab, limit = 4, 4  # 3 non-EOS tokens: 27 live prefixes at most, so beam 27 keeps every one of them
@@ -66,28 +97,12 @@ def test_asking_for_fewer_hypotheses_stops_sooner_with_the_same_best_ones(n_best
   """A search asked for its n_best best stops once those are certain: they are still the exhaustive search's best,
   for 16 sentences with their own models and limits; and where the first hypothesis to finish is already certain to
   be the best (EOS far likelier than anything else), asking for one stops right there, with nothing else finished."""
-  vocab, beam, alpha, rows = 4, 27, 0.6, 16
-  rng = np.random.default_rng(12)
-  limits = rng.integers(1, 5, size=rows)
-  tables = rng.normal(scale=2.0, size=(rows, 4, vocab, vocab)).astype(np.float32)
+  assert_exhaustive_best(*search_rows_with_own_models(seed=12, n_best=n_best), count=n_best)
 
-  def logits_fn(tokens, position, cache):
-    return cache["shared"][jnp.arange(tokens.shape[0])[:, None], position, tokens], cache
-
-  tokens, scores = decode.beam_search(logits_fn, {"per_beam": {}, "shared": jnp.asarray(tables)},
-                                      jnp.asarray(limits), beam_size=beam, alpha=alpha, max_length=4, n_best=n_best)
-  tokens, scores = np.asarray(tokens), np.asarray(scores)
-  for row in range(rows):
-    expected = brute_force(tables[row], int(limits[row]), alpha)
-    for rank, (expected_score, expected_sequence) in enumerate(expected[:n_best]):
-      assert scores[row, rank] == pytest.approx(expected_score, rel=1e-5, abs=1e-5), (row, rank)
-      if rank == 0 or abs(expected[rank][0] - expected[rank - 1][0]) > 1e-5:
-        assert [int(t) for t in tokens[row, rank, :len(expected_sequence)]] == expected_sequence, (row, rank)
-
-  eager = np.zeros((6, vocab, vocab), np.float32)
+  eager = np.zeros((6, 4, 4), np.float32)  # 6 positions, 4 tokens
   eager[:, :, EOS] = 12.0
   _, scores = decode.beam_search(toy_logits_fn(eager), {"per_beam": {}, "shared": None}, jnp.array([6]),
-                                 beam_size=4, alpha=alpha, max_length=6, n_best=n_best)
+                                 beam_size=4, alpha=ROW_ALPHA, max_length=6, n_best=n_best)
   finished = int((np.asarray(scores[0]) > decode.DEAD / 2).sum())
   # One step finishes only the hypothesis [EOS]; the next 3 best need a second step.
   assert finished == (1 if n_best == 1 else 4)
@@ -139,27 +154,11 @@ def test_rows_that_finish_early_leave_the_batch_without_changing_any_result():
   """16 sentences with their own models and limits: they finish at different steps, so the search narrows to the
   unfinished ones (decode.front_sizes: 16, 8, 4 rows) and sorts them; each still gets the exhaustive search's
   hypotheses for its own model, in its own row."""
-  vocab, beam, alpha = 4, 27, 0.6  # beam 27 keeps every live prefix of 3 non-EOS tokens up to 3 tokens long
-  rows = 16
-  assert decode.front_sizes(rows) == (16, 8, 4)
-  rng = np.random.default_rng(11)
-  limits = rng.integers(1, 5, size=rows)
-  tables = rng.normal(scale=2.0, size=(rows, 4, vocab, vocab)).astype(np.float32)
-
-  def logits_fn(tokens, position, cache):  # row b's next-token logits come from its own table
-    return cache["shared"][jnp.arange(tokens.shape[0])[:, None], position, tokens], cache
-
-  tokens, scores = decode.beam_search(logits_fn, {"per_beam": {}, "shared": jnp.asarray(tables)},
-                                      jnp.asarray(limits), beam_size=beam, alpha=alpha, max_length=4)
-  tokens, scores = np.asarray(tokens), np.asarray(scores)
-  for row in range(rows):
-    expected = brute_force(tables[row], int(limits[row]), alpha)
-    for rank, (expected_score, expected_sequence) in enumerate(expected[:beam]):
-      assert scores[row, rank] == pytest.approx(expected_score, rel=1e-5, abs=1e-5), (row, rank)
-      if rank == 0 or abs(expected[rank][0] - expected[rank - 1][0]) > 1e-5:
-        got = [int(t) for t in tokens[row, rank, :len(expected_sequence)]]
-        assert got == expected_sequence, (row, rank, got, expected_sequence)
-    assert (scores[row, len(expected):] == decode.DEAD).all()  # fewer hypotheses exist than the beam holds
+  assert decode.front_sizes(16) == (16, 8, 4)
+  tables, limits, tokens, scores = search_rows_with_own_models(seed=11)
+  assert_exhaustive_best(tables, limits, tokens, scores, count=ROW_BEAM)
+  for row in range(len(tables)):  # fewer hypotheses exist than the beam holds
+    assert (scores[row, len(brute_force(tables[row], int(limits[row]), ROW_ALPHA)):] == decode.DEAD).all()
 
 
 # ---- With the real model ----
