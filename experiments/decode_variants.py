@@ -7,9 +7,9 @@ each compiled in this one process and called in turn (A B C A B C ...), so a noi
 
 Prints, per variant, the median and fastest call (--batch=all: pass over the whole test set, 32 sentences a batch,
 every batch queued before the first is read back), the median of its per-round ratio to the first variant, whether
-it produced the same tokens, and the median time to lower and compile the programs of every source length the
-batches need (what a run's first evaluation waits for). The earlier implementations live here only, as the record of
-what was measured:
+it produced the same best hypotheses, and the median time to lower and compile the programs of every source length
+the batches need (what a run's first evaluation waits for). The earlier implementations live here only, as the
+record of what was measured:
 - lax_top_k: one jax.lax.top_k over beams x vocabulary instead of decode.top_k_by_blocks;
 - switch_narrowing: the narrowing loop as a while loop whose body switches to the smallest size that holds the
   unfinished rows;
@@ -160,7 +160,7 @@ def main(argv):
   lengths = sorted({source.shape[1] for source in batches})
   print(f"batch {FLAGS.batch}: {len(batches)} batch(es) of {size} sentences, sources padded to {lengths}, "
         f"{FLAGS.calls} calls each")
-  print(f"| variant | median ms | fastest ms | per-round ratio to {first} | same tokens as {first} "
+  print(f"| variant | median ms | fastest ms | per-round ratio to {first} | same best hypotheses as {first} "
         "| median compile s |")
   print("|---|---|---|---|---|---|")
   for name, times in seconds.items():

@@ -107,6 +107,20 @@ def test_asking_for_fewer_hypotheses_stops_sooner_with_the_same_best_ones(n_best
   # One step finishes only the hypothesis [EOS]; the next 3 best need a second step.
   assert finished == (1 if n_best == 1 else 4)
 
+  # The bound must divide by the penalty of the longest output allowed: at alpha 1.5, [EOS] (log-probability -1)
+  # finishes first, and the beam at -1.5 still beats it by going on to 4 tokens (-1.5 / lp(4) = -0.82).
+  late = np.zeros((4, 4, 4), np.float32)
+  late[0, EOS] = np.log([0.2045, np.exp(-1.0), np.exp(-1.5), 0.2045])
+  late[1:3, :, 2] = 20.0  # then token 2, almost surely
+  late[3, :, EOS] = 20.0
+  alpha = 1.5
+  expected_score, expected_sequence = brute_force(late, 4, alpha)[0]
+  assert len(expected_sequence) == 4
+  tokens, scores = decode.beam_search(toy_logits_fn(late), {"per_beam": {}, "shared": None}, jnp.array([4]),
+                                      beam_size=4, alpha=alpha, max_length=4, n_best=n_best)
+  assert [int(t) for t in tokens[0, 0]] == expected_sequence
+  assert float(scores[0, 0]) == pytest.approx(expected_score, rel=1e-5)
+
 
 def test_small_beam_best_is_exhaustive_on_peaked_model():
   """With a peaked model, beam 4 finds the exhaustive optimum too (and its score)."""

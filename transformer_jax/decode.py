@@ -175,7 +175,7 @@ def beam_search(logits_fn: Callable, cache: dict, output_limits: Array, *, beam_
   narrow: leave done sentences out of the steps (_narrowing_while); every leaf of the cache must then lead with the
   batch axis. The results are the same either way.
   """
-  n_best = n_best or beam_size
+  n_best = beam_size if n_best is None else n_best
   if not 1 <= n_best <= beam_size:
     raise ValueError(f"n_best={n_best} must be between 1 and beam_size={beam_size}")
   batch = output_limits.shape[0]
@@ -316,7 +316,7 @@ def translate_beam(model: Transformer, params, source: Array, *, beam_size: int 
   """Beam-search translations of source [batch, length] (0 = padding): the n_best (default beam_size) best,
   (tokens [batch, n_best, T], scores [batch, n_best]); the search stops once these are certain (beam_search).
   mesh: search each device's rows of the batch (split over sharding.BATCH_AXES) on its own."""
-  n_best = n_best or beam_size
+  n_best = beam_size if n_best is None else n_best
 
   def search(params, source):
     tokens, scores = beam_search(
