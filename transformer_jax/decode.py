@@ -316,13 +316,11 @@ def translate_beam(model: Transformer, params, source: Array, *, beam_size: int 
   """Beam-search translations of source [batch, length] (0 = padding): the n_best (default beam_size) best,
   (tokens [batch, n_best, T], scores [batch, n_best]); the search stops once these are certain (beam_search).
   mesh: search each device's rows of the batch (split over sharding.BATCH_AXES) on its own."""
-  n_best = beam_size if n_best is None else n_best
-
   def search(params, source):
     tokens, scores = beam_search(
         **_model_search_inputs(model, params, source, beam_size, extra_length, max_decode_length),
         beam_size=beam_size, alpha=alpha, n_best=n_best)
-    return tokens[:, :n_best], scores[:, :n_best]
+    return tokens[:, :n_best], scores[:, :n_best]  # n_best None: all beam_size
   return _per_device(search, mesh)(params, source)
 
 
