@@ -105,7 +105,7 @@ def profile(workdir: str, sentences: list[str], directory: str, batch_size: int)
   per core), and sums XLA's per-thunk times by _category."""
   import jax  # pylint: disable=g-import-not-at-top
   import numpy as np  # pylint: disable=g-import-not-at-top
-  from transformer_jax import decode, inference, profiling, sharding  # pylint: disable=g-import-not-at-top
+  from transformer_jax import config_base, decode, inference, profiling, sharding  # pylint: disable=g-import-not-at-top
   config, tokenizer, model, params, mesh = inference.load_on_devices(workdir)
   sources = inference.encode_sources(tokenizer, sentences, config.bucket_lengths[-1])
   order = np.argsort([len(ids) for ids in sources], kind="stable")
@@ -116,7 +116,8 @@ def profile(workdir: str, sentences: list[str], directory: str, batch_size: int)
     source[row, :len(ids)] = ids
   source = jax.device_put(source, sharding.batch_sharding(mesh))
   options = dict(beam_size=FLAGS.beam_size, alpha=config.length_penalty_alpha, extra_length=config.decode_extra_length,
-                 max_decode_length=config.max_decode_length, mesh=mesh, n_best=1)  # the best, as the passes ask
+                 max_decode_length=config.max_decode_length, mesh=mesh, n_best=1,  # the best, as the passes ask
+                 length_penalty_form=config_base.length_penalty_form(config))
   jax.block_until_ready(decode.translate_beam(model, params, source, **options))
   calls = 3
   with jax.profiler.trace(directory, create_perfetto_trace=True):

@@ -38,4 +38,7 @@ def get_config(arg: str | None = None):
   config.max_checkpoints_to_keep = 5
   config.test_average_last = 5
   config.test_score_final_step = False  # newstest2014 is decoded once, with the average
+  config.published_bleu = 27.3  # the paper's Table 2, Transformer (base), newstest2014 EN-DE
+  config.published_metric = "tokenized_bleu"
+  config.published_in = "Vaswani et al. 2017, Table 2: Transformer (base), EN-DE newstest2014, tokenized BLEU"
   return config_base.with_data_source(config, arg)  # ":hf": the Hugging Face Hub's copy, wmt/wmt14 de-en

@@ -115,7 +115,7 @@ def main(argv):
   from transformer_jax import cpu_devices  # noqa: F401  pylint: disable=g-import-not-at-top,unused-import
   import jax  # pylint: disable=g-import-not-at-top
   import numpy as np  # pylint: disable=g-import-not-at-top
-  from transformer_jax import cli, decode, inference, sharding  # pylint: disable=g-import-not-at-top
+  from transformer_jax import cli, config_base, decode, inference, sharding  # pylint: disable=g-import-not-at-top
   from transformer_jax.data import input_pipeline  # pylint: disable=g-import-not-at-top
   cli.quiet_library_logs()
   config, tokenizer, model, params, mesh = inference.load_on_devices(FLAGS.workdir)
@@ -133,7 +133,8 @@ def main(argv):
       source[row, :len(ids)] = ids
     batches.append(jax.device_put(source, sharding.batch_sharding(mesh)))
   options = dict(beam_size=config.beam_size, alpha=config.length_penalty_alpha,
-                 extra_length=config.decode_extra_length, max_decode_length=config.max_decode_length, mesh=mesh)
+                 extra_length=config.decode_extra_length, max_decode_length=config.max_decode_length, mesh=mesh,
+                 length_penalty_form=config_base.length_penalty_form(config))
   n_best = {"every_hypothesis": config.beam_size, "before": config.beam_size}
   compiled, compile_seconds = {}, {name: [] for name in FLAGS.variants}
   for _ in range(FLAGS.compile_rounds):

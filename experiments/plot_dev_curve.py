@@ -21,8 +21,8 @@ def read_curve(workdir: str) -> list[dict]:
   path = os.path.join(workdir, "dev_curve.jsonl")
   if not os.path.exists(path):
     sys.exit(f"{path} does not exist: is {workdir} a training workdir with dev evaluations (eval_every_steps > 0)?")
-  with open(path) as f:
-    return [json.loads(line) for line in f if line.strip()]
+  with open(path) as f:  # rows of a loss-only evaluation (num_dev_bleu_sentences=0) have no BLEU
+    return [row for row in (json.loads(line) for line in f if line.strip()) if "dev_bleu" in row]
 
 
 def main(argv) -> None:

@@ -60,6 +60,24 @@ def test_refuses_more_checkpoints_than_there_are_and_an_existing_average(workdir
     average_checkpoints.average_last(workdir, 1, output_workdir=workdir)
 
 
+def test_an_average_is_replaced_only_when_asked_and_never_over_a_run(workdir, tmp_path):
+  import shutil  # pylint: disable=import-outside-toplevel
+  from transformer_jax.errors import WorkdirError  # pylint: disable=import-outside-toplevel
+  workdir = str(shutil.copytree(workdir, tmp_path / "runs" / "copy"))  # the shared run stays as other tests expect
+  output = workdir_lib.averaged(workdir, 2)  # inside the run: its own workdir, which training never touches
+  average_checkpoints.average_last(workdir, 2, output_step=100)
+  with pytest.raises(WorkdirError, match="already holds an average; pass --overwrite"):
+    average_checkpoints.average_last(workdir, 2)
+  average_checkpoints.average_last(workdir, 2, overwrite=True)
+  assert os.listdir(os.path.join(output, "checkpoints")) == ["8"]  # the new one, in place of step 100
+  assert not [name for name in os.listdir(workdir) if name.endswith((".partial", ".replaced"))]
+  for target, message in [(os.path.dirname(workdir), "holds the workdir of a run"),
+                          (os.path.join(workdir, "checkpoints", "avg"), "or its checkpoints folder")]:
+    with pytest.raises(WorkdirError, match=message):
+      average_checkpoints.average_last(workdir, 1, output_workdir=target, overwrite=True)
+  assert sorted(os.listdir(os.path.join(workdir, "checkpoints"))) == ["4", "8"]
+
+
 def test_mismatched_trees_are_refused_naming_the_parameter():
   tree = {"encoder": {"kernel": np.ones((2, 3), np.float32)}, "bias": np.zeros(3, np.float32)}
   reshaped = {"encoder": {"kernel": np.ones((3, 2), np.float32)}, "bias": np.zeros(3, np.float32)}

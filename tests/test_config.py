@@ -147,3 +147,27 @@ def test_paper_configs_count_real_tokens():
       config_base.validate(config)
     config.pack_training_rows = False
     config_base.validate(config)
+
+
+@pytest.mark.parametrize("settings,message", [
+    (dict(length_penalty_form="fairseq"), r"length_penalty_form='fairseq': must be one of \('gnmt', 'length'\)"),
+    (dict(length_penalty_alpha=-0.5, length_penalty_form="length"), "length_penalty_alpha=-0.5: must be >= 0"),
+    (dict(eval_every_epochs=-1), r"eval_every_epochs=-1: must be >= 0 \(0 = use eval_every_steps\)"),
+    (dict(checkpoint_every_epochs=-2), r"checkpoint_every_epochs=-2: must be >= 0 \(0 = use checkpoint_every_steps\)"),
+    (dict(early_stopping_patience=-1), "early_stopping_patience=-1: must be >= 0"),
+    (dict(early_stopping_patience=10, eval_every_steps=0), "early_stopping_patience=10 counts dev evaluations, but "
+     "there are none"),
+    (dict(num_dev_bleu_sentences=-1), r"num_dev_bleu_sentences=-1: must be >= 0 \(0 = dev loss only\)"),
+])
+def test_training_recipe_keys_refuse_bad_values(settings, message):
+  """The keys a fairseq recipe needs (length penalty form, epoch schedules, early stopping, loss-only dev
+  evaluation) name the key, the problem and the fix; the recipe itself is valid."""
+  config = default.get_config()
+  config.update(settings)
+  with pytest.raises(ValueError, match=message):
+    config_base.validate(config)
+  config = default.get_config()
+  config.update(length_penalty_form="length", length_penalty_alpha=1.0, beam_size=5, eval_every_steps=0,
+                eval_every_epochs=1, checkpoint_every_epochs=1, early_stopping_patience=10,
+                num_dev_bleu_sentences=0, test_average_last=10, max_checkpoints_to_keep=10)
+  config_base.validate(config)

@@ -24,7 +24,13 @@ def toy_logits_fn(table):
   return logits_fn
 
 
-def brute_force(table, limit, alpha):
+def penalty(length, alpha, form):
+  """The length penalty as the papers write it: Wu et al. 2016 ("gnmt"), or length^alpha ("length", fairseq's
+  (step + 1)**lenpen: the length counts EOS)."""
+  return ((5 + length) / 6) ** alpha if form == "gnmt" else length ** alpha
+
+
+def brute_force(table, limit, alpha, form="gnmt"):
   """All sequences of at most `limit` tokens that end in EOS (and only there), with their normalised scores."""
   logprobs = np.asarray(jax.nn.log_softmax(jnp.asarray(table), axis=-1))
   vocab = table.shape[-1]
@@ -37,14 +43,14 @@ def brute_force(table, limit, alpha):
       for position, token in enumerate(sequence):
         total += logprobs[position, previous, token]
         previous = token
-      results.append((total / ((5 + length) / 6) ** alpha, sequence))
+      results.append((total / penalty(length, alpha, form), sequence))
   return sorted(results, key=lambda r: -r[0])
 
 
 ROW_BEAM, ROW_ALPHA = 27, 0.6  # beam 27 keeps every live prefix of 3 non-EOS tokens up to 3 tokens long
 
 
-def search_rows_with_own_models(seed: int, n_best: int | None = None):
+def search_rows_with_own_models(seed: int, n_best: int | None = None, form: str = "gnmt"):
   """16 sentences, each with its own toy model (4 tokens, 4 positions) and output limit, beam-searched as one batch:
   (tables, limits, tokens, scores)."""
   rows, vocab = 16, 4
@@ -57,14 +63,14 @@ def search_rows_with_own_models(seed: int, n_best: int | None = None):
 
   tokens, scores = decode.beam_search(logits_fn, {"per_beam": {}, "shared": jnp.asarray(tables)},
                                       jnp.asarray(limits), beam_size=ROW_BEAM, alpha=ROW_ALPHA, max_length=4,
-                                      n_best=n_best)
+                                      n_best=n_best, length_penalty_form=form)
   return tables, limits, np.asarray(tokens), np.asarray(scores)
 
 
-def assert_exhaustive_best(tables, limits, tokens, scores, count: int) -> None:
+def assert_exhaustive_best(tables, limits, tokens, scores, count: int, form: str = "gnmt") -> None:
   """Each row's first `count` hypotheses and scores are the exhaustive search's best for its own model."""
   for row in range(len(tables)):
-    expected = brute_force(tables[row], int(limits[row]), ROW_ALPHA)
+    expected = brute_force(tables[row], int(limits[row]), ROW_ALPHA, form)
     for rank, (expected_score, expected_sequence) in enumerate(expected[:count]):
       assert scores[row, rank] == pytest.approx(expected_score, rel=1e-5, abs=1e-5), (row, rank)
       if rank == 0 or abs(expected[rank][0] - expected[rank - 1][0]) > 1e-5:
@@ -72,17 +78,20 @@ def assert_exhaustive_best(tables, limits, tokens, scores, count: int) -> None:
         assert got == expected_sequence, (row, rank, got, expected_sequence)
 
 
-@pytest.mark.parametrize("alpha", [0.0, 0.6, 1.5])
-def test_beam_search_equals_exhaustive_search(alpha):
+@pytest.mark.parametrize("form,alpha", [("gnmt", 0.0), ("gnmt", 0.6), ("gnmt", 1.5), ("length", 0.6),
+                                        ("length", 1.0), ("length", 1.5)])
+def test_beam_search_equals_exhaustive_search(form, alpha):
+  """Either length penalty: "gnmt" (the paper's) or "length" (log P / length^alpha, fairseq's --lenpen)."""
   vocab, limit = 4, 4  # 3 non-EOS tokens: 27 live prefixes at most, so beam 27 keeps every one of them
   rng = np.random.default_rng(int(alpha * 10))
   tables = rng.normal(scale=2.0, size=(2, limit, vocab, vocab)).astype(np.float32)
   beam = 27
   for batch_row in range(2):
     table = tables[batch_row]
-    expected = brute_force(table, limit, alpha)
+    expected = brute_force(table, limit, alpha, form)
     tokens, scores = decode.beam_search(toy_logits_fn(table), {"per_beam": {}, "shared": None},
-                                        jnp.array([limit]), beam_size=beam, alpha=alpha, max_length=limit)
+                                        jnp.array([limit]), beam_size=beam, alpha=alpha, max_length=limit,
+                                        length_penalty_form=form)
     tokens, scores = np.asarray(tokens[0]), np.asarray(scores[0])
     for rank in range(beam):
       expected_score, expected_sequence = expected[rank]
@@ -120,6 +129,35 @@ def test_asking_for_fewer_hypotheses_stops_sooner_with_the_same_best_ones(n_best
                                       beam_size=4, alpha=alpha, max_length=4, n_best=n_best)
   assert [int(t) for t in tokens[0, 0]] == expected_sequence
   assert float(scores[0, 0]) == pytest.approx(expected_score, rel=1e-5)
+
+
+@pytest.mark.parametrize("n_best", [1, 3])
+def test_length_normalised_search_stops_only_when_the_best_is_certain(n_best):
+  """length_penalty_form="length" at alpha 1 (fairseq's --lenpen 1): 16 sentences with their own models and limits
+  get the exhaustive search's best; and the stopping bound divides by the limit's length^alpha, not by the GNMT
+  penalty nor by the next position's: [EOS] (log-probability -0.51) finishes first, and the beam at -1.2 still beats
+  it by going on to 4 tokens (-1.2 / 4 = -0.3), which ((5 + 4) / 6)^1 (-0.8) or 2^1 (-0.6) would have ruled out."""
+  assert_exhaustive_best(*search_rows_with_own_models(seed=13, n_best=n_best, form="length"), count=n_best,
+                         form="length")
+
+  late = np.zeros((4, 4, 4), np.float32)
+  late[0, EOS] = np.log([0.05, 0.6, 0.3, 0.05])
+  late[1:3, :, 2] = 20.0  # then token 2, almost surely
+  late[3, :, EOS] = 20.0
+  expected_score, expected_sequence = brute_force(late, 4, 1.0, "length")[0]
+  assert expected_sequence == [2, 2, 2, EOS]
+  tokens, scores = decode.beam_search(toy_logits_fn(late), {"per_beam": {}, "shared": None}, jnp.array([4]),
+                                      beam_size=4, alpha=1.0, max_length=4, n_best=n_best,
+                                      length_penalty_form="length")
+  assert [int(t) for t in tokens[0, 0]] == expected_sequence
+  assert float(scores[0, 0]) == pytest.approx(expected_score, rel=1e-5)
+
+
+def test_negative_alpha_is_refused():
+  """A penalty that shrinks with the length would break the stopping bound (the largest penalty is at the limit)."""
+  with pytest.raises(ValueError, match="alpha"):
+    decode.beam_search(toy_logits_fn(np.zeros((2, 3, 3), np.float32)), {"per_beam": {}, "shared": None},
+                       jnp.array([2]), beam_size=2, alpha=-0.5, max_length=2, length_penalty_form="length")
 
 
 def test_small_beam_best_is_exhaustive_on_peaked_model():
@@ -242,10 +280,12 @@ def test_each_device_searching_its_own_rows_gives_every_sentence_its_own_result(
     np.testing.assert_allclose(np.asarray(batch_scores[row]), np.asarray(scores[0]), rtol=1e-4, atol=1e-4)
 
 
-def test_scores_are_sorted_and_match_rescoring(params):
+@pytest.mark.parametrize("form", ["gnmt", "length"])
+def test_scores_are_sorted_and_match_rescoring(params, form):
   """n-best scores are in order, and each equals the model's own log-probability / length penalty."""
   source = padded(SOURCES[:1], 8)
-  tokens, scores = decode.translate_beam(MODEL, params, source, beam_size=4, alpha=0.6, extra_length=4)
+  tokens, scores = decode.translate_beam(MODEL, params, source, beam_size=4, alpha=0.6, extra_length=4,
+                                         length_penalty_form=form)
   tokens, scores = np.asarray(tokens[0]), np.asarray(scores[0])
   assert np.all(np.diff(scores) <= 1e-6)
   for hypothesis, score in zip(tokens, scores):
@@ -255,7 +295,7 @@ def test_scores_are_sorted_and_match_rescoring(params):
     logits = MODEL.apply({"params": params}, source, inputs, target)
     logprobs = np.asarray(jax.nn.log_softmax(logits[0]))
     total = sum(logprobs[i, t] for i, t in enumerate(target[0]))
-    assert score == pytest.approx(total / ((5 + length) / 6) ** 0.6, rel=1e-4, abs=1e-4)
+    assert score == pytest.approx(total / penalty(length, 0.6, form), rel=1e-4, abs=1e-4)
 
 
 def test_outputs_longer_than_the_first_cache_segment_score_as_the_full_model(params):

@@ -297,3 +297,63 @@ def test_decode_benchmark_reports_every_engine(trained, tmp_path):
   assert sorted(rows) == ["ctranslate2_float32", "ctranslate2_int8", "jax"] and report["sentences"] == 8
   assert rows["jax"]["same_as_jax"] == 8 and all(row["sentences_per_second"] > 0 for row in rows.values())
   assert "| ctranslate2_int8 |" in result.stdout
+
+
+def _hashes(directory) -> dict:
+  import hashlib  # pylint: disable=import-outside-toplevel
+  return {os.path.relpath(os.path.join(root, name), directory): hashlib.sha256(open(os.path.join(root, name),
+                                                                                    "rb").read()).hexdigest()
+          for root, _, names in os.walk(directory) for name in names}
+
+
+def test_overwrite_never_deletes_a_run(trained, tmp_path):
+  import shutil  # pylint: disable=import-outside-toplevel
+  copy = tmp_path / "runs" / "copy"
+  shutil.copytree(trained[0], copy)
+  before = _hashes(copy)
+  for output, where in [(copy, "is the workdir of a run"), (copy / "ct2", "lies inside the workdir of a run"),
+                        (tmp_path / "runs", "holds the workdir of a run")]:
+    result = run(["transformer_jax.export", f"--workdir={copy}", "--format=ctranslate2", f"--output={output}",
+                  "--overwrite"])
+    assert result.returncode == 2, result.stderr[-2000:]
+    errors = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1 and where in errors[0] and str(copy) in errors[0], result.stderr[-2000:]
+    assert "Traceback" not in result.stderr
+    assert _hashes(copy) == before
+  help_text = run(["transformer_jax.export", "--helpfull"]).stdout
+  assert "Delete everything in an existing --output directory" in help_text
+
+
+def test_an_interrupted_overwrite_leaves_a_complete_export(trained, exported, tmp_path, monkeypatch):
+  """Interrupted while the new model is written, the previous export stays; interrupted while the old one is
+  deleted, the new one is already in place: the output is always one whole export."""
+  import shutil  # pylint: disable=import-outside-toplevel
+  from transformer_jax.export import to_ctranslate2  # pylint: disable=import-outside-toplevel
+  output = tmp_path / "export"
+  shutil.copytree(exported["int8"], output)
+  previous = _hashes(output)
+  write = to_ctranslate2.write
+
+  def write_then_fail(directory, *args, **kwargs):
+    write(directory, *args, **kwargs)
+    raise KeyboardInterrupt
+
+  monkeypatch.setattr(to_ctranslate2, "write", write_then_fail)
+  with pytest.raises(KeyboardInterrupt):
+    export.export_run(trained[0], "ctranslate2", str(output), overwrite=True)
+  assert _hashes(output) == previous
+  monkeypatch.setattr(to_ctranslate2, "write", write)
+
+  rmtree = shutil.rmtree
+
+  def delete_one_file_then_fail(directory, *args, **kwargs):
+    if os.path.isdir(directory) and os.path.basename(str(directory)).startswith("export") and not str(
+        directory).endswith(".partial"):
+      os.remove(os.path.join(directory, "model.bin"))
+      raise KeyboardInterrupt
+    rmtree(directory, *args, **kwargs)
+
+  monkeypatch.setattr(shutil, "rmtree", delete_one_file_then_fail)
+  with pytest.raises(KeyboardInterrupt):
+    export.export_run(trained[0], "ctranslate2", str(output), overwrite=True)
+  assert _hashes(output) == _hashes(exported["float32"])

@@ -59,7 +59,8 @@ def test_wmt14_ende_reproduction_under_mock_data(tmp_path, monkeypatch):
     assert (dev.sources, dev.targets) == ([en for en, _ in validation], [de for _, de in validation])
     results = reproduce.reproduce(config, workdir, average_last=2)
   check_run(workdir, json.load(open(os.path.join(workdir, "results.json"))))
-  assert results["averaged_steps"] == [2, 3] and results["paper_bleu"] == 27.3
+  assert results["averaged_steps"] == [2, 3] and results["published_bleu"] == 27.3
+  assert results["ours"] == results["tokenized_bleu"] and results["published_metric"] == "tokenized_bleu"
   assert len(decoded) == 1  # no dev evaluation in this run, and the test set once
   assert results == json.load(open(os.path.join(workdir, "reproduction.json")))
   references = [de for _, de in SPLITS["test"]]
@@ -67,7 +68,8 @@ def test_wmt14_ende_reproduction_under_mock_data(tmp_path, monkeypatch):
   assert len(hypotheses) == len(references) == results["test_sentences"]
   assert results["sacrebleu"] == pytest.approx(sacrebleu.corpus_bleu(hypotheses, [references]).score)
   markdown = open(os.path.join(workdir, "reproduction.md")).read()
-  assert "| tokenized, compound-split BLEU (the paper's metric) |" in markdown
+  row = f"| tokenized, compound-split BLEU (the paper's get_ende_bleu.sh) | {results['tokenized_bleu']:.2f} | 27.30 |"
+  assert row in markdown
   # Without training, the average written beside the run is decoded on its own: the same score.
   with tfds.testing.mock_data(as_dataset_fn=mock_wmt):
     rescored = reproduce.reproduce(config, workdir, average_last=2, skip_training=True)

@@ -72,13 +72,15 @@ def average_last(workdir: str, last: int, output_workdir: str | None = None, out
                      f"--last={last}. Lower --last, or keep more (config max_checkpoints_to_keep="
                      f"{config.get('max_checkpoints_to_keep')}).")
   steps = steps[-last:]
-  output_checkpoints = workdir_lib.path(output_workdir, workdir_lib.CHECKPOINTS)
-  if os.path.exists(output_checkpoints) and os.listdir(output_checkpoints):
-    if not overwrite:
-      source.close()
-      raise WorkdirError(f"{output_checkpoints} already holds checkpoints; pass --overwrite to replace them, "
-                            "or choose another --output_workdir")
-    shutil.rmtree(output_checkpoints)
+  try:
+    workdir_lib.refuse_to_replace_a_run(output_workdir, "--output_workdir", inside=workdir)
+  except WorkdirError:
+    source.close()
+    raise
+  if os.path.exists(output_workdir) and os.listdir(output_workdir) and not overwrite:
+    source.close()
+    raise WorkdirError(f"{output_workdir} already holds an average; pass --overwrite to delete it and write the new "
+                       "one there (once complete), or choose another --output_workdir")
 
   template = workdir_lib.template_state(config, workdir_lib.load_tokenizer(workdir).vocab_size)
   newest = None
@@ -96,19 +98,23 @@ def average_last(workdir: str, last: int, output_workdir: str | None = None, out
   source.close()
 
   output_step = steps[-1] if output_step is None else output_step
-  os.makedirs(output_workdir, exist_ok=True)
+  # Written beside the output, then swapped in: an earlier average stays whole until the new one is complete.
+  partial = output_workdir.rstrip(os.sep) + ".partial"
+  shutil.rmtree(partial, ignore_errors=True)
+  os.makedirs(partial)
   for name in (workdir_lib.CONFIG, workdir_lib.TOKENIZER):
-    shutil.copyfile(workdir_lib.path(workdir, name), workdir_lib.path(output_workdir, name))
+    shutil.copyfile(workdir_lib.path(workdir, name), workdir_lib.path(partial, name))
   one_device = sharding.replicated(sharding.make_mesh(1))
   state = newest.replace(step=jax.device_put(np.asarray(output_step, np.asarray(newest.step).dtype), one_device),
                          params=jax.device_put(averaged, one_device))
-  target = workdir_lib.checkpointer(output_workdir)
+  target = workdir_lib.checkpointer(partial)
   target.save(state)
   target.wait()
   target.close()
   info = {"source_workdir": os.path.abspath(workdir), "averaged_steps": steps, "step": output_step,
           "output_workdir": os.path.abspath(output_workdir)}
-  workdir_lib.write_json(output_workdir, workdir_lib.AVERAGED_INFO, info)
+  workdir_lib.write_json(partial, workdir_lib.AVERAGED_INFO, info)
+  workdir_lib.replace_directory(partial, output_workdir)
   return info
 
 
@@ -124,7 +130,8 @@ def _define_flags(flag_values=flags.FLAGS):
                       flag_values=f)
   flags.DEFINE_integer("output_step", None, "Step number of the averaged checkpoint (default: the newest averaged "
                        "step).", flag_values=f)
-  flags.DEFINE_bool("overwrite", False, "Replace an average already in --output_workdir.", flag_values=f)
+  flags.DEFINE_bool("overwrite", False, "Delete an average already in --output_workdir and write the new one there "
+                    "(once complete). Never allowed for a training run's workdir.", flag_values=f)
   return f
 
 

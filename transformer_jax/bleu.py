@@ -1,4 +1,5 @@
-"""BLEU for evaluation: headline sacreBLEU plus the paper-comparable tokenized BLEU.
+"""BLEU for evaluation: headline sacreBLEU plus the paper-comparable tokenized BLEU, and with text preprocessing
+the protocol's BLEU on the preprocessed text.
 
 sacreBLEU (detokenized text, '13a' tokenization) is the number to report and
 compare across systems. Vaswani et al. (2017) instead report tensor2tensor's
@@ -7,17 +8,19 @@ get_ende_bleu.sh figure: Moses-tokenize, split hyphenated compounds into
 than sacreBLEU, so it is only meaningful next to numbers computed the same way.
 The tokenization and the split are ours (the script's exact behaviour); the
 counting is sacreBLEU's with tokenize="none", which scores tokens as
-multi-bleu.perl does.
+multi-bleu.perl does. A run whose text is preprocessed (text_preprocessing.py: lowercased, Moses-tokenized, as
+fairseq-era Multi30k papers train) also gets `protocol_bleu`: the same counting on the model's output as it is,
+against the reference preprocessed the same way, which is what those papers' fairseq scorer reports as BLEU4.
 """
 
 from __future__ import annotations
 
-import functools
 import re
 from typing import Sequence
 
 from sacrebleu.metrics import BLEU
-from sacremoses import MosesTokenizer
+
+from transformer_jax.text_preprocessing import moses_tokenizer
 
 MAX_NGRAM_ORDER = 4
 
@@ -73,11 +76,6 @@ def sacrebleu_signature() -> str:
 # ---------------------------------------------------------------------------
 
 
-@functools.lru_cache(maxsize=None)
-def _moses_tokenizer(lang: str) -> MosesTokenizer:
-  return MosesTokenizer(lang=lang)
-
-
 def moses_tokenize(text: str, lang: str = "de") -> str:
   """tokenizer.perl -l <lang> as get_ende_bleu.sh runs it (default flags).
 
@@ -92,7 +90,7 @@ def moses_tokenize(text: str, lang: str = "de") -> str:
       Moses changed this in Nov 2018 (mosesdecoder PR #204, "split final dots
       unconditionally"); sacremoses kept the old behaviour.
     """
-  return _moses_tokenizer(lang).tokenize(text, escape=False, return_str=True)
+  return moses_tokenizer(lang).tokenize(text, escape=False, return_str=True)
 
 
 def split_compounds(tokenized_text: str) -> str:
@@ -118,6 +116,13 @@ def corpus_bleu_from_tokens(hyp_tokens: Sequence[Sequence[str]], ref_tokens: Seq
                                         [[" ".join(r) for r in ref_tokens]]).score
 
 
+def protocol_bleu(hypotheses: Sequence[str], references: Sequence[str]) -> float:
+  """BLEU4 (0..100) of text already preprocessed, on its whitespace tokens: fairseq's scorer and multi-bleu.perl
+  (clipped 1- to 4-gram counts summed over the corpus, corpus brevity penalty, no smoothing, case-sensitive)."""
+  _check_same_length(hypotheses, references)
+  return _paper_counting().corpus_score(list(hypotheses), [list(references)]).score
+
+
 def tokenized_bleu(hypotheses: Sequence[str], references: Sequence[str], lang: str = "de") -> float:
   """BLEU as in Vaswani et al. 2017 (get_ende_bleu.sh): Moses tok + ##AT## + multi-bleu."""
   _check_same_length(hypotheses, references)
@@ -141,6 +146,7 @@ __all__ = [
     "bleu_report",
     "corpus_bleu_from_tokens",
     "moses_tokenize",
+    "protocol_bleu",
     "sacrebleu_lowercase_score",
     "sacrebleu_score",
     "sacrebleu_signature",

@@ -22,6 +22,8 @@ LOGICAL_AXIS_RULES = (("vocab", "tensor"), ("mlp", "tensor"), ("heads", "tensor"
                       ("position", None))
 MAX_TRAIN_BUCKETS = 32  # fitted training buckets: one compile each
 ATTENTION_IMPLS = ("naive", "xla", "cudnn")  # attention.IMPLEMENTATIONS; repeated so configs need no JAX import
+PUBLISHED_METRICS = ("tokenized_bleu", "protocol_bleu", "sacrebleu")
+LENGTH_PENALTY_FORMS = ("gnmt", "length")  # decode.LENGTH_PENALTY_FORMS, likewise
 
 
 def base_config():
@@ -60,6 +62,13 @@ def base_config():
   c.vocab_size = 37_000  # Shared source/target SentencePiece vocabulary (the paper: ~37k BPE for EN-DE).
   c.sentencepiece_model_type = "unigram"  # "unigram" or "bpe".
   c.tokenizer_train_sentences = 1_000_000  # Sentences sampled (from the whole training text) to train SentencePiece.
+  # Text preprocessing (transformer_jax/text_preprocessing.py), in this order, of both sides of every split before
+  # the vocabulary is trained and the ids are encoded, and of translate's input; the model then reads and writes the
+  # preprocessed text, and evaluation adds protocol_bleu: BLEU4 on its whitespace tokens. Off = the raw text.
+  # All three on = the Moses pipeline of fairseq-era Multi30k papers (Wu et al. 2021).
+  c.moses_normalize_punctuation = False  # Moses' normalize-punctuation.perl -l LANG („“ -> ", – -> -, ...)
+  c.lowercase_text = False
+  c.moses_tokenize = False  # Moses' tokenizer.perl -l LANG, escaping & -> &amp;, ' -> &apos;, ... (undone on output)
   c.max_source_length = 256  # Training pairs with a longer side (in tokens, EOS included) are dropped and counted.
   c.max_target_length = 256
   # Training batch size in REAL (non-padding) tokens per global batch and side: bucketed rows are sized so that a
@@ -116,10 +125,17 @@ def base_config():
   c.nonfinite_policy = "stop"  # NaN/Inf loss or gradient: "stop" the run naming the step, or "skip" the update.
   c.num_train_steps = 100_000
   c.max_train_seconds = 0.0  # If > 0, stop training (and save) after this much training time; 0 = no limit.
+  # Many hosts: a process not heard from for this long is taken as lost, and the others stop, saying so (each beats
+  # every min(1, this / 10) s; a long compile or checkpoint write does not silence it). The run resumes when rerun.
+  c.peer_timeout_seconds = 60.0
 
   # ---- Decoding (the paper: beam 4, alpha 0.6, max length = source length + 50) ----
   c.beam_size = 4
   c.length_penalty_alpha = 0.6
+  # Hypotheses are ranked by log P / lp(n), n their tokens with EOS: "gnmt" lp = ((5 + n) / 6)^alpha (Wu et al. 2016,
+  # the paper's), "length" lp = n^alpha (fairseq's --lenpen, Marian, CTranslate2, Hugging Face; alpha 1 = the mean
+  # log-probability per token).
+  c.length_penalty_form = "gnmt"
   c.decode_extra_length = 50  # Each output may be this many tokens longer than its source...
   c.max_decode_length = 256  # ...but never longer than this.
   c.decode_batch_size = 64  # Sentences per beam-search batch.
@@ -131,12 +147,27 @@ def base_config():
   c.test_average_last = 1
   c.test_score_final_step = True  # With test_average_last > 1, also score the final step alone (one more decode).
 
+  # ---- What the config reproduces: `python -m transformer_jax.reproduce` sets the figure beside ours ----
+  c.published_bleu = 0.0  # The test BLEU a publication reports for this recipe; 0 = none.
+  # Which of our test figures it compares with: "tokenized_bleu" (the paper's compound-split BLEU), "protocol_bleu"
+  # (BLEU4 on the preprocessed text, with text preprocessing on) or "sacrebleu".
+  c.published_metric = "tokenized_bleu"
+  c.published_in = ""  # Where the figure comes from (publication, table, metric).
+
   # ---- Loop, evaluation, checkpoints ----
   c.seed = 0
   c.log_every_steps = 100
   c.eval_every_steps = 1000  # Dev loss and dev BLEU; 0 disables periodic evaluation.
-  c.num_dev_bleu_sentences = 500  # Dev sentences beam-decoded for the periodic dev BLEU.
+  # If > 0, evaluate on dev at the end of every this many epochs of the training batches (fairseq validates after
+  # each epoch) instead of every eval_every_steps. An epoch is the batcher's batches_per_epoch steps (with packed
+  # rows, the first epoch's count: later epochs pack into a few batches more or fewer).
+  c.eval_every_epochs = 0
+  c.num_dev_bleu_sentences = 500  # Dev sentences beam-decoded for the periodic dev BLEU; 0 = dev loss only.
   c.checkpoint_every_steps = 1000
+  c.checkpoint_every_epochs = 0  # If > 0, checkpoint every this many epochs instead of every checkpoint_every_steps.
+  # If > 0, stop training after this many dev evaluations in a row without a lower dev loss than the best so far
+  # (fairseq's --patience), save, and run the final test as a run that reached num_train_steps does; 0 = never.
+  c.early_stopping_patience = 0
   c.max_checkpoints_to_keep = 5
   # Trace the profile_num_steps steps after step profile_start_step with jax.profiler into WORKDIR/profile and log
   # where their time goes (transformer_jax/profiling.py); 0 = never. Pick steps away from evaluations and checkpoints.
@@ -197,6 +228,11 @@ def load_config_file(path: str, overrides: dict[str, str] | None = None):
 
 def resolved(value: int, default: int) -> int:
   return value if value > 0 else default
+
+
+def length_penalty_form(config) -> str:
+  """The run's length_penalty_form; "gnmt" for a workdir whose config.json predates the key."""
+  return config.get("length_penalty_form", "gnmt")
 
 
 def head_dims(config) -> tuple[int, int]:
@@ -264,6 +300,18 @@ def _check_mesh(config, num_devices: int | None, check) -> None:
             f"{key} or the mesh")
 
 
+def _check_text_preprocessing(config, check) -> None:
+  from transformer_jax import text_preprocessing  # pylint: disable=g-import-not-at-top
+  for key in text_preprocessing.KEYS:
+    check(isinstance(config[key], bool), f"{key}={config[key]!r}: must be True or False")
+  if config.moses_tokenize is True:
+    # tokenizer.perl falls back to English's rules for a language it does not know: refused rather than guessed.
+    known = text_preprocessing.moses_languages()
+    for key in ("source_lang", "target_lang"):
+      check(config[key] in known, f"moses_tokenize=True: Moses has no rules for {key}={config[key]!r} (it knows "
+            f"{', '.join(known)}): set moses_tokenize=False (SentencePiece alone needs no language rules)")
+
+
 def validate(config, num_devices: int | None = None) -> None:
   """Raises ValueError listing every problem, each naming its key, before anything compiles.
 
@@ -313,6 +361,7 @@ def validate(config, num_devices: int | None = None) -> None:
         f"dtype={config.dtype!r}")
   check(config.sentencepiece_model_type in ("unigram", "bpe"),
         f"sentencepiece_model_type={config.sentencepiece_model_type!r}: must be 'unigram' or 'bpe'")
+  _check_text_preprocessing(config, check)
   for key in ("num_layers", "d_model", "d_ff", "num_heads", "vocab_size", "num_train_steps", "warmup_steps",
               "beam_size", "max_decode_length", "decode_batch_size", "tokens_per_batch", "log_every_steps",
               "checkpoint_every_steps", "max_checkpoints_to_keep", "max_position", "grad_accum_steps",
@@ -327,7 +376,24 @@ def validate(config, num_devices: int | None = None) -> None:
     check(0.0 <= config[key] < 1.0, f"{key}={config[key]}: must be in [0, 1)")
   check(config.tokenizer_train_sentences > 100, f"tokenizer_train_sentences={config.tokenizer_train_sentences}: "
         "must be > 100 (SentencePiece refuses smaller samples)")
+  check(config.published_metric in PUBLISHED_METRICS, f"published_metric={config.published_metric!r}: must be "
+        f"one of {PUBLISHED_METRICS}")
+  check(config.published_metric != "protocol_bleu" or config.published_bleu == 0 or any(
+      config[key] is True for key in ("moses_normalize_punctuation", "lowercase_text", "moses_tokenize")),
+        "published_metric='protocol_bleu' scores preprocessed text, but no text preprocessing key is on: turn on "
+        "the publication's (lowercase_text, moses_tokenize, ...) or compare with 'sacrebleu'")
+  check(config.peer_timeout_seconds > 0, f"peer_timeout_seconds={config.peer_timeout_seconds}: must be > 0")
   check(config.eval_every_steps >= 0, f"eval_every_steps={config.eval_every_steps}: must be >= 0 (0 = off)")
+  for key, instead in (("eval_every_epochs", "eval_every_steps"), ("checkpoint_every_epochs",
+                                                                   "checkpoint_every_steps")):
+    check(config[key] >= 0, f"{key}={config[key]}: must be >= 0 (0 = use {instead})")
+  check(config.num_dev_bleu_sentences >= 0, f"num_dev_bleu_sentences={config.num_dev_bleu_sentences}: must be >= 0 "
+        "(0 = dev loss only)")
+  check(config.early_stopping_patience >= 0, f"early_stopping_patience={config.early_stopping_patience}: must be "
+        ">= 0 (0 = no early stopping)")
+  check(config.early_stopping_patience == 0 or config.eval_every_steps > 0 or config.eval_every_epochs > 0,
+        f"early_stopping_patience={config.early_stopping_patience} counts dev evaluations, but there are none "
+        "(eval_every_steps=0 and eval_every_epochs=0): set one of them, or early_stopping_patience=0")
   check(config.profile_start_step == 0 or (config.profile_num_steps >= 1 and 1 <= config.profile_start_step
                                            <= config.num_train_steps - config.profile_num_steps),
         f"profile_start_step={config.profile_start_step}, profile_num_steps={config.profile_num_steps}: the traced "
@@ -337,7 +403,10 @@ def validate(config, num_devices: int | None = None) -> None:
         f"learning_rate_cooldown_steps={config.learning_rate_cooldown_steps}: must be in [0, num_train_steps="
         f"{config.num_train_steps}] (0 = no cooldown)")
   check(config.learning_rate_scale > 0, f"learning_rate_scale={config.learning_rate_scale}: must be > 0")
-  check(config.length_penalty_alpha >= 0, f"length_penalty_alpha={config.length_penalty_alpha}: must be >= 0")
+  check(config.length_penalty_alpha >= 0, f"length_penalty_alpha={config.length_penalty_alpha}: must be >= 0 (beam "
+        "search stops once no live hypothesis can win, which holds only for a penalty that grows with the length)")
+  check(config.length_penalty_form in LENGTH_PENALTY_FORMS, f"length_penalty_form={config.length_penalty_form!r}: "
+        f"must be one of {LENGTH_PENALTY_FORMS} ('gnmt' = ((5 + n) / 6)^alpha, 'length' = n^alpha)")
   check(config.d_k >= 0 and config.d_v >= 0, "d_k / d_v must be >= 0 (0 = d_model // num_heads)")
   if config.num_heads >= 1 and (config.d_k == 0 or config.d_v == 0):
     check(config.d_model % config.num_heads == 0,

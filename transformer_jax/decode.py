@@ -8,8 +8,9 @@ it can be tested against brute force with a toy model, and it never re-runs the 
 history at each position: the reorder moves those indices, not the histories.
 
 Scores follow Wu et al. 2016 as used by the paper: log P(y) / lp(|y|) with lp(n) = ((5 + n) / 6)^alpha, where |y|
-counts the tokens including the final EOS. Each sentence may produce at most its source length + `extra_length`
-tokens (EOS included), and never more than the cache length.
+counts the tokens including the final EOS; or, with length_penalty_form="length", lp(n) = n^alpha (fairseq's
+--lenpen, which counts EOS too: alpha 1 ranks by the mean log-probability per token). Each sentence may produce at
+most its source length + `extra_length` tokens (EOS included), and never more than the cache length.
 
 The self-attention cache starts with room for 32 positions and doubles when the outputs reach its end
 (`cache_segments`): every step attends over a history about as long as the outputs so far rather than the longest
@@ -40,8 +41,18 @@ Array = jax.Array
 DEAD = -1.0e9
 
 
-def length_penalty(length: Array, alpha: float) -> Array:
-  return ((5.0 + length) / 6.0) ** alpha
+# "gnmt": ((5 + n) / 6)^alpha (Wu et al. 2016, the paper's); "length": n^alpha (fairseq, Marian, CTranslate2, Hugging
+# Face). n counts the output's tokens, EOS included. Both grow with n for alpha >= 0, which the search's stopping
+# bound relies on.
+LENGTH_PENALTY_FORMS = ("gnmt", "length")
+
+
+def length_penalty(length: Array, alpha: float, form: str = "gnmt") -> Array:
+  if form == "gnmt":
+    return ((5.0 + length) / 6.0) ** alpha
+  if form == "length":
+    return length ** alpha
+  raise ValueError(f"length penalty form {form!r}: must be one of {LENGTH_PENALTY_FORMS}")
 
 
 def _gather_beams(tree, beam_index: Array):
@@ -161,23 +172,28 @@ def _search_loop(keep_going: Callable, step: Callable, state: dict, *, row_done:
 def beam_search(logits_fn: Callable, cache: dict, output_limits: Array, *, beam_size: int, alpha: float,
                 max_length: int, n_best: int | None = None, eos_id: int = EOS_ID,
                 segments: tuple[int, ...] | None = None, extend_cache: Callable | None = None,
-                narrow: bool = True) -> tuple[Array, Array]:
+                narrow: bool = True, length_penalty_form: str = "gnmt") -> tuple[Array, Array]:
   """Returns (tokens [batch, beam_size, max_length], scores [batch, beam_size]), best first.
 
   output_limits [batch]: the most tokens (EOS included) each sentence may produce; at that length EOS is forced.
   Finished hypotheses end with EOS and are padded with 0. A sentence is done once no live beam can beat the n_best-th
   best of its finished ones (log-probabilities only fall, and the best a live beam can reach is its current
-  log-probability divided by the largest penalty it can still get); the loop stops when every sentence is. Its
+  log-probability divided by the largest penalty it can still get: both forms grow with the length for alpha >= 0,
+  so that is the penalty at the sentence's limit); the loop stops when every sentence is. Its
   first n_best hypotheses are then those of a search that ran on (n_best defaults to beam_size: all of them): asking
   for the best only stops as soon as the best is certain, and the rest of the list is what finished by then.
   segments / extend_cache: the cache covers segments[0] positions and grows at each segment's end
   (_segmented_while); default one segment, the cache as given for all max_length positions.
   narrow: leave done sentences out of the steps (_narrowing_while); every leaf of the cache must then lead with the
   batch axis. The results are the same either way.
+  length_penalty_form: one of LENGTH_PENALTY_FORMS.
   """
   n_best = beam_size if n_best is None else n_best
   if not 1 <= n_best <= beam_size:
     raise ValueError(f"n_best={n_best} must be between 1 and beam_size={beam_size}")
+  if alpha < 0:  # a penalty that shrinks with the length would make the stopping bound below wrong
+    raise ValueError(f"alpha={alpha} must be >= 0")
+  penalty = functools.partial(length_penalty, alpha=alpha, form=length_penalty_form)
   batch = output_limits.shape[0]
   # Only the first beam is alive at the start; the others would duplicate it.
   live_logprob = jnp.tile(jnp.array([0.0] + [DEAD] * (beam_size - 1)), (batch, 1))
@@ -192,7 +208,7 @@ def beam_search(logits_fn: Callable, cache: dict, output_limits: Array, *, beam_
 
   def sentence_done(s):
     limits = s["output_limits"]
-    best_possible = s["live_logprob"].max(axis=1) / length_penalty(limits.astype(jnp.float32), alpha)
+    best_possible = s["live_logprob"].max(axis=1) / penalty(limits.astype(jnp.float32))
     cannot_improve = best_possible < s["finished_score"][:, n_best - 1]  # finished scores are kept best first
     return cannot_improve | (s["position"] >= limits)
 
@@ -218,7 +234,7 @@ def beam_search(logits_fn: Callable, cache: dict, output_limits: Array, *, beam_
     alive = top_logprob > DEAD / 2
     ends = (top_token == eos_id) & alive
 
-    new_score = jnp.where(ends, top_logprob / length_penalty(position + 1.0, alpha), DEAD)
+    new_score = jnp.where(ends, top_logprob / penalty(position + 1.0), DEAD)
     pool_score = jnp.concatenate([s["finished_score"], new_score], axis=1)
     pool_tokens = jnp.concatenate([s["finished_tokens"], top_tokens], axis=1)
     finished_score, keep = jax.lax.top_k(pool_score, beam_size)
@@ -309,17 +325,18 @@ def _per_device(search: Callable, mesh: Mesh | None) -> Callable:
 
 
 @functools.partial(jax.jit, static_argnames=("model", "beam_size", "alpha", "extra_length", "max_decode_length",
-                                             "n_best", "mesh"))
+                                             "n_best", "mesh", "length_penalty_form"))
 def translate_beam(model: Transformer, params, source: Array, *, beam_size: int = 4, alpha: float = 0.6,
                    extra_length: int = 50, max_decode_length: int = 256, n_best: int | None = None,
-                   mesh: Mesh | None = None) -> tuple[Array, Array]:
+                   mesh: Mesh | None = None, length_penalty_form: str = "gnmt") -> tuple[Array, Array]:
   """Beam-search translations of source [batch, length] (0 = padding): the n_best (default beam_size) best,
   (tokens [batch, n_best, T], scores [batch, n_best]); the search stops once these are certain (beam_search).
-  mesh: search each device's rows of the batch (split over sharding.BATCH_AXES) on its own."""
+  mesh: search each device's rows of the batch (split over sharding.BATCH_AXES) on its own. length_penalty_form:
+  one of LENGTH_PENALTY_FORMS."""
   def search(params, source):
     tokens, scores = beam_search(
         **_model_search_inputs(model, params, source, beam_size, extra_length, max_decode_length),
-        beam_size=beam_size, alpha=alpha, n_best=n_best)
+        beam_size=beam_size, alpha=alpha, n_best=n_best, length_penalty_form=length_penalty_form)
     return tokens[:, :n_best], scores[:, :n_best]  # n_best None: all beam_size
   return _per_device(search, mesh)(params, source)
 

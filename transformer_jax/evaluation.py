@@ -12,6 +12,7 @@ from absl import logging
 
 from transformer_jax import bleu, inference, sharding, train_step
 from transformer_jax.data import batching
+from transformer_jax.text_preprocessing import TextPreprocessing
 
 
 def summarize(sums: dict) -> dict:
@@ -29,8 +30,8 @@ class LossBatches:
 
 
 def loss_batches(split, tokenizer, config, mesh) -> LossBatches:
-  sources = batching.with_eos(tokenizer.encode_batch(split.sources))
-  targets = batching.with_eos(tokenizer.encode_batch(split.targets))
+  sources = batching.with_eos(tokenizer.encode_batch(split.model_sources))
+  targets = batching.with_eos(tokenizer.encode_batch(split.model_targets))
   longest = config.bucket_lengths[-1]
   sources, targets, counts = batching.filter_pairs(sources, targets, longest, longest)
   if counts.too_long or counts.empty:
@@ -56,23 +57,32 @@ def mean_loss(eval_step, params, batches: LossBatches, mesh) -> dict:
 
 @dataclasses.dataclass(frozen=True)
 class BleuSet:
-  """The sentences BLEU is computed on: sources (text, and token ids encoded once) and references."""
+  """The sentences BLEU is computed on: sources (text, and the token ids of the text the model reads, encoded once)
+  and references, as the dataset has them and as the model writes them (text_preprocessing applied)."""
   sources: list
   source_ids: list
   references: list
+  model_references: list
 
 
 def bleu_set(split, tokenizer, limit: int | None = None) -> BleuSet:
-  sources = list(split.sources[:limit])
-  return BleuSet(sources, tokenizer.encode_batch(sources), list(split.targets[:limit]))
+  return BleuSet(list(split.sources[:limit]), tokenizer.encode_batch(split.model_sources[:limit]),
+                 list(split.targets[:limit]), list(split.model_targets[:limit]))
 
 
 def bleu_of(model, params, tokenizer, sentences: BleuSet, config, mesh, progress=None) -> dict:
   """sacreBLEU and the paper's tokenized BLEU of the translations of the set's sources, with the hypotheses and
-  three (source, hypothesis, reference) examples."""
-  hypotheses = inference.best(inference.translate_with_config(model, params, tokenizer, sentences.source_ids, config,
-                                                             mesh, progress=progress))
+  three (source, hypothesis, reference) examples. With text_preprocessing on, the model's outputs are scored as
+  they are by protocol_bleu (against the preprocessed references; kept as "model_hypotheses"), and Moses-detokenized
+  by every other figure (against the raw references) and in "hypotheses"."""
+  outputs = inference.best(inference.translate_with_config(model, params, tokenizer, sentences.source_ids, config,
+                                                          mesh, progress=progress))
+  preprocessing = TextPreprocessing.from_config(config)
+  hypotheses = preprocessing.restore_all(outputs, config.target_lang)
   report = bleu.bleu_report(hypotheses, sentences.references, lang=config.target_lang)
+  if preprocessing.active:
+    report["protocol_bleu"] = bleu.protocol_bleu(outputs, sentences.model_references)
+    report["model_hypotheses"] = outputs
   report["hypotheses"] = hypotheses
   report["examples"] = list(zip(sentences.sources[:3], hypotheses[:3], sentences.references[:3]))
   return report

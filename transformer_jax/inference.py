@@ -12,8 +12,9 @@ import numpy as np
 from absl import logging
 from jax.experimental import multihost_utils
 
-from transformer_jax import decode, sharding, tokenizer as tokenizer_lib
+from transformer_jax import config_base, decode, sharding, tokenizer as tokenizer_lib
 from transformer_jax.errors import ConfigError
+from transformer_jax.text_preprocessing import TextPreprocessing
 
 
 def to_host(array) -> np.ndarray:
@@ -48,10 +49,11 @@ def hypothesis_ids(row) -> list[int]:
 
 
 def search(model, params, sources: list[list[int]], *, n_best: int, beam_size: int, alpha: float, extra_length: int,
-           max_decode_length: int, batch_size: int, place_source=None, mesh=None, progress=None
-           ) -> list[list[tuple[list[int], float]]]:
+           max_decode_length: int, batch_size: int, place_source=None, mesh=None, progress=None,
+           length_penalty_form: str = "gnmt") -> list[list[tuple[list[int], float]]]:
   """The n_best (<= beam_size) hypotheses of each source (token ids ending with EOS), best first, in input order:
-  (target ids, score). A source with fewer finished hypotheses than n_best gets a shorter list.
+  (target ids, score). A source with fewer finished hypotheses than n_best gets a shorter list. Scores are
+  log-probabilities over the length penalty of `length_penalty_form` (decode.LENGTH_PENALTY_FORMS).
 
   place_source, if given, puts the [batch_size, length] numpy source on devices (e.g. sharded over a mesh's batch
   axes; with that mesh given, each device then searches its own rows, decode.translate_beam); progress(n) is called
@@ -71,7 +73,7 @@ def search(model, params, sources: list[list[int]], *, n_best: int, beam_size: i
     source = place_source(source) if place_source else source
     if beam_size > 1:
       return (chunk, *decode.translate_beam(model, params, source, beam_size=beam_size, alpha=alpha, n_best=n_best,
-                                            **options))
+                                            length_penalty_form=length_penalty_form, **options))
     tokens, scores = decode.translate_greedy(model, params, source, **options)
     return chunk, tokens[:, None], scores[:, None]
 
@@ -99,13 +101,14 @@ def search(model, params, sources: list[list[int]], *, n_best: int, beam_size: i
 def translate_n_best(model, params, tokenizer: tokenizer_lib.Tokenizer, sentences: list, *, n_best: int,
                      beam_size: int, alpha: float, extra_length: int, max_decode_length: int,
                      max_source_length: int, batch_size: int, place_source=None, mesh=None,
-                     progress=None) -> list[list[tuple[str, float]]]:
+                     progress=None, length_penalty_form: str = "gnmt") -> list[list[tuple[str, float]]]:
   """The n_best hypotheses of each sentence (text or token ids) as (text, score), best first, in input order.
   Sources longer than max_source_length tokens (EOS included) are truncated."""
   sources = encode_sources(tokenizer, sentences, min(max_source_length, model.config.max_position))
   hypotheses = search(model, params, sources, n_best=n_best, beam_size=beam_size, alpha=alpha,
                       extra_length=extra_length, max_decode_length=max_decode_length, batch_size=batch_size,
-                      place_source=place_source, mesh=mesh, progress=progress)
+                      place_source=place_source, mesh=mesh, progress=progress,
+                      length_penalty_form=length_penalty_form)
   return [[(tokenizer.decode(ids), score) for ids, score in n_best_list] for n_best_list in hypotheses]
 
 
@@ -131,10 +134,10 @@ def load_on_devices(workdir: str, step: int | None = None):
 def translate_with_config(model, params, tokenizer, sentences: list, config, mesh, *, n_best: int = 1,
                           beam_size: int | None = None, alpha: float | None = None, batch_size: int | None = None,
                           progress=None) -> list[list[tuple[str, float]]]:
-  """translate_n_best with a run's decoding settings: beam_size, alpha and batch_size default to the config's, and
-  sources are truncated to the longest training bucket (the longest source the model was trained on). Batch rows
-  are a multiple of the mesh's batch shards and split over them; params must already be on the mesh's devices (the
-  train state's, or `replicate(params, mesh)`)."""
+  """translate_n_best with a run's decoding settings: beam_size, alpha and batch_size default to the config's, the
+  length penalty's form is the config's, and sources are truncated to the longest training bucket (the longest
+  source the model was trained on). Batch rows are a multiple of the mesh's batch shards and split over them; params
+  must already be on the mesh's devices (the train state's, or `replicate(params, mesh)`)."""
   shards = sharding.batch_shards(mesh)
   rows = -(-(batch_size or config.decode_batch_size) // shards) * shards
   rows_sharding = sharding.batch_sharding(mesh)
@@ -142,4 +145,19 @@ def translate_with_config(model, params, tokenizer, sentences: list, config, mes
       model, params, tokenizer, sentences, n_best=n_best, beam_size=beam_size or config.beam_size,
       alpha=config.length_penalty_alpha if alpha is None else alpha, extra_length=config.decode_extra_length,
       max_decode_length=config.max_decode_length, max_source_length=config.bucket_lengths[-1], batch_size=rows,
-      place_source=lambda source: jax.device_put(source, rows_sharding), mesh=mesh, progress=progress)
+      place_source=lambda source: jax.device_put(source, rows_sharding), mesh=mesh, progress=progress,
+      length_penalty_form=config_base.length_penalty_form(config))
+
+
+def translate_text(model, params, tokenizer, sentences: list[str], config, mesh, *, preprocessed_output: bool = False,
+                   **options) -> list[list[tuple[str, float]]]:
+  """translate_with_config for text as a user has it: the run's text preprocessing (lowercase_text, moses_tokenize,
+  ...: text_preprocessing.py) applied to the sentences, and the translations given back Moses-detokenized, or with
+  preprocessed_output as the model writes them."""
+  preprocessing = TextPreprocessing.from_config(config)
+  n_best_lists = translate_with_config(model, params, tokenizer, preprocessing.apply(sentences, config.source_lang),
+                                       config, mesh, **options)
+  if preprocessed_output:
+    return n_best_lists
+  return [[(preprocessing.restore(text, config.target_lang), score) for text, score in n_best_list]
+          for n_best_list in n_best_lists]

@@ -21,6 +21,7 @@ _PROCESS_ID = flags.DEFINE_integer("process_id", None, "This process's index, 0 
 
 
 
-def setup() -> None:
-  """Call at the start of main(), after flags are parsed."""
-  distributed.initialize(_MODE.value, _COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value)
+def setup(config) -> None:
+  """Call at the start of main(), after flags are parsed, with the run's config (its peer_timeout_seconds)."""
+  distributed.initialize(_MODE.value, _COORDINATOR.value, _NUM_PROCESSES.value, _PROCESS_ID.value,
+                         config.peer_timeout_seconds)

@@ -35,7 +35,7 @@ def _define_flags():
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
-  launch.setup()
+  launch.setup(FLAGS.config)
   # Imported here: TensorFlow (TensorBoard's writer) loads in seconds, and --help or a bad flag should not wait.
   from transformer_jax import train  # pylint: disable=g-import-not-at-top
   train.train_and_evaluate(FLAGS.config, FLAGS.workdir)

@@ -88,8 +88,5 @@ def append(workdir: str, entry: dict | None = None) -> dict:
       os.replace(path, path + ".corrupt")
       entries = []
   entries.append(entry)
-  temporary = path + ".tmp"
-  with open(temporary, "w") as f:
-    json.dump(entries, f, indent=2)
-  os.replace(temporary, path)  # a crash mid-write leaves the previous list intact
+  workdir_lib.write_json(workdir, workdir_lib.RUN_INFO, entries)  # a crash mid-write leaves the previous list intact
   return entry

@@ -372,9 +372,13 @@ def gather(runs: list[ResolvedRun], root: str) -> list[dict]:
                       and math.isfinite(r["train/tokens_per_sec"]))
       row["train/tokens_per_sec"] = speeds[len(speeds) // 2] if speeds else None  # median over log intervals
     if dev:
-      last, best = dev[-1], max(dev, key=lambda r: r["dev_bleu"])
+      last = dev[-1]
       row["dev/loss"], row["dev/perplexity"] = last.get("dev_loss"), last.get("dev_perplexity")
-      row["dev/bleu"], row["dev/bleu_best"], row["dev/best_step"] = last["dev_bleu"], best["dev_bleu"], best["step"]
+      scored = [r for r in dev if "dev_bleu" in r]  # a run with num_dev_bleu_sentences=0 evaluates the loss only
+      if scored:
+        best = max(scored, key=lambda r: r["dev_bleu"])
+        row["dev/bleu"], row["dev/bleu_best"], row["dev/best_step"] = (scored[-1]["dev_bleu"], best["dev_bleu"],
+                                                                       best["step"])
       row["dev/perplexity_best"] = min((r["dev_perplexity"] for r in dev if "dev_perplexity" in r), default=None)
     row["test/bleu"] = results.get("test_sacrebleu")
     row["test/tokenized_bleu"] = results.get("test_tokenized_bleu")
@@ -460,6 +464,7 @@ def draw_plots(rows: list[dict], runs: list[ResolvedRun], root: str, metric: str
     dev = _read_jsonl(workdir_lib.path(os.path.join(root, run.name), workdir_lib.DEV_CURVE))
     if train:
       loss_axis.plot([r["step"] for r in train], [r["train/loss"] for r in train], label=run.name)
+    dev = [r for r in dev if "dev_bleu" in r]  # loss-only rows (num_dev_bleu_sentences=0) have no BLEU to draw
     if dev:
       bleu_axis.plot([r["step"] for r in dev], [r["dev_bleu"] for r in dev], marker="o", label=run.name)
   loss_axis.set(xlabel="step", ylabel="train/loss (label-smoothed)", title="training loss")

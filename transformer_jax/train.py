@@ -1,7 +1,7 @@
 """train_and_evaluate(config, workdir): set-up, loop and final test, read top to bottom.
 
 set_up: workdir and config record · mesh · input · model, optimiser and state · checkpoint restore · steps.
-run_loop: the step's batch, train step, non-finite check, log, stop vote, checkpoint, dev evaluation.
+run_loop: the step's batch, train step, non-finite check, log, stop vote, checkpoint, dev evaluation, early stop.
 final_test: the test set with the mean of the last checkpoints. The writer, checkpointer, prefetcher and signal
 handlers are closed on every path out, an exception's included.
 """
@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
+import math
 import os
 
 import jax
@@ -18,7 +20,8 @@ from absl import logging
 from jax.experimental import multihost_utils
 from clu import metric_writers
 
-from transformer_jax import average_checkpoints, config_base, evaluation, optim, profiling, run_info, sharding
+from transformer_jax import average_checkpoints, config_base, distributed, evaluation, optim, profiling, run_info
+from transformer_jax import sharding
 from transformer_jax import train_step
 from transformer_jax import visualize
 from transformer_jax import workdir as workdir_lib
@@ -102,7 +105,11 @@ def stop_vote(stop_signal: StopSignal, clock: Stopwatch, config, is_log_step: bo
 
 def compare_batch_settings(workdir: str, batches: dict, start_step: int) -> None:
   """The data position is the step; these settings decide which batch a step gets. A resume that changes them
-  trains on, but no longer on the batches the uninterrupted run would have seen: say so. Then record them."""
+  trains on, but no longer on the batches the uninterrupted run would have seen: say so. Then record them.
+  Process 0 alone reads and writes the file (every process has the same settings): no process ever reads it while
+  another rewrites it."""
+  if jax.process_index() != 0:
+    return
   before = workdir_lib.read_json(workdir, workdir_lib.BATCH_SETTINGS) if start_step else None
   if before is not None:
     changed = sorted(k for k in set(before) | set(batches) if before.get(k) != batches.get(k))
@@ -110,8 +117,7 @@ def compare_batch_settings(workdir: str, batches: dict, start_step: int) -> None
       logging.warning("Resuming with different batch settings (%s): from step %d on, batches differ from those "
                       "the uninterrupted run would have read.", ", ".join(
                           f"{k}: {before.get(k)} -> {batches.get(k)}" for k in changed), start_step)
-  if jax.process_index() == 0:
-    workdir_lib.write_json(workdir, workdir_lib.BATCH_SETTINGS, batches)
+  workdir_lib.write_json(workdir, workdir_lib.BATCH_SETTINGS, batches)
 
 
 def last_checkpoint_steps(checkpointer, count: int) -> list[int]:
@@ -145,8 +151,7 @@ def set_up(config, workdir: str, resources: contextlib.ExitStack) -> TrainingSet
   # ---- Workdir and config record: everything needed to resume or decode lives in the workdir ----
   ensure_writable(workdir)
   if jax.process_index() == 0:
-    with open(workdir_lib.path(workdir, workdir_lib.CONFIG), "w") as f:
-      f.write(config.to_json_best_effort(indent=2))
+    workdir_lib.write_atomically(workdir_lib.path(workdir, workdir_lib.CONFIG), config.to_json_best_effort(indent=2))
     run_info.append(workdir)  # code version, library versions, devices, command: one entry per invocation
   writer = metric_writers.create_default_writer(workdir, just_logging=jax.process_index() > 0)
   resources.callback(writer.close)
@@ -202,19 +207,30 @@ def set_up(config, workdir: str, resources: contextlib.ExitStack) -> TrainingSet
       dev_bleu_set=dev_bleu_set)
 
 
-def evaluate_dev(run: TrainingSetup, params, step: int, train_seconds: float) -> None:
-  """Dev loss and dev BLEU: TensorBoard, dev_curve.jsonl, sample translations, one console line."""
+def evaluate_dev(run: TrainingSetup, params, step: int, train_seconds: float) -> dict:
+  """Dev loss and dev BLEU: TensorBoard, dev_curve.jsonl, sample translations, one console line. With
+  num_dev_bleu_sentences=0, the dev loss alone (nothing is decoded). Returns the dev loss metrics."""
   tokenizer, writer = run.data.tokenizer, run.writer
   dev = evaluation.mean_loss(run.p_eval_step, params, run.dev_loss_batches, run.mesh)
-  dev_bleu = evaluation.bleu_of(run.model, params, tokenizer, run.dev_bleu_set, run.config, run.mesh)
-  writer.write_scalars(step, {"dev/loss": dev["loss"], "dev/nll": dev["nll"], "dev/perplexity": dev["perplexity"],
-                              "dev/accuracy": dev["accuracy"], "dev/bleu": dev_bleu["sacrebleu"],
-                              "dev/tokenized_bleu": dev_bleu["tokenized_bleu"], "train/seconds": train_seconds})
+  dev_bleu = None
+  if run.config.num_dev_bleu_sentences > 0:
+    dev_bleu = evaluation.bleu_of(run.model, params, tokenizer, run.dev_bleu_set, run.config, run.mesh)
+  scalars = {"dev/loss": dev["loss"], "dev/nll": dev["nll"], "dev/perplexity": dev["perplexity"],
+             "dev/accuracy": dev["accuracy"]}
+  record = {"step": step, "train_seconds": round(train_seconds, 1)}
+  if dev_bleu is not None:  # a loss-only row has no BLEU keys: readers of the curve skip it for BLEU
+    scalars.update({"dev/bleu": dev_bleu["sacrebleu"], "dev/tokenized_bleu": dev_bleu["tokenized_bleu"]})
+    record.update(dev_bleu=dev_bleu["sacrebleu"], dev_tokenized_bleu=dev_bleu["tokenized_bleu"])
+    if "protocol_bleu" in dev_bleu:
+      scalars["dev/protocol_bleu"] = record["dev_protocol_bleu"] = dev_bleu["protocol_bleu"]
+  writer.write_scalars(step, dict(scalars, **{"train/seconds": train_seconds}))
   if jax.process_index() == 0:  # Appended, so a resumed run keeps the curve of the runs before it.
-    workdir_lib.append_jsonl(run.workdir, workdir_lib.DEV_CURVE, {
-        "step": step, "train_seconds": round(train_seconds, 1), "dev_bleu": dev_bleu["sacrebleu"],
-        "dev_tokenized_bleu": dev_bleu["tokenized_bleu"], "dev_loss": dev["loss"],
-        "dev_perplexity": dev["perplexity"]})
+    workdir_lib.append_jsonl(run.workdir, workdir_lib.DEV_CURVE,
+                             dict(record, dev_loss=dev["loss"], dev_perplexity=dev["perplexity"]))
+  if dev_bleu is None:
+    logging.info("dev at step %d (%.0f s of training): loss %.3f, ppl %.2f", step, train_seconds, dev["loss"],
+                 dev["perplexity"])
+    return dev
   # Sample translations beside their references in TensorBoard's Text tab, one table per evaluation.
   writer.write_texts(step, {"dev/translations": "| source | hypothesis | reference |\n|---|---|---|\n" + "\n".join(
       "| " + " | ".join(text.replace("|", "\\|") for text in example) + " |" for example in dev_bleu["examples"])})
@@ -223,6 +239,71 @@ def evaluate_dev(run: TrainingSetup, params, step: int, train_seconds: float) ->
   logging.info("dev at step %d (%.0f s of training): loss %.3f, ppl %.2f, sacreBLEU %.2f, tokenized BLEU %.2f\n"
                "  source:     %s\n  hypothesis: %s\n  reference:  %s", step, train_seconds, dev["loss"],
                dev["perplexity"], dev_bleu["sacrebleu"], dev_bleu["tokenized_bleu"], source, hypothesis, reference)
+  return dev
+
+
+def period_in_steps(epochs: int, steps: int, batches_per_epoch: int) -> int:
+  """A schedule's period in steps: `epochs` epochs of the training batches when > 0, else `steps` (0 = never)."""
+  return epochs * batches_per_epoch if epochs > 0 else steps
+
+
+@dataclasses.dataclass
+class EarlyStopping:
+  """fairseq's --patience: training stops once `patience` dev evaluations in a row have not lowered the best dev loss
+  (an equal loss is no better; a NaN never is)."""
+  patience: int
+  best_loss: float = math.inf
+  best_step: int = 0
+  evaluations_without_better: int = 0
+
+  def update(self, step: int, loss: float) -> None:
+    if loss < self.best_loss:
+      self.best_loss, self.best_step, self.evaluations_without_better = loss, step, 0
+    else:
+      self.evaluations_without_better += 1
+
+  @property
+  def stops(self) -> bool:
+    return self.patience > 0 and self.evaluations_without_better >= self.patience
+
+  def record(self, step: int) -> dict:
+    """What results.json says about the stop at `step`."""
+    return {"step": step, "reason": f"early_stopping_patience={self.patience}: {self.evaluations_without_better} dev "
+            f"evaluations in a row without a dev loss below {self.best_loss:.6g} (step {self.best_step})",
+            "best_dev_loss": self.best_loss, "best_step": self.best_step}
+
+
+def replay_dev_curve(workdir: str, patience: int, restored_step: int, eval_every: int) -> tuple[EarlyStopping, bool]:
+  """The early-stopping state after the scheduled dev evaluations up to the restored step, and whether the restored
+  step's own evaluation is among them.
+
+  The state is derived from dev_curve.jsonl rather than stored in the checkpoint: the train state (and so every
+  checkpoint, old ones included, and what average_checkpoints and export read) keeps its tree, and the curve holds
+  each dev loss at full precision (JSON writes a float exactly). Rows after the restored step were written by an
+  invocation killed before its next checkpoint and are left out (the resumed run evaluates those steps again; the
+  last row of a step wins), as are rows off the schedule (the evaluation a time budget adds at its last step): the
+  resumed run then counts exactly the evaluations the uninterrupted run counted. Process 0 reads the file and the
+  others receive the result, so every host makes the same decision."""
+  values = np.zeros(4, np.float64)  # best loss, best step, evaluations without a better loss, restored step's row
+  if jax.process_index() == 0:
+    rows = {}
+    if os.path.exists(workdir_lib.path(workdir, workdir_lib.DEV_CURVE)):
+      with open(workdir_lib.path(workdir, workdir_lib.DEV_CURVE)) as f:
+        for line in f:
+          try:  # a row appended after one that a kill cut short shares its line: read from the row's start
+            row = json.loads(line[line.rfind('{"step"'):])
+          except ValueError:  # a line cut short by a kill
+            continue
+          step = row.get("step")
+          if isinstance(step, int) and 0 < step <= restored_step and step % eval_every == 0 and "dev_loss" in row:
+            rows[step] = row["dev_loss"]
+    state = EarlyStopping(patience)
+    for step in sorted(rows):
+      state.update(step, rows[step])
+    values[:] = state.best_loss, state.best_step, state.evaluations_without_better, restored_step in rows
+  if jax.process_count() > 1:  # as int32 pairs: a float64 would pass through float32 and lose bits
+    values = np.asarray(multihost_utils.broadcast_one_to_all(values.view(np.int32))).view(np.float64)
+  return EarlyStopping(patience, float(values[0]), int(values[1]), int(values[2])), bool(values[3])
 
 
 @dataclasses.dataclass(frozen=True)
@@ -230,12 +311,33 @@ class LoopEnd:
   state: object
   train_seconds: float
   stopped_by: str | None  # a signal that asked the run to stop (its checkpoint is complete), or None
+  early_stop: dict | None = None  # EarlyStopping.record of a run that stopped early, for results.json
 
 
-def run_loop(run: TrainingSetup) -> LoopEnd:
-  """The steps from the restored one to num_train_steps (or the time budget, or a stop signal)."""
+def run_loop(run: TrainingSetup, stop_signal: StopSignal) -> LoopEnd:
+  """The steps from the restored one to num_train_steps (or the time budget, a stop signal, or early stopping)."""
   config, checkpointer, state = run.config, run.checkpointer, run.state
   total_steps = config.num_train_steps
+  # Checkpoints and dev evaluations every so many steps, or at the end of every so many epochs (the steps that
+  # complete an epoch of the training batches: batch k is in epoch k // batches_per_epoch).
+  batches_per_epoch = run.data.train.batches_per_epoch
+  checkpoint_every = period_in_steps(config.checkpoint_every_epochs, config.checkpoint_every_steps, batches_per_epoch)
+  eval_every = period_in_steps(config.eval_every_epochs, config.eval_every_steps, batches_per_epoch)
+  if config.checkpoint_every_epochs or config.eval_every_epochs:
+    logging.info("An epoch is %d steps: checkpoints every %d steps, dev evaluations every %d.", batches_per_epoch,
+                 checkpoint_every, eval_every)
+  early_stopping = None
+  if config.early_stopping_patience:
+    early_stopping, evaluated = replay_dev_curve(run.workdir, config.early_stopping_patience, run.start_step,
+                                                 eval_every)
+    if run.start_step and run.start_step % eval_every == 0 and not evaluated:
+      # The invocation before saved this step but was stopped before its evaluation was written: the uninterrupted
+      # run counted it, so it is done now.
+      early_stopping.update(run.start_step, evaluate_dev(run, state.params, run.start_step, 0.0)["loss"])
+    if early_stopping.stops and run.start_step < total_steps:  # at num_train_steps the run simply ended
+      record = early_stopping.record(run.start_step)
+      logging.info("This run stopped early at step %d (%s): no further training.", run.start_step, record["reason"])
+      return LoopEnd(state, 0.0, None, record)
   clock = Stopwatch()  # training time: runs during steps (compiles included), paused during evaluation
   clock.start()
   train_log = TrainLog(run.writer, run.workdir, clock, config)
@@ -245,9 +347,10 @@ def run_loop(run: TrainingSetup) -> LoopEnd:
     profiler = profiling.StepProfiler(os.path.join(run.workdir, "profile"), config.profile_start_step,
                                       config.profile_num_steps, run.mesh, run.model.config,
                                       config.dtype)
+  early_stop = None
   # The step's batch: a pure function of the seed, the step and the batch settings, built and placed on the devices
   # on a background thread two steps ahead (prefetching changes when a batch is made, never which).
-  with StopSignal() as stop_signal, prefetch.Prefetcher(
+  with prefetch.Prefetcher(
       lambda k: train_step.put_batch(run.data.train.batch_at(k), run.mesh), run.start_step, total_steps) as batches:
     for step in range(run.start_step, total_steps):
       done = step + 1
@@ -261,7 +364,7 @@ def run_loop(run: TrainingSetup) -> LoopEnd:
       train_log.add(done, metrics, compiled_now=step == run.start_step, input_wait_s=batches.last_wait_s)
 
       is_log_step = done % config.log_every_steps == 0 or done == total_steps
-      save_now = done % config.checkpoint_every_steps == 0 or done == total_steps
+      save_now = done % checkpoint_every == 0 or done == total_steps
       stop_by, out_of_time = stop_vote(stop_signal, clock, config, is_log_step)
       # No checkpoint or log line ever includes an unchecked non-finite step.
       if save_now or is_log_step or stop_by or out_of_time:
@@ -277,11 +380,25 @@ def run_loop(run: TrainingSetup) -> LoopEnd:
         return LoopEnd(state, clock.seconds(), stop_by)
       if save_now or out_of_time:
         checkpointer.save(state)
-      if config.eval_every_steps and (done % config.eval_every_steps == 0 or done == total_steps or out_of_time):
+      if eval_every and (done % eval_every == 0 or done == total_steps or out_of_time):
         jax.block_until_ready(state)
         clock.pause()
-        evaluate_dev(run, state.params, done, clock.seconds())
+        dev = evaluate_dev(run, state.params, done, clock.seconds())
         clock.start()
+        # Only the scheduled evaluations count: a resumed run replays exactly these (replay_dev_curve).
+        if early_stopping and done % eval_every == 0:
+          early_stopping.update(done, dev["loss"])
+          if early_stopping.stops and done < total_steps:
+            early_stop = early_stopping.record(done)
+            guard.check(train_log.pending)
+            if train_log.pending:
+              train_log.write(done, guard.skipped)
+            checkpointer.save(state)  # nothing new when this step was saved already
+            logging.info("Early stopping after step %d: the best dev loss is %.4f, at step %d, and the %d "
+                         "evaluations since have not lowered it (early_stopping_patience=%d).", done,
+                         early_stopping.best_loss, early_stopping.best_step,
+                         early_stopping.evaluations_without_better, config.early_stopping_patience)
+            break
       if out_of_time:
         logging.info("max_train_seconds=%s reached at step %d: stopping.", config.max_train_seconds, done)
         if config.learning_rate_cooldown_steps and done < total_steps:
@@ -291,7 +408,7 @@ def run_loop(run: TrainingSetup) -> LoopEnd:
         break
   checkpointer.wait()
   run.writer.flush()
-  return LoopEnd(state, clock.seconds(), None)
+  return LoopEnd(state, clock.seconds(), None, early_stop)
 
 
 def final_test(run: TrainingSetup, end: LoopEnd) -> dict:
@@ -300,7 +417,10 @@ def final_test(run: TrainingSetup, end: LoopEnd) -> dict:
   config, state = run.config, end.state
   final_step = int(jax.device_get(state.step))
   results = {"step": final_step, "train_seconds": round(end.train_seconds, 1),
+             "batches_per_epoch": run.data.train.batches_per_epoch,
              "train_pairs": dataclasses.asdict(run.data.train_filter_counts)}
+  if end.early_stop:
+    results["early_stop"] = end.early_stop
   if run.data.test is None:
     logging.info("No test split (local_test is empty): training ends at step %d without a test score.", final_step)
     return results
@@ -314,7 +434,8 @@ def final_test(run: TrainingSetup, end: LoopEnd) -> dict:
   if len(averaged_steps) > 1 and config.test_score_final_step:
     final_alone = evaluation.bleu_of(run.model, state.params, tokenizer, test_set, config, run.mesh)
     results["test_final_step"] = {key: final_alone[key] for key in ("sacrebleu", "sacrebleu_lowercase",
-                                                                     "tokenized_bleu")}
+                                                                     "tokenized_bleu", "protocol_bleu")
+                                  if key in final_alone}
     logging.info("Test after step %d alone: sacreBLEU %.2f; now the mean of the checkpoints of steps %s.",
                  final_step, final_alone["sacrebleu"], averaged_steps)
   params = state.params if len(averaged_steps) <= 1 else average_checkpoints.average_trees(
@@ -324,12 +445,21 @@ def final_test(run: TrainingSetup, end: LoopEnd) -> dict:
                  test_tokenized_bleu=test["tokenized_bleu"], test_averaged_steps=averaged_steps,
                  sacrebleu_signature=test["signature"],
                  test_hypotheses=workdir_lib.test_hypotheses(run.workdir, config.target_lang))
+  scalars = {"test/bleu": test["sacrebleu"], "test/tokenized_bleu": test["tokenized_bleu"]}
+  protocol = ""
+  if "protocol_bleu" in test:  # preprocessed text: the model's own output, scored as the protocol scores it
+    results.update(test_protocol_bleu=test["protocol_bleu"],
+                   test_model_hypotheses=workdir_lib.test_hypotheses(run.workdir, config.target_lang, "model"))
+    scalars["test/protocol_bleu"] = test["protocol_bleu"]
+    protocol = f"  |  protocol BLEU {test['protocol_bleu']:.2f} (preprocessed text)"
   if jax.process_index() == 0:
     workdir_lib.write_lines(results["test_hypotheses"], test["hypotheses"])
-  run.writer.write_scalars(final_step, {"test/bleu": test["sacrebleu"], "test/tokenized_bleu": test["tokenized_bleu"]})
+    if "protocol_bleu" in test:
+      workdir_lib.write_lines(results["test_model_hypotheses"], test["model_hypotheses"])
+  run.writer.write_scalars(final_step, scalars)
   logging.info("Test (%d sentences, parameters of steps %s): sacreBLEU %.2f  [%s]  |  tokenized BLEU %.2f  |  "
-               "lowercased sacreBLEU %.2f", len(test["hypotheses"]), averaged_steps, test["sacrebleu"],
-               test["signature"], test["tokenized_bleu"], test["sacrebleu_lowercase"])
+               "lowercased sacreBLEU %.2f%s", len(test["hypotheses"]), averaged_steps, test["sacrebleu"],
+               test["signature"], test["tokenized_bleu"], test["sacrebleu_lowercase"], protocol)
   return results
 
 
@@ -337,9 +467,15 @@ def train_and_evaluate(config, workdir: str) -> dict:
   """Trains (resuming from the latest checkpoint in workdir), evaluates on dev, and finally scores the test set.
   Returns the final metrics (also written to workdir/results.json)."""
   config_base.validate(config, num_devices=jax.device_count())
-  with contextlib.ExitStack() as resources:
+  # fail_together inside the ExitStack: a failing process reports to the others before closing anything (closing
+  # the checkpointer waits on them).
+  with contextlib.ExitStack() as resources, distributed.fail_together():
+    # Caught from before set-up: a SIGTERM while the data is prepared or the step compiles stops the run at its first
+    # step with a checkpoint (in a multi-host run, JAX's preemption notifier would otherwise swallow it unseen).
+    stop_signal = resources.enter_context(StopSignal())
     run = set_up(config, workdir, resources)
-    end = run_loop(run)
+    end = run_loop(run, stop_signal)
+    stop_signal.restore()  # a signal during the final test ends the process at once
     if end.stopped_by:
       return {"step": int(jax.device_get(end.state.step)), "stopped_by": end.stopped_by}
     results = final_test(run, end)

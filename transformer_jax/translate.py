@@ -7,6 +7,9 @@ Reads sentences from --input (default: stdin) and writes translations to --outpu
 the one `transformer_jax.main` trained: it holds the resolved config, the SentencePiece model and checkpoints.
 --engine=ctranslate2 decodes a model written by `python -m transformer_jax.export --format=ctranslate2` with the
 same tokenizer, truncation, length limits and line-for-line output (export/ctranslate2_translator.py).
+With --engine=jax, a run trained on preprocessed text (the config's lowercase_text, moses_tokenize, ...) gets its
+input preprocessed the same way and its translations written Moses-detokenized (--preprocessed_output: as the model
+writes them).
 """
 
 from __future__ import annotations
@@ -42,12 +45,16 @@ def _define_flags():
   flags.DEFINE_string("input", "-", "File with one source sentence per line; '-' reads stdin.")
   flags.DEFINE_string("output", "-", "File to write one translation per line; '-' writes stdout.")
   flags.DEFINE_integer("beam_size", None, "Beam size (default: the run's config, 4 for the paper's settings).")
-  flags.DEFINE_float("alpha", None, "Length penalty alpha in ((5+len)/6)^alpha; len^alpha under "
-                     "--engine=ctranslate2 (default: the run's config, 0.6).")
+  flags.DEFINE_float("alpha", None, "Length penalty alpha: in ((5+len)/6)^alpha or len^alpha, as the run's "
+                     "length_penalty_form says; len^alpha under --engine=ctranslate2 (default: the run's config, "
+                     "0.6).")
   flags.DEFINE_integer("batch_size", None, "Sentences per decoding batch (default: the run's decode_batch_size).")
   flags.DEFINE_integer("step", None, "Checkpoint step to load (default: the latest).")
   flags.DEFINE_integer("n_best", 1, "Hypotheses per sentence (<= beam size). Above 1, each output line holds them "
                        "best first as tab-separated 'translation ||| score' fields (score = log P / length penalty).")
+  flags.DEFINE_bool("preprocessed_output", False, "--engine=jax, a run with text preprocessing (lowercase_text, "
+                    "moses_tokenize, ...): write translations as the model writes them (Moses-tokenized, with "
+                    "Moses' escaping such as &apos;: the text protocol_bleu scores) instead of Moses-detokenized.")
 
 
 def read_lines(path: str) -> list[str]:
@@ -86,8 +93,9 @@ def _translator():
   if not FLAGS.workdir or FLAGS.model_dir:
     raise ConfigError("--engine=jax takes --workdir (a training run); --model_dir is for --engine=ctranslate2")
   config, tokenizer, model, params, mesh = inference.load_on_devices(FLAGS.workdir, FLAGS.step)
-  return lambda sentences, progress: inference.translate_with_config(
-      model, params, tokenizer, sentences, config, mesh, batch_size=FLAGS.batch_size, progress=progress, **options)
+  return lambda sentences, progress: inference.translate_text(
+      model, params, tokenizer, sentences, config, mesh, preprocessed_output=FLAGS.preprocessed_output,
+      batch_size=FLAGS.batch_size, progress=progress, **options)
 
 
 def main(argv):

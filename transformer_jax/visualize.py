@@ -24,7 +24,7 @@ import jax
 import numpy as np
 from absl import app, flags, logging
 
-from transformer_jax import cli, inference, model as model_lib, tokenizer as tokenizer_lib
+from transformer_jax import cli, config_base, inference, model as model_lib, tokenizer as tokenizer_lib
 from transformer_jax import workdir as workdir_lib
 
 KINDS = {"encoder_self": ("encoder", "self_attention"), "decoder_self": ("decoder", "self_attention"),
@@ -178,7 +178,8 @@ def decode_with_attention(loaded, sentence: str, beam_size: int | None = None, a
   hypotheses = inference.search(
       model, params, [source], n_best=n_best, beam_size=beam_size or config.beam_size,
       alpha=config.length_penalty_alpha if alpha is None else alpha, extra_length=config.decode_extra_length,
-      max_decode_length=config.max_decode_length, batch_size=1)[0]
+      max_decode_length=config.max_decode_length, batch_size=1,
+      length_penalty_form=config_base.length_penalty_form(config))[0]
   target = hypotheses[0][0]
   weights = attention_weights(model, params, teacher_forced_batch([source], [target]))
   target_pieces = [tokenizer.id_to_piece(i) for i in target]

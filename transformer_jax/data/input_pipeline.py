@@ -2,6 +2,7 @@
 
 This package is the only part of the project that imports TensorFlow; it hands out numpy arrays and python lists.
 Order of work, each step done once per workdir and reused by every resume:
+  0. the text as the model reads it: the config's text_preprocessing (none by default) on both sides of every split;
   1. the vocabulary, trained on a seeded sample of the whole training text (by process 0; the others wait, then load);
   2. the training ids, encoded once and cached on disk (again by process 0);
   3. filtering by length (counted and logged) and the batcher, whose batch k is a pure function of (seed, k).
@@ -19,6 +20,7 @@ import tensorflow as tf
 
 from transformer_jax import tokenizer as tokenizer_lib
 from transformer_jax.data import batching, sources, token_cache
+from transformer_jax.text_preprocessing import TextPreprocessing
 
 # TensorFlow only reads files here; keep it off any accelerator so it never takes memory JAX needs.
 tf.config.set_visible_devices([], "GPU")
@@ -29,8 +31,16 @@ PACKED_EPOCH_ROWS_FILENAME = "packed_epoch_rows.json"  # in the token cache dire
 
 @dataclasses.dataclass
 class TextSplit:
+  """A split's sentences as the dataset has them (sacreBLEU's references) and as the model reads them (the config's
+  text_preprocessing applied; the same lists when it is off)."""
   sources: list[str]
   targets: list[str]
+  model_sources: list[str] | None = None  # None: the sources themselves
+  model_targets: list[str] | None = None
+
+  def __post_init__(self):
+    self.model_sources = self.sources if self.model_sources is None else self.model_sources
+    self.model_targets = self.targets if self.model_targets is None else self.model_targets
 
 
 @dataclasses.dataclass
@@ -45,7 +55,18 @@ class Datasets:
 
 def load_text_split(config, split: str) -> TextSplit:
   pairs = list(sources.iter_pairs(config, split))
-  return TextSplit([s for s, _ in pairs], [t for _, t in pairs])
+  raw = TextSplit([s for s, _ in pairs], [t for _, t in pairs])
+  preprocessing = TextPreprocessing.from_config(config)
+  if not preprocessing.active:
+    return raw
+  return TextSplit(raw.sources, raw.targets, preprocessing.apply(raw.sources, config.source_lang),
+                   preprocessing.apply(raw.targets, config.target_lang))
+
+
+def model_pairs(config, split: str):
+  """The (source, target) pairs of `split` as the model reads them (text_preprocessing applied), streamed."""
+  return TextPreprocessing.from_config(config).pairs(sources.iter_pairs(config, split), config.source_lang,
+                                                     config.target_lang)
 
 
 def _both_sides(pairs):
@@ -126,7 +147,7 @@ def prepare_training(config, tokenizer_path: str, *, cache_dir: str | None = Non
     prepared_dataset = source.prepare(config)
   wait_for_process_0("dataset")
   # Counted only when a pass over the text happens: a resumed run reads neither the text nor its size.
-  train_pairs = lambda description: progress(sources.iter_pairs(config, "train"), description,
+  train_pairs = lambda description: progress(model_pairs(config, "train"), description,
                                              source.num_pairs(config, "train"))
   trained_vocabulary = not os.path.exists(tokenizer_path)
   tokenizer = _built_by_process_0(

@@ -113,7 +113,9 @@ function drawCurves() {
     return;
   }
   for (const [key, title] of [["dev_bleu", "dev BLEU"], ["dev_loss", "dev loss"]]) {
-    box.appendChild(chart(curves, key, title));
+    if (curves.some(c => c.run.dev_curve.some(row => typeof row[key] === "number"))) {  // no BLEU in a loss-only run
+      box.appendChild(chart(curves, key, title));
+    }
   }
 }
 
@@ -122,7 +124,9 @@ const LINE_COLORS = ["#1f5fa8", "#c0392b"];
 function chart(curves, key, title) {
   const width = 380, height = 190, left = 46, right = 12, top = 22, bottom = 34;
   const svg = svgEl("svg", {width, height, class: "curve", "data-metric": key});
-  const points = curves.flatMap(c => c.run.dev_curve.map(row => [row.seconds, row[key]]));
+  // Rows of a loss-only evaluation (num_dev_bleu_sentences=0) have no dev_bleu: they are left out of its chart.
+  const rowsOf = run => run.dev_curve.filter(row => typeof row[key] === "number");
+  const points = curves.flatMap(c => rowsOf(c.run).map(row => [row.seconds, row[key]]));
   const xs = points.map(p => p[0]), ys = points.map(p => p[1]);
   const x0 = 0, x1 = Math.max(...xs, 1), y0 = Math.min(...ys, key === "dev_bleu" ? 0 : Infinity),
         y1 = Math.max(...ys);
@@ -142,7 +146,7 @@ function chart(curves, key, title) {
   svg.appendChild(svgEl("text", {x: (left + width) / 2, y: height - 4, "text-anchor": "middle", "font-size": 10},
                         "training seconds (summed over resumes)"));
   curves.forEach(({run}, c) => {
-    const rows = run.dev_curve;
+    const rows = rowsOf(run);
     const stroke = LINE_COLORS[c % LINE_COLORS.length];
     svg.appendChild(svgEl("polyline", {fill: "none", stroke, "stroke-width": 2,
                                        points: rows.map(r => `${sx(r.seconds)},${sy(r[key])}`).join(" ")}));

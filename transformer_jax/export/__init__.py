@@ -11,9 +11,10 @@ Both engines implement the same post-norm encoder-decoder with a tied embedding,
   cosines). LayerNorm, the linear maps and the tied output projection commute with reordering the residual stream,
   so every weight that reads or writes it is permuted the same way and the logits are unchanged. Its LayerNorm
   epsilon is fixed at 1e-5, the one difference left (logits within about 1e-4).
-What does not map is refused with the config key to blame (`unsupported`). Decoding differs in two places, written
-into the exported README: both engines divide by length^alpha (ours: ((5 + length) / 6)^alpha), and both stop the
-beam after beam_size finished hypotheses (ours: when no live hypothesis can still win).
+What does not map is refused with the config key to blame (`unsupported`). Decoding differs in up to two places,
+written into the exported README: both engines divide by length^alpha, the length counting EOS (ours too with
+length_penalty_form="length", else ((5 + length) / 6)^alpha), and both stop the beam after beam_size finished
+hypotheses (ours: when no live hypothesis can still win).
 
 Every exported directory holds `transformer_jax.json` (EXPORT_INFO): where it came from and the run's decoding
 settings, which `translate --engine=ctranslate2` reads.
@@ -62,12 +63,14 @@ class DecodingSettings:
   decode_extra_length: int  # an output may have its source's length (EOS included) plus this many tokens...
   max_decode_length: int  # ...but never more than this
   max_source_length: int  # sources are truncated to this many tokens, EOS included
+  # config_base.LENGTH_PENALTY_FORMS; "gnmt" in an export written before the field existed
+  length_penalty_form: str = "gnmt"
 
   @classmethod
   def from_config(cls, config, max_position: int) -> "DecodingSettings":
     return cls(config.source_lang, config.target_lang, int(config.beam_size), float(config.length_penalty_alpha),
                int(config.decode_extra_length), int(config.max_decode_length),
-               min(int(config.bucket_lengths[-1]), max_position))
+               min(int(config.bucket_lengths[-1]), max_position), config_base.length_penalty_form(config))
 
   def output_limit(self, source_length: int) -> int:
     """The most target tokens (EOS included) our decoder lets a source of this many tokens (EOS included) have."""
@@ -130,6 +133,13 @@ def _readme(fmt: str, info: dict) -> str:
   source = f"{info['workdir']}, step {info['step']}" + (
       f" (the average of steps {info['averaged_steps']})" if info.get("averaged_steps") else "")
   alpha, beam = settings["length_penalty_alpha"], settings["beam_size"]
+  if settings.get("length_penalty_form", "gnmt") == "length":
+    penalty = (f"- Length penalty: the same. Both divide a hypothesis' log-probability by length^alpha (alpha "
+               f"{alpha}), the\n  length counting its EOS (the run's length_penalty_form='length').")
+  else:
+    penalty = ("- Length penalty: this engine divides a hypothesis' log-probability by length^alpha; transformer_jax "
+               "divides by\n  ((5 + length) / 6)^alpha (Wu et al. 2016, the paper's). At alpha = 0 both rank by "
+               "log-probability alone.")
   if fmt == "ctranslate2":
     load = f"""\
 ```python
@@ -162,8 +172,7 @@ weights {info['quantization']}.
 {load}
 
 ## What differs from transformer_jax's own decoder
-- Length penalty: this engine divides a hypothesis' log-probability by length^alpha; transformer_jax divides by
-  ((5 + length) / 6)^alpha (Wu et al. 2016, the paper's). At alpha = 0 both rank by log-probability alone.
+{penalty}
 - Stopping: the beam stops once beam_size hypotheses have finished (CTranslate2's `patience` widens that);
   transformer_jax stops when no live hypothesis can still beat the finished ones.
 - Length limit: transformer_jax lets an output have its source's length + {settings['decode_extra_length']} tokens
@@ -178,7 +187,8 @@ Greedy search and beam search at alpha = 0 give the same translations as transfo
 def export_run(workdir: str, fmt: str, output: str, *, quantization: str = "float32", step: int | None = None,
                overwrite: bool = False) -> dict:
   """Writes the run's model to `output` in `fmt`; returns what it wrote into EXPORT_INFO. The directory appears
-  complete or not at all (written beside it, then renamed)."""
+  complete or not at all (written beside it, then swapped in: an overwrite keeps the old export until the new one is
+  complete). An output that is, holds or lies inside a run's workdir is refused."""
   import shutil  # pylint: disable=g-import-not-at-top
   from transformer_jax import workdir as workdir_lib  # pylint: disable=g-import-not-at-top
   from transformer_jax.errors import WorkdirError  # pylint: disable=g-import-not-at-top
@@ -190,8 +200,10 @@ def export_run(workdir: str, fmt: str, output: str, *, quantization: str = "floa
   if fmt == "huggingface" and quantization != "float32":
     raise ConfigError(f"--quantization={quantization} applies to --format=ctranslate2; a Hugging Face export is "
                       "float32 (cast it after loading: MarianMTModel.from_pretrained(..., dtype=...))")
+  workdir_lib.refuse_to_replace_a_run(output, "--output")
   if os.path.exists(output) and os.listdir(output) and not overwrite:
-    raise WorkdirError(f"--output={output} exists and is not empty: choose a new directory, or pass --overwrite")
+    raise WorkdirError(f"--output={output} exists and is not empty: choose a new directory, or pass --overwrite "
+                       "to delete everything in it and put the export there")
   check_exportable(workdir_lib.load_config(workdir), fmt)
   require(PACKAGES[fmt], PACKAGES[fmt])  # before the slow loading
   config, tokenizer, model, params = workdir_lib.load(workdir, step)
@@ -224,7 +236,5 @@ def export_run(workdir: str, fmt: str, output: str, *, quantization: str = "floa
   write_info(partial, info)
   with open(os.path.join(partial, "README.md"), "w", encoding="utf-8") as f:
     f.write(_readme(fmt, info))
-  if os.path.exists(output):
-    shutil.rmtree(output)
-  os.replace(partial, output)
+  workdir_lib.replace_directory(partial, output)
   return info

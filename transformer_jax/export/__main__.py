@@ -19,11 +19,13 @@ def _define_flags():
                       required=True)
   flags.DEFINE_enum("format", None, export.FORMATS, "ctranslate2: a CTranslate2 model directory; huggingface: "
                     "MarianMTModel + MarianTokenizer files for from_pretrained.", required=True)
-  flags.DEFINE_string("output", None, "Directory to write (new, or empty unless --overwrite).", required=True)
+  flags.DEFINE_string("output", None, "Directory to write (new, or empty unless --overwrite); never a run's "
+                      "workdir, a folder inside one, or one that holds one.", required=True)
   flags.DEFINE_enum("quantization", "float32", export.QUANTIZATIONS, "Weight type of a CTranslate2 model "
                     "(int8 and float16 shrink it 4x and 2x; CTranslate2 converts again at load if the device needs).")
   flags.DEFINE_integer("step", None, "Checkpoint step to export (default: the latest).")
-  flags.DEFINE_bool("overwrite", False, "Replace the output directory if it exists.")
+  flags.DEFINE_bool("overwrite", False, "Delete everything in an existing --output directory and put the export "
+                    "there (once the new export is complete). Never allowed for a run's workdir.")
 
 
 def main(argv):

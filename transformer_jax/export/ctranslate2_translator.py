@@ -1,8 +1,9 @@
 """Translating with an exported CTranslate2 model under the run's own rules: our tokenizer and source truncation,
 each output's length limit, n-best lists as the JAX decoder returns them (inference.translate_with_config).
 
-CTranslate2's beam search has its own length penalty (log P / length^alpha) and stopping rule (export/__init__.py);
-greedy search (beam 1) and beam search at alpha 0 give our decoder's translations.
+CTranslate2's beam search ranks by log P / length^alpha (ours does so with length_penalty_form="length") and has its
+own stopping rule (export/__init__.py); greedy search (beam 1) and beam search at alpha 0 give our decoder's
+translations.
 """
 
 from __future__ import annotations

@@ -20,6 +20,7 @@ from __future__ import annotations
 from transformer_jax.data.sources import embedded, huggingface, local, multi30k, tfds_translation
 from transformer_jax.data.sources.base import SPLITS, Pairs, Source
 from transformer_jax.errors import ConfigError, DataError
+from transformer_jax.text_preprocessing import TextPreprocessing
 
 SOURCES: tuple[Source, ...] = (
     embedded.SOURCE,
@@ -63,6 +64,7 @@ def has_split(config, split: str) -> bool:
 
 
 def fingerprint(config) -> dict:
-  """What identifies the training text: changes here invalidate the token cache."""
+  """What identifies the training text as the model reads it (text_preprocessing included): changes here invalidate
+  the token cache."""
   return {"dataset": config.dataset, "direction": [config.source_lang, config.target_lang],
-          **get(config.dataset).identity(config)}
+          **get(config.dataset).identity(config), **TextPreprocessing.from_config(config).identity()}

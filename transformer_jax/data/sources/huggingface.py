@@ -21,9 +21,9 @@ import json
 import os
 import re
 import shutil
-import tempfile
 
 from transformer_jax.data.sources.base import SPLITS, Pairs, Source
+from transformer_jax import workdir as workdir_lib
 from transformer_jax.errors import DataError
 
 _READ_BATCH = 10_000  # rows per Arrow batch turned into Python strings: large enough to be fast, small in memory
@@ -129,11 +129,7 @@ def _check_splits(config, available: list[str]) -> None:
 
 def _write_json_atomically(path: str, value: dict) -> None:
   os.makedirs(os.path.dirname(path), exist_ok=True)
-  handle, temporary = tempfile.mkstemp(dir=os.path.dirname(path), prefix=os.path.basename(path) + ".tmp-")
-  with os.fdopen(handle, "w") as f:
-    json.dump(value, f, indent=2)
-  os.replace(temporary, path)
-
+  workdir_lib.write_atomically(path, json.dumps(value, indent=2))
 
 @dataclasses.dataclass(frozen=True)
 class HuggingFaceTranslation(Source):
