@@ -1,536 +1,420 @@
-r"""The device check: one command that measures the paper's recipe on one accelerator, in one JSON.
+r"""The device check: one prepared command for one accelerator that fits a 10-minute call, its results in one JSON.
 
-  python -m benchmarks.device_check                       # on a GPU: about 6-8 minutes, JSON in docs/results/
-  python -m benchmarks.device_check --workloads=tiny --torch_compile=false --output=/tmp/check.json   # CPU
+  python -m benchmarks.device_check --output_dir=$OUT            # on a GPU: about 9 minutes (--time_budget_s=540)
+  python -m benchmarks.device_check --tiny --output_dir=/tmp/dc  # the whole thing at tiny sizes, on a CPU
+  python -m benchmarks.device_check --write_multi30k_reference   # the CPU float32 reference of part (b), once
 
-Needs only jax, flax, optax, numpy, absl and (for the reference) torch: no TensorFlow, tfds, clu, ml_collections
-or sentencepiece. Parts, in this order, each in its own try (a failing part records its error and the run goes on;
-the JSON is rewritten after every part, so a run cut short keeps what it measured):
+Everything goes to --output_dir (default: $OUT where that is set, else device_check_out/): device_check.json,
+rewritten after each part and while a part runs; device_check.log (every line the check and its parts printed);
+and from part (b) multi30k_train.log, multi30k_train_log.jsonl and multi30k_dev_curve.jsonl.
 
-- train: Transformer-base and -big train steps (bfloat16) at the paper's batch of 25,000 real tokens a side, over a
-  synthetic corpus of WMT-like lengths (random ids), fed through the training loop's prefetcher. Paths:
-  "xla_packed" is what the paper configs train: the PackedBatcher's rows of 256 (8 open rows), one shape, attention
-  masked to each sentence. "xla" and "cudnn" take the BucketedBatcher's 16 fitted buckets of one sentence a row
-  (cudnn cannot take packed rows); to keep compiles within the time limit their timed steps use the bucket holding
-  the most tokens (several different batches of its shape; the JSON names the bucket and its share). Target
-  tokens/s, MFU (benchmarks.flops.MFU_FORMULA, counting attention per sentence), peak memory, input wait.
-- torch: the same Transformer and train step written in PyTorch (post-norm, tied embeddings, bf16 autocast,
-  scaled_dot_product_attention, Adam, optionally torch.compile) on the bucketed batches; ours / PyTorch (real
-  target tokens/s) is the headline.
-- decode: beam 4 (alpha 0.6, limit source + 50) for base and big on one batch of sorted real-length sentences
-  (benchmarks.bench.bench_decode): target tokens/s and sentences/s.
-- attention: the fused paths against the naive one on a real-shaped padded batch (base model, bfloat16): relative
-  error of the logits and of the parameter gradients.
+Parts, in this order, each with its share of --time_budget_s (PART_SHARES; what a part leaves unused goes to the
+later ones). Parts (a), (c) and (d) run in their own Python process, which the check kills at the part's end:
+a crash, a hang or an out-of-memory in one part is recorded (status "error" or "timeout", with the log's tail)
+and the next part starts on a fresh process and device. The parent process never starts JAX.
+
+(a) attention (benchmarks/attention_check.py): naive, xla and cudnn in bfloat16 and float32 against a float64
+    reference on padded and empty rows, three masks, several bucket lengths; thresholds fixed in advance.
+(b) multi30k (benchmarks/multi30k_check.py): the real training command on Multi30k in bfloat16, a checkpoint, a
+    SIGKILL, a resume, one dev evaluation with the jitted beam search, and the loss curve against a float32 CPU
+    run of the same steps (benchmarks/results/multi30k_cpu_reference.json). Skipped, and recorded so, without the
+    Multi30k files (--multi30k_dir, default data/multi30k/).
+(c) throughput (benchmarks/throughput_check.py): a bf16 matmul as the measured peak, then Transformer-base and -big
+    train steps at the paper's batch (packed rows; then cudnn and xla on bucketed rows), speed, memory, MFU against
+    the datasheet peak and against the measured matmul; beam-4 decoding if time is left.
+(d) torch: the same model and step in PyTorch, on the same batches, MFU against both peaks.
+
+Needs jax, flax, optax, numpy, absl (and torch for (d)); part (b) also what the training command imports
+(ml_collections, sentencepiece, sacrebleu, sacremoses, orbax-checkpoint): no TensorFlow, tfds or clu.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import datetime
-import importlib
 import json
 import os
-import re
-import statistics
+import platform
+import subprocess
 import sys
+import tempfile
+import threading
 import time
 import traceback
 
-# JAX and PyTorch share the one device: JAX's allocator takes this share of its memory (instead of 75%), torch's
-# caching allocator the rest. Set before JAX starts; an explicit setting in the environment wins.
-os.environ.setdefault("XLA_PYTHON_CLIENT_MEM_FRACTION", "0.45")
-
-import jax  # pylint: disable=g-import-not-at-top,wrong-import-position
-import jax.numpy as jnp
-import numpy as np
-import optax
 from absl import flags
-from flax.linen import unbox as nn_unbox
 
-from benchmarks import bench, common
-from transformer_jax import cli, flops, losses, sharding, train_step
-from transformer_jax.data import batching, prefetch, token_cache
-from transformer_jax.model import ModelConfig, Transformer, count_parameters, sinusoidal_table
+from benchmarks import multi30k_check
+from transformer_jax import cli
 
+PARTS = ("attention", "multi30k", "throughput", "torch")
+# Seconds of the default 540-second budget each part is planned for; a part gets this share of what is left.
+PART_SHARES = {"attention": 75, "multi30k": 240, "throughput": 165, "torch": 60}
+KILL_GRACE_S = 5.0  # a part's process is killed this long after its deadline
+PART_OUTPUT_FILES = ("device_check.json", "device_check.log", "multi30k_train.log", "multi30k_train_log.jsonl",
+                     "multi30k_dev_curve.jsonl")
 
-@dataclasses.dataclass(frozen=True)
-class CheckWorkload(common.Architecture):
-  real_tokens_per_batch: int  # real tokens a side per step, as the paper counts
-  bucket_count: int
-  pack_open_rows: int  # the packed path's rows filled at once (the paper configs' pack_open_rows)
-  max_length: int  # longest pair kept (the configs' max_source_length / max_target_length)
-  corpus_pairs: int  # synthetic corpus the batcher draws from
-  decode: bench.Workload  # the decoding benchmark's own settings
-
-
-def _decode_workload(name: str, **changes) -> bench.Workload:
-  return dataclasses.replace(bench.WORKLOADS[name], **changes)
-
-
-WORKLOADS = {
-    "base": CheckWorkload(37_000, 6, 512, 2048, 8, 0.1, 25_000, 16, 8, 256, 300_000,
-                          _decode_workload("base", decode_batch=256, decode_repeats=2)),
-    "big": CheckWorkload(37_000, 6, 1024, 4096, 16, 0.3, 25_000, 16, 8, 256, 300_000,
-                         _decode_workload("big", decode_batch=256, decode_repeats=2)),
-    # For the CPU test: every part end to end in well under a minute.
-    "tiny": CheckWorkload(64, 1, 16, 32, 2, 0.1, 256, 4, 4, 32, 2_000, bench.WORKLOADS["tiny"]),
+# --tiny: every part at sizes a 2-core CPU runs in seconds (the test's setting); flags given explicitly win.
+TINY = {
+    "attention_lengths": ["8", "16"], "attention_rows": 4, "attention_heads": 2, "attention_head_dim": 8,
+    "multi30k_steps": 6, "multi30k_checkpoint_every": 3, "multi30k_log_every": 1, "multi30k_dev_bleu_sentences": 4,
+    "multi30k_set": ["vocab_size=120", "tokenizer_train_sentences=400", "num_layers=1", "d_model=32", "d_ff=64",
+                     "num_heads=2", "tokens_per_batch=192", "max_decode_length=16", "decode_extra_length=4",
+                     "warmup_steps=10"],
+    "workloads": ["tiny"], "steps": 2, "warmup": 1, "torch_compile": False, "matmul_size": 256, "min_item_s": 0.0,
 }
 
-
-log = common.logger("device_check")
-
-
-# ---- Inputs: the project's batcher over a synthetic corpus of WMT-like lengths ----
-
-def synthetic_corpus(workload: CheckWorkload, seed: int) -> tuple[token_cache.TokenSequences, ...]:
-  """The workload's corpus: random ids, pairs longer than its max_length dropped."""
-  return common.synthetic_corpus(workload.corpus_pairs, seed, workload.vocab_size, workload.max_length)
-
-
-def timed_steps(batcher: batching.BucketedBatcher, count: int) -> tuple[list[int], dict]:
-  """`count` steps of the first epoch from the bucket holding the most real target tokens, and what it is."""
-  plan = batcher._epoch_plan(0)  # pylint: disable=protected-access
-  tokens = {}
-  for length, members in plan:
-    tokens[length] = tokens.get(length, 0) + int(batcher.targets.lengths[members].sum())
-  length = max(tokens, key=tokens.get)
-  steps = [step for step, (bucket, _) in enumerate(plan) if bucket == length]
-  steps = (steps * -(-count // len(steps)))[:count]
-  info = {"bucket_length": length, "rows": batcher.rows[length], "bucket_share_of_target_tokens":
-          tokens[length] / sum(tokens.values()), "buckets": batcher.shapes()}
-  return steps, info
-
-
-PACKED = "xla_packed"  # the train path on packed rows: attention_impl "xla" with the dense segment mask
-TRAIN_PATHS = (PACKED, "xla", "cudnn")
-
-
-def model_config(workload: CheckWorkload, impl: str) -> ModelConfig:
-  return common.model_config(workload, dtype="bfloat16", attention_impl="xla" if impl == PACKED else impl,
-                             packed_rows=impl == PACKED)
-
-
-def wait_summary(waits: list[float]) -> dict:
-  return {"mean_ms": 1e3 * statistics.fmean(waits), "max_ms": 1e3 * max(waits)}
-
-
-# ---- Our train step ----
-
-def check_train(name: str, workload: CheckWorkload, impl: str, batcher, steps: list[int], warmup: int, mesh,
-                peak_tflops: float | None) -> dict:
-  cfg = model_config(workload, impl)
-  model = Transformer(cfg)
-  optimizer, schedule = common.make_optimizer(cfg.d_model)
-  state = train_step.create_train_state(model, optimizer, jax.random.PRNGKey(0), mesh)
-  dropout_rng = jax.device_put(jax.random.PRNGKey(1), sharding.replicated(mesh))
-  step_fn = train_step.jit_train_step(model, mesh, 0.1, schedule)
-  peak_before = bench.peak_memory_bytes()
-  times, waits, step_flops, target_tokens, source_tokens = [], [], [], [], []
-  started = time.perf_counter()
-  make = lambda i: train_step.put_batch(batcher.batch_at(steps[i]), mesh)
-  with prefetch.Prefetcher(make, 0, len(steps)) as batches:
-    for i in range(len(steps)):
-      tick = time.perf_counter()
-      batch = batches.get(i)
-      waits.append(batches.last_wait_s)
-      state, metrics = step_fn(state, batch, dropout_rng)
-      jax.block_until_ready((state, metrics))
-      elapsed = time.perf_counter() - tick
-      if i == 0:
-        log(f"{name}/{impl}: compiled and ran the first step in {elapsed:.1f} s")
-        first_s = elapsed
-      if i >= warmup:
-        host = batcher.batch_at(steps[i])
-        times.append(elapsed)
-        step_flops.append(flops.train_flops(cfg, *flops.pair_lengths(host))["total"])
-        target_tokens.append(int((host["target_segments"] > 0).sum()))
-        source_tokens.append(int((host["source_segments"] > 0).sum()))
-  step_time = statistics.median(times)
-  achieved = statistics.fmean(step_flops) / step_time
-  result = {
-      "attention_impl": cfg.attention_impl, "packed_rows": cfg.packed_rows, "batch_shape": list(host["targets"].shape),
-      "parameters": count_parameters(state.params),
-      "first_step_s": first_s, "total_s": time.perf_counter() - started,
-      "step_time": bench.summary(times), "real_target_tokens_per_step": statistics.fmean(target_tokens),
-      "real_source_tokens_per_step": statistics.fmean(source_tokens),
-      "target_tokens_per_s": statistics.fmean(target_tokens) / step_time, "model_tflops_per_s": achieved / 1e12,
-      "mfu": achieved / (peak_tflops * 1e12 * mesh.devices.size) if peak_tflops else None,
-      "input_wait_after_warmup": wait_summary(waits[warmup:]), "final_loss": float(metrics["loss_sum"] /
-                                                                                    metrics["tokens"]),
-      **bench.peak_memory(peak_before)}
-  log(f"{name}/{impl}: {result['target_tokens_per_s']:,.0f} target tok/s, step {step_time * 1e3:.1f} ms, MFU "
-      f"{result['mfu'] if result['mfu'] is None else format(result['mfu'], '.1%')}, input wait "
-      f"{result['input_wait_after_warmup']['mean_ms']:.2f} ms")
-  return result, state.params
-
-
-# ---- The PyTorch reference ----
-
-def torch_transformer(workload: CheckWorkload, device: str):
-  """The paper's Transformer in PyTorch, as its users would write it: post-norm layers, tied input/output
-  embeddings scaled by sqrt(d_model), sinusoidal positions, scaled_dot_product_attention, no key bias (as ours)."""
-  import torch  # pylint: disable=g-import-not-at-top
-  from torch import nn  # pylint: disable=g-import-not-at-top
-  functional = torch.nn.functional
-  d, heads = workload.d_model, workload.num_heads
-
-  class Attention(nn.Module):
-    def __init__(self):
-      super().__init__()
-      self.query, self.key = nn.Linear(d, d), nn.Linear(d, d, bias=False)
-      self.value, self.out = nn.Linear(d, d), nn.Linear(d, d)
-
-    def forward(self, x, memory, mask=None, causal=False):
-      split = lambda t: t.view(t.shape[0], t.shape[1], heads, d // heads).transpose(1, 2)
-      context = functional.scaled_dot_product_attention(split(self.query(x)), split(self.key(memory)),
-                                                        split(self.value(memory)), attn_mask=mask, is_causal=causal)
-      return self.out(context.transpose(1, 2).reshape(x.shape))
-
-  class Layer(nn.Module):
-    def __init__(self, cross: bool):
-      super().__init__()
-      self.self_attention = Attention()
-      # Flax's LayerNorm epsilon (1e-6), so that both compute the same function.
-      self.norms = nn.ModuleList([nn.LayerNorm(d, eps=1e-6) for _ in range(3 if cross else 2)])
-      self.cross_attention = Attention() if cross else None
-      self.ffn = nn.Sequential(nn.Linear(d, workload.d_ff), nn.ReLU(), nn.Linear(workload.d_ff, d))
-      self.dropout = nn.Dropout(workload.dropout_rate)
-
-    def forward(self, x, self_mask, causal, memory=None, memory_mask=None):
-      x = self.norms[0](x + self.dropout(self.self_attention(x, x, self_mask, causal)))
-      if self.cross_attention is not None:
-        x = self.norms[1](x + self.dropout(self.cross_attention(x, memory, memory_mask)))
-      return self.norms[-1](x + self.dropout(self.ffn(x)))
-
-  class Model(nn.Module):
-    def __init__(self):
-      super().__init__()
-      self.embedding = nn.Embedding(workload.vocab_size, d)
-      nn.init.normal_(self.embedding.weight, std=d ** -0.5)
-      self.register_buffer("positions", torch.from_numpy(sinusoidal_table(512, d)))
-      self.encoder = nn.ModuleList([Layer(False) for _ in range(workload.num_layers)])
-      self.decoder = nn.ModuleList([Layer(True) for _ in range(workload.num_layers)])
-      self.dropout = nn.Dropout(workload.dropout_rate)
-
-    def embed(self, tokens):
-      return self.dropout(self.embedding(tokens) * d ** 0.5 + self.positions[:tokens.shape[1]])
-
-    def forward(self, source, decoder_inputs, targets):
-      # Rows hold one sentence from position 0: padding keys are masked, and the causal mask alone is exact for
-      # the decoder's real queries (their padding keys all lie in the future). Position 0 stays visible so that a
-      # row of batch padding never takes a softmax over no key.
-      source_valid = source > 0
-      source_valid[:, 0] = True
-      key_mask = source_valid[:, None, None, :]
-      x = self.embed(source)
-      for layer in self.encoder:
-        x = layer(x, key_mask, False)
-      y = self.embed(decoder_inputs)
-      for layer in self.decoder:
-        y = layer(y, None, True, x, key_mask)
-      logits = (y @ self.embedding.weight.t()).float()
-      loss = functional.cross_entropy(logits.view(-1, logits.shape[-1]), targets.view(-1), ignore_index=0,
-                                      label_smoothing=0.1, reduction="sum")
-      return loss / (targets > 0).sum()
-
-  return Model().to(device)
-
-
-def load_our_params(torch_model, params) -> None:
-  """Copies our parameter tree into the PyTorch model (in place): both then compute the same function."""
-  import torch  # pylint: disable=g-import-not-at-top
-  params = jax.tree_util.tree_map(lambda x: np.asarray(x, np.float32), jax.device_get(nn_unbox(params)))
-
-  def set_(tensor, value):
-    with torch.no_grad():
-      tensor.copy_(torch.from_numpy(np.array(value, np.float32)).reshape(tensor.shape))
-
-  def attention(module, ours):
-    for name in ("query", "key", "value"):
-      kernel = ours[name]["kernel"]
-      set_(getattr(module, name).weight, kernel.reshape(kernel.shape[0], -1).T)
-      if getattr(module, name).bias is not None:
-        set_(getattr(module, name).bias, ours[name]["bias"].reshape(-1))
-    set_(module.out.weight, ours["out"]["kernel"].reshape(-1, ours["out"]["kernel"].shape[-1]).T)
-    set_(module.out.bias, ours["out"]["bias"])
-
-  def layer(module, ours, norms):
-    attention(module.self_attention, ours["self_attention"])
-    if module.cross_attention is not None:
-      attention(module.cross_attention, ours["cross_attention"])
-    for norm, name in zip(module.norms, norms):
-      set_(norm.weight, ours[name]["norm"]["scale"])
-      set_(norm.bias, ours[name]["norm"]["bias"])
-    for index, name in ((0, "wi"), (2, "wo")):
-      set_(module.ffn[index].weight, ours["ffn"][name]["kernel"].T)
-      set_(module.ffn[index].bias, ours["ffn"][name]["bias"])
-
-  set_(torch_model.embedding.weight, params["embedder"]["token_embedding"]["embedding"])
-  for i, module in enumerate(torch_model.encoder):
-    layer(module, params[f"encoder_{i}"], ("self_attention_norm", "ffn_norm"))
-  for i, module in enumerate(torch_model.decoder):
-    layer(module, params[f"decoder_{i}"], ("self_attention_norm", "cross_attention_norm", "ffn_norm"))
-
-
-def check_torch(name: str, workload: CheckWorkload, batcher, steps: list[int], warmup: int, compile_model: bool,
-                peak_tflops: float | None) -> dict:
-  import torch  # pylint: disable=g-import-not-at-top
-  device = "cuda" if torch.cuda.is_available() else "cpu"
-  torch.manual_seed(0)
-  model = torch_transformer(workload, device)
-  parameters = sum(p.numel() for p in model.parameters())
-  optimizer = torch.optim.Adam(model.parameters(), lr=1e-4, betas=(0.9, 0.98), eps=1e-9,
-                               fused=device == "cuda")
-  forward = torch.compile(model, dynamic=False) if compile_model else model
-  keys = ("source", "decoder_inputs", "targets")
-  # Placed on the device before timing: the reference gets no input pipeline to pay for.
-  host = [batcher.batch_at(step) for step in steps]
-  placed = [{k: torch.from_numpy(b[k].astype(np.int64)).to(device) for k in keys} for b in host]
-  sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
-  if device == "cuda":
-    torch.cuda.reset_peak_memory_stats()
-
-  times = []
-  for i, batch in enumerate(placed):
-    tick = time.perf_counter()
-    with torch.autocast(device_type=device, dtype=torch.bfloat16):
-      loss = forward(batch["source"], batch["decoder_inputs"], batch["targets"])
-    loss.backward()
-    optimizer.step()
-    optimizer.zero_grad(set_to_none=True)
-    sync()
-    elapsed = time.perf_counter() - tick
-    if i == 0:
-      log(f"{name}/torch: {'compiled and ' if compile_model else ''}ran the first step in {elapsed:.1f} s")
-    if i >= warmup:
-      times.append(elapsed)
-  cfg = model_config(workload, "naive")
-  timed = host[warmup:]
-  model_flops = statistics.fmean(flops.train_flops(cfg, *flops.pair_lengths(b))["total"] for b in timed)
-  tokens = statistics.fmean(int((b["target_segments"] > 0).sum()) for b in timed)
-  step_time = statistics.median(times)
-  result = {"device": device, "torch_compile": compile_model, "parameters": parameters,
-            "step_time": bench.summary(times), "target_tokens_per_s": tokens / step_time,
-            "model_tflops_per_s": model_flops / step_time / 1e12,
-            "mfu": model_flops / step_time / (peak_tflops * 1e12) if peak_tflops else None,
-            "peak_bytes_in_use": int(torch.cuda.max_memory_allocated()) if device == "cuda" else None,
-            "final_loss": float(loss.detach())}
-  log(f"{name}/torch: {result['target_tokens_per_s']:,.0f} target tok/s, step {step_time * 1e3:.1f} ms")
-  return result
-
-
-# ---- Fused attention against the naive path, through the model ----
-
-def attention_check(workload: CheckWorkload, batcher, step: int):
-  """check(impl): the fused path `impl` against the naive one through the model, on the batch of `step`. The weights
-  and the naive reference are computed once, by the first call that gets that far, for every path."""
-  batch = {k: jnp.asarray(v) for k, v in batcher.batch_at(step).items()}
-  naive = Transformer(model_config(workload, "naive"))
-  valid = batch["target_segments"] > 0
-  computed = {}
-
-  def loss_and_logits(model):
-    def run(p):
-      logits = model.apply({"params": p}, batch["source"], batch["decoder_inputs"], batch["targets"],
-                           source_segments=batch["source_segments"], target_segments=batch["target_segments"])
-      smoothed, _ = losses.token_losses(logits, batch["targets"], 0.1)
-      return (smoothed * valid).sum() / valid.sum(), logits
-    return jax.jit(jax.value_and_grad(run, has_aux=True))
-
-  def check(impl: str) -> dict:
-    if "params" not in computed:
-      computed["params"] = jax.jit(lambda rng: naive.init(rng, batch["source"][:1], batch["decoder_inputs"][:1],
-                                                          batch["targets"][:1])["params"])(jax.random.PRNGKey(0))
-    params = computed["params"]
-    # The fused path first: one that this device lacks fails before the reference is computed.
-    (_, got_logits), got_grads = loss_and_logits(Transformer(model_config(workload, impl)))(params)
-    if "reference" not in computed:
-      (_, want_logits), want_grads = loss_and_logits(naive)(params)
-      computed["reference"] = want_logits, want_grads
-    errors = jax.device_get(_compare(got_logits, got_grads, *computed["reference"], valid))
-    return {"attention_impl": impl, "against": "naive", "dtype": "bfloat16",
-            "batch_shape": list(batch["targets"].shape),
-            **{k: errors[k].item() for k in ("logits_relative_error", "grads_relative_error", "all_finite")}}
-
-  return check
-
-
-@jax.jit
-def _compare(got_logits, got_grads, want_logits, want_grads, valid) -> dict:
-  """Relative (L2) errors of the logits on real positions and of the gradients, and whether all of `got` is finite;
-  in one computation (op by op, each array shape would compile its own kernels)."""
-  f32 = lambda x: x.astype(jnp.float32)
-  real = lambda x: jnp.where(valid[..., None], f32(x), 0.0)
-  difference = jax.tree_util.tree_map(lambda got, want: f32(got) - f32(want), got_grads, want_grads)
-  finite = [jnp.isfinite(x).all() for x in [got_logits, *jax.tree_util.tree_leaves(got_grads)]]
-  return {"logits_relative_error": jnp.linalg.norm(real(got_logits) - real(want_logits)) /
-                                   jnp.linalg.norm(real(want_logits)),
-          "grads_relative_error": optax.global_norm(difference) / optax.global_norm(want_grads),
-          "all_finite": jnp.stack(finite).all()}
-
-
-# ---- Report ----
-
-def versions() -> dict:
-  out = common.versions()
-  try:
-    from jax._src.lib import cuda_versions  # pylint: disable=g-import-not-at-top
-    out["cudnn_jax"] = cuda_versions.cudnn_get_version() if cuda_versions else None
-  except Exception:  # pylint: disable=broad-except
-    out["cudnn_jax"] = None
-  try:
-    torch = importlib.import_module("torch")
-    out["torch"] = torch.__version__
-    out["cudnn_torch"] = torch.backends.cudnn.version() if torch.cuda.is_available() else None
-  except Exception:  # pylint: disable=broad-except
-    out["torch"] = None
-  return out
-
-
-def default_output(device_kind: str) -> str:
-  name = re.sub(r"[^A-Za-z0-9]+", "_", device_kind).strip("_").lower() or "device"
-  return os.path.join("docs", "results", f"{name}_{datetime.date.today().isoformat()}.json")
-
-
-def table(report: dict) -> str:
-  lines = ["workload | path | target tok/s | step ms | MFU | peak GiB | input wait ms | ours / torch"]
-  for name, parts in report["workloads"].items():
-    torch_rate = (parts.get("torch") or {}).get("target_tokens_per_s")
-    for path, result in [(impl, r) for impl, r in parts.get("train", {}).items()] + [("torch", parts.get("torch"))]:
-      if not result:
-        continue
-      if "error" in result or "skipped" in result:
-        lines.append(f"{name} | {path} | {result.get('error') or result.get('skipped')}"[:200])
-        continue
-      rate, mfu, peak = result["target_tokens_per_s"], result.get("mfu"), result.get("peak_bytes_in_use")
-      wait = (result.get("input_wait_after_warmup") or {}).get("mean_ms")
-      ratio = rate / torch_rate if torch_rate and path != "torch" else None
-      lines.append(" | ".join((name, path, f"{rate:,.0f}", f"{result['step_time']['median_s'] * 1e3:.1f}",
-                               "-" if mfu is None else f"{mfu:.1%}", "-" if peak is None else f"{peak / 2 ** 30:.1f}",
-                               "-" if wait is None else f"{wait:.2f}", "-" if ratio is None else f"{ratio:.2f}")))
-    decode = parts.get("decode") or {}
-    if "target_tokens_per_s" in decode:
-      lines.append(f"{name} | beam 4 | {decode['target_tokens_per_s']:,.0f} target tok/s, "
-                   f"{decode['sentences_per_s']:,.1f} sentences/s")
-  for impl, result in report.get("attention_check", {}).items():
-    lines.append(f"attention {impl} vs naive | " + (result.get("error") or result.get("skipped") or
-                 f"logits rel err {result['logits_relative_error']:.2e}, grads {result['grads_relative_error']:.2e}"))
-  return "\n".join(lines)
+FLAGS = flags.FLAGS
 
 
 def _define_flags():
-  flags.DEFINE_list("workloads", ["base", "big"], f"From {sorted(WORKLOADS)}.")
-  flags.DEFINE_list("impls", list(TRAIN_PATHS), f"Paths of our train step: {PACKED} (packed rows, as the "
-                    "paper configs train), xla and cudnn (bucketed rows; these two are also checked against the "
-                    "naive attention).")
-  flags.DEFINE_list("parts", ["train", "torch", "decode", "attention"], "Which parts to run.")
+  flags.DEFINE_string("output_dir", None, "Where every file goes; default $OUT where set, else device_check_out.")
+  flags.DEFINE_string("work_dir", None, "Scratch files (the training run's workdir); default a new temporary "
+                      "directory.")
+  flags.DEFINE_list("parts", list(PARTS), f"Parts to run, from {PARTS}; they run in that order.")
+  flags.DEFINE_float("time_budget_s", 540.0, "Seconds for all parts together (a 600-second call: 60 s left for "
+                     "the start and the wheels).")
+  flags.DEFINE_bool("tiny", False, "Every part at tiny sizes (for a CPU; tests/test_device_check.py).")
+  # (a)
+  flags.DEFINE_list("attention_lengths", ["32", "96", "256"], "Bucket lengths of the attention check.")
+  flags.DEFINE_integer("attention_rows", 8, "Rows per batch (1 full, 2 empty, the rest padded).")
+  flags.DEFINE_integer("attention_heads", 8, "Heads.")
+  flags.DEFINE_integer("attention_head_dim", 64, "Head size (d_k = d_v).")
+  # (b)
+  flags.DEFINE_string("multi30k_dir", multi30k_check.DEFAULT_DIR, "Directory with train/val/test_2016_flickr"
+                      ".{en,de}.gz.")
+  flags.DEFINE_integer("multi30k_steps", 200, "Train steps of part (b).")
+  flags.DEFINE_integer("multi30k_checkpoint_every", 100, "Checkpoint period; the first invocation is killed once "
+                       "this step's checkpoint is complete.")
+  flags.DEFINE_integer("multi30k_log_every", 10, "Steps per logged train loss.")
+  flags.DEFINE_integer("multi30k_dev_bleu_sentences", 256, "Dev sentences translated for dev BLEU (one batch).")
+  flags.DEFINE_string("multi30k_dtype", "bfloat16", "Compute dtype of part (b) (the reference is float32).")
+  flags.DEFINE_list("multi30k_set", [], "More --config.KEY=VALUE overrides of part (b), as KEY=VALUE.")
+  flags.DEFINE_string("multi30k_reference", multi30k_check.DEFAULT_REFERENCE, "The CPU float32 reference file.")
+  flags.DEFINE_string("write_multi30k_reference", None, "Instead of the check: run part (b)'s steps uninterrupted "
+                      "in float32 on the CPU and write the reference file here (e.g. "
+                      f"{multi30k_check.DEFAULT_REFERENCE}).")
+  # (c), (d)
+  flags.DEFINE_list("workloads", ["base", "big"], "Workloads of parts (c) and (d): base, big, tiny.")
+  flags.DEFINE_list("impls", ["xla_packed", "cudnn", "xla"], "Train paths of part (c), in this order.")
   flags.DEFINE_integer("steps", 10, "Timed train steps per path.")
   flags.DEFINE_integer("warmup", 3, "Untimed train steps (the first compiles).")
-  flags.DEFINE_bool("torch_compile", True, "torch.compile the PyTorch reference (slow to compile on CPU).")
-  flags.DEFINE_float("peak_tflops", 0.0, "Peak TFLOP/s per device for MFU; 0 = dense bf16 peak by device kind.")
-  flags.DEFINE_float("time_budget_s", 400.0, "Parts that would start after this many seconds are skipped "
-                     "(recorded as skipped), so the run ends within the device's time limit.")
-  flags.DEFINE_string("output", "", "JSON path; default docs/results/<device kind>_<date>.json.")
-  flags.DEFINE_integer("seed", 0, "Seed of the synthetic corpus.")
+  flags.DEFINE_bool("decode", True, "Beam-4 decoding after the train paths, where time is left.")
+  flags.DEFINE_bool("torch_compile", True, "torch.compile the PyTorch model.")
+  flags.DEFINE_integer("matmul_size", 8192, "Side of the bf16 matmul timed as the measured peak.")
+  flags.DEFINE_float("peak_tflops", 0.0, "Datasheet peak TFLOP/s per device; 0 = dense bf16 peak by device kind.")
+  flags.DEFINE_float("min_item_s", 20.0, "A train path, decoding or PyTorch workload starts only while this much "
+                     "of its part's time is left.")
+  # Internal: one part in its own process.
+  flags.DEFINE_enum("child", None, ["attention", "throughput", "torch"], "Internal: run this part only.")
+  flags.DEFINE_string("child_json", None, "Internal: the part's JSON.")
+  flags.DEFINE_float("deadline", None, "Internal: the part's end, in seconds since the epoch.")
+  flags.DEFINE_float("measured_matmul_tflops", 0.0, "Internal: part (c)'s measured peak, for part (d).")
 
 
-def run(workloads: list[str], impls: list[str], parts: list[str], steps: int, warmup: int, torch_compile: bool,
-        peak_tflops: float, time_budget_s: float, output: str, seed: int) -> dict:
-  started = time.perf_counter()
-  unknown = sorted(set(workloads) - set(WORKLOADS))
+def value(name: str):
+  """A flag's value, or under --tiny the tiny setting where the flag was not given."""
+  if FLAGS.tiny and name in TINY and not FLAGS[name].present:
+    return TINY[name]
+  return FLAGS[name].value
+
+
+def multi30k_overrides() -> dict:
+  extra = multi30k_check.parse_settings(value("multi30k_set"))
+  return multi30k_check.settings(value("multi30k_steps"), value("multi30k_log_every"),
+                                 value("multi30k_checkpoint_every"), value("multi30k_dev_bleu_sentences"),
+                                 value("multi30k_dtype"), extra)
+
+
+def write_json(path: str, data: dict) -> None:
+  """Atomically: a reader (or a kill) never sees half a file."""
+  temporary = f"{path}.tmp{os.getpid()}"
+  with open(temporary, "w") as f:
+    json.dump(data, f, indent=2, default=str)
+    f.write("\n")
+  os.replace(temporary, path)
+
+
+def read_json(path: str) -> dict | None:
+  try:
+    with open(path) as f:
+      return json.load(f)
+  except (OSError, ValueError):
+    return None
+
+
+class Log:
+  """Lines to stderr and to device_check.log."""
+
+  def __init__(self, path: str):
+    self.file = open(path, "a", buffering=1)  # pylint: disable=consider-using-with
+    self.lock = threading.Lock()
+
+  def line(self, text: str) -> None:
+    with self.lock:
+      print(text, file=sys.stderr, flush=True)
+      self.file.write(text + "\n")
+
+  def __call__(self, message: str) -> None:
+    self.line(f"[device_check {time.strftime('%H:%M:%S')}] {message}")
+
+
+# ---- A part in its own process ----
+
+def child_main() -> None:
+  """Runs one part and keeps its JSON (--child_json) current."""
+  part, path, deadline = FLAGS.child, FLAGS.child_json, FLAGS.deadline
+  log = lambda message: print(f"[{part} {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+  record = lambda result: write_json(path, result)
+  if part == "attention":
+    from benchmarks import attention_check, throughput_check  # pylint: disable=g-import-not-at-top
+    environment = throughput_check.environment()
+    log(f"{environment['device_kind']} ({environment['platform']}), jax {environment['versions'].get('jax')}")
+    result = attention_check.run([int(x) for x in value("attention_lengths")], value("attention_rows"),
+                                 value("attention_heads"), value("attention_head_dim"), 0, deadline,
+                                 lambda r: record({"environment": environment, **r}), log)
+    record({"environment": environment, **result})
+  elif part == "throughput":
+    from benchmarks import throughput_check  # pylint: disable=g-import-not-at-top
+    result = throughput_check.run_jax(value("workloads"), value("impls"), value("steps"), value("warmup"), 0,
+                                      value("matmul_size"), value("peak_tflops"), value("decode"), deadline,
+                                      value("min_item_s"), record, log)
+    record(result)
+  else:
+    from benchmarks import bench, throughput_check  # pylint: disable=g-import-not-at-top
+    import jax  # pylint: disable=g-import-not-at-top
+    kind = jax.devices()[0].device_kind
+    result = throughput_check.run_torch(value("workloads"), value("steps"), value("warmup"), 0, value("torch_compile"),
+                                        bench.peak_tflops_per_device(kind, value("peak_tflops") or None),
+                                        FLAGS.measured_matmul_tflops or None, deadline, value("min_item_s"), record,
+                                        log)
+    record(result)
+
+
+def mark_unfinished(data, status: str):
+  """Items a killed part left as "running" become `status`."""
+  if isinstance(data, dict):
+    if data.get("status") == "running":
+      data["status"] = status
+    for item in data.values():
+      mark_unfinished(item, status)
+  elif isinstance(data, list):
+    for item in data:
+      mark_unfinished(item, status)
+  return data
+
+
+def run_child(part: str, budget: float, work_dir: str, log: Log, on_progress, extra_args=()) -> dict:
+  """The part in its own process, killed KILL_GRACE_S after its deadline; its JSON with the part's status."""
+  path = os.path.join(work_dir, f"part_{part}.json")
+  if os.path.exists(path):
+    os.remove(path)
+  deadline = time.time() + budget
+  args = [sys.executable, "-m", "benchmarks.device_check", *sys.argv[1:], f"--child={part}",
+          f"--child_json={path}", f"--deadline={deadline}", *extra_args]
+  env = dict(os.environ, PYTHONUNBUFFERED="1")
+  if part == "torch":  # PyTorch has the device to itself: nothing here may take memory for JAX
+    env["XLA_PYTHON_CLIENT_PREALLOCATE"] = "false"
+  process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace",
+                             env=env, cwd=multi30k_check.ROOT)
+  lines = []
+
+  def pump():
+    for text in process.stdout:
+      lines.append(text)
+      log.line(text.rstrip("\n"))
+
+  reader = threading.Thread(target=pump, daemon=True)
+  reader.start()
+  killed, seen = False, None
+  while process.poll() is None:
+    if time.time() > deadline + KILL_GRACE_S:
+      process.kill()
+      killed = True
+      break
+    try:
+      process.wait(timeout=2.0)
+    except subprocess.TimeoutExpired:
+      pass
+    stamp = os.path.getmtime(path) if os.path.exists(path) else None
+    if stamp != seen:
+      seen = stamp
+      on_progress(read_json(path))
+  process.wait()
+  reader.join(timeout=10)
+  result = read_json(path) or {}
+  if killed:
+    log(f"{part}: killed at the end of its {budget:.0f} s")
+    result = mark_unfinished(result, "timeout")
+    result.update(status="timeout", error=f"killed at the end of the part's {budget:.0f} s")
+  elif process.returncode != 0:
+    result = mark_unfinished(result, "error")
+    result.update(status="error", error=f"the part's process exited with code {process.returncode}",
+                  log_tail="".join(lines)[-3000:])
+  else:
+    result.setdefault("status", "ok")
+  return result
+
+
+# ---- The check ----
+
+def summary(report: dict) -> dict:
+  """The headline numbers of every part, for a reader of the JSON (and the table)."""
+  out = {}
+  parts = report["parts"]
+  attention = parts.get("attention") or {}
+  if "variants" in attention:
+    out["attention"] = {name: {k: v.get(k) for k in ("status", "max_output_error", "max_grad_error", "threshold")}
+                        for name, v in attention["variants"].items()}
+    out["attention_passed"] = attention.get("passed")
+  m30k = parts.get("multi30k") or {}
+  out["multi30k"] = {"status": m30k.get("status"), "passed": m30k.get("passed"), "reason": m30k.get("reason"),
+                     "loss_curve": (m30k.get("loss_curve") or {}).get("status"),
+                     "max_relative_difference": (m30k.get("loss_curve") or {}).get("max_relative_difference"),
+                     "resumed_from_step": (m30k.get("resumed_run") or {}).get("resumed_from_step"),
+                     "dev_bleu": (m30k.get("dev") or {}).get("dev_bleu")}
+  throughput, torch = parts.get("throughput") or {}, parts.get("torch") or {}
+  out["peaks_tflops"] = {"datasheet": throughput.get("datasheet_peak_tflops"),
+                         "measured_bf16_matmul": throughput.get("measured_matmul_tflops")}
+  rows = []
+  for name, entry in (throughput.get("workloads") or {}).items():
+    torch_rate = ((torch.get("workloads") or {}).get(name) or {}).get("target_tokens_per_s")
+    paths = list(entry.get("train", {}).items()) + [("torch", (torch.get("workloads") or {}).get(name))]
+    for path, result in paths:
+      if not result:
+        continue
+      row = {"workload": name, "path": path, "status": result.get("status")}
+      for key in ("target_tokens_per_s", "model_tflops_per_s", "mfu_vs_datasheet", "mfu_vs_measured_matmul",
+                  "peak_bytes_in_use"):
+        row[key] = result.get(key)
+      row["step_ms"] = result["step_time"]["median_s"] * 1e3 if "step_time" in result else None
+      if path != "torch" and torch_rate and result.get("target_tokens_per_s"):
+        row["ours_over_torch"] = result["target_tokens_per_s"] / torch_rate
+      rows.append(row)
+    decode = entry.get("decode") or {}
+    if "target_tokens_per_s" in decode:
+      rows.append({"workload": name, "path": "beam 4", "status": "ok",
+                   "target_tokens_per_s": decode["target_tokens_per_s"], "sentences_per_s": decode["sentences_per_s"]})
+  out["throughput"] = rows
+  return out
+
+
+def table(report: dict) -> str:
+  s = report.get("summary") or summary(report)
+  pct = lambda x: "-" if x is None else f"{x:.1%}"
+  lines = [f"part | status | seconds"]
+  for part, result in report["parts"].items():
+    lines.append(f"{part} | {result.get('status')} | {result.get('seconds', '-')}"
+                 + (f" | {result.get('reason') or result.get('error')}"[:300] if result.get("status") != "ok" else ""))
+  for name, v in (s.get("attention") or {}).items():
+    errors = ("" if v.get("max_output_error") is None else
+              f" | output {v['max_output_error']:.1e}, gradients {v['max_grad_error']:.1e} (<= {v['threshold']:.0e})")
+    lines.append(f"attention {name} | {v['status']}{errors}")
+  m = s.get("multi30k") or {}
+  if m.get("status") == "ok":
+    worst = m.get("max_relative_difference")
+    lines.append(f"multi30k | passed {m['passed']} | resumed from step {m['resumed_from_step']} | loss curve "
+                 f"{m['loss_curve']}" + ("" if worst is None else f" (max rel. difference {worst:.2%})")
+                 + f" | dev BLEU {m['dev_bleu']}")
+  peaks = s.get("peaks_tflops") or {}
+  lines.append(f"peaks TFLOP/s | datasheet {peaks.get('datasheet')} | measured bf16 matmul "
+               f"{'-' if peaks.get('measured_bf16_matmul') is None else format(peaks['measured_bf16_matmul'], '.1f')}")
+  lines.append("workload | path | target tok/s | step ms | TFLOP/s | MFU datasheet | MFU measured | peak GiB | "
+               "ours / torch")
+  for row in s.get("throughput", []):
+    if row.get("target_tokens_per_s") is None:
+      lines.append(f"{row['workload']} | {row['path']} | {row.get('status')}")
+      continue
+    num = lambda key, spec, scale=1.0: "-" if row.get(key) is None else format(row[key] * scale, spec)
+    lines.append(" | ".join((row["workload"], row["path"], num("target_tokens_per_s", ",.0f"), num("step_ms", ".1f"),
+                             num("model_tflops_per_s", ".1f"), pct(row.get("mfu_vs_datasheet")),
+                             pct(row.get("mfu_vs_measured_matmul")), num("peak_bytes_in_use", ".1f", 2.0 ** -30),
+                             num("ours_over_torch", ".2f"))))
+  return "\n".join(lines)
+
+
+def run_check() -> dict:
+  started = time.time()
+  out_dir = FLAGS.output_dir or os.environ.get("OUT") or "device_check_out"
+  os.makedirs(out_dir, exist_ok=True)
+  work_dir = FLAGS.work_dir or tempfile.mkdtemp(prefix="device_check_")
+  os.makedirs(work_dir, exist_ok=True)
+  for name in PART_OUTPUT_FILES:  # a rerun into the same folder starts clean
+    if os.path.exists(os.path.join(out_dir, name)):
+      os.remove(os.path.join(out_dir, name))
+  log = Log(os.path.join(out_dir, "device_check.log"))
+  parts = [part for part in PARTS if part in FLAGS.parts]
+  unknown = sorted(set(FLAGS.parts) - set(PARTS))
   if unknown:
-    raise ValueError(f"--workloads: unknown {unknown}; choose from {sorted(WORKLOADS)}")
-  mesh = sharding.make_mesh(1)  # one chip: the check is per device
-  device = mesh.devices.flat[0]
-  peak = bench.peak_tflops_per_device(device.device_kind, peak_tflops or None)
-  output = output or default_output(device.device_kind)
+    raise ValueError(f"--parts: unknown {unknown}; choose from {PARTS}")
+  budget = FLAGS.time_budget_s
   report = {"check": "benchmarks.device_check", "argv": sys.argv,
             "time_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-            "platform": device.platform, "device_kind": device.device_kind, "versions": versions(),
-            "xla_flags": os.environ.get("XLA_FLAGS", ""), "peak_tflops_per_device": peak,
-            "xla_python_client_mem_fraction": os.environ.get("XLA_PYTHON_CLIENT_MEM_FRACTION"),
-            "mfu_formula": flops.MFU_FORMULA, "workloads": {}, "attention_check": {}}
-  log(f"{device.device_kind} ({device.platform}); writing {output}")
+            "host": {"python": platform.python_version(), "machine": platform.machine(), "node": platform.node()},
+            "time_budget_s": budget, "part_shares_s": {p: PART_SHARES[p] for p in parts}, "tiny": FLAGS.tiny,
+            "environment": None, "parts": {}}
+  path = os.path.join(out_dir, "device_check.json")
 
   def save():
-    os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
-    with open(output, "w") as f:
-      json.dump(report, f, indent=2)
-      f.write("\n")
+    report["summary"] = summary(report)
+    report["elapsed_s"] = round(time.time() - started, 1)
+    write_json(path, report)
 
-  def attempt(label: str, fn):
-    if time.perf_counter() - started > time_budget_s:
-      log(f"{label}: skipped (time budget {time_budget_s:.0f} s spent)")
-      return {"skipped": f"time budget of {time_budget_s:.0f} s spent"}
-    try:
-      return fn()
-    except Exception as error:  # pylint: disable=broad-except
-      log(f"{label} failed: {type(error).__name__}: {str(error)[:500]}")
-      return {"error": f"{type(error).__name__}: {str(error)[:2000]}", "traceback": traceback.format_exc()[-3000:]}
-    finally:
-      jax.clear_caches()
+  log(f"parts {parts}, {budget:.0f} s in all; writing {os.path.abspath(out_dir)}")
+  for index, part in enumerate(parts):
+    left = budget - (time.time() - started)
+    shares = sum(PART_SHARES[p] for p in parts[index:])
+    part_budget = left * PART_SHARES[part] / shares
+    part_started = time.time()
+    if part_budget < 5:
+      report["parts"][part] = {"status": "skipped", "reason": "the check's time is spent", "budget_s": part_budget}
+      save()
+      continue
+    log(f"part {part}: {part_budget:.0f} s")
 
-  unknown = sorted(set(impls) - set(TRAIN_PATHS))
-  if unknown:
-    raise ValueError(f"--impls: unknown {unknown}; choose from {list(TRAIN_PATHS)}")
-  batchers = {}
-  for name in workloads:
-    workload = WORKLOADS[name]
-    corpus = synthetic_corpus(workload, seed)
-    batchers[name] = batcher = batching.BucketedBatcher(
-        *corpus, bucket_lengths=(workload.max_length,), tokens_per_batch=0, seed=seed,
-        real_tokens_per_batch=workload.real_tokens_per_batch, bucket_count=workload.bucket_count)
-    timed, info = timed_steps(batcher, warmup + steps)
-    entry = report["workloads"][name] = {"workload": dataclasses.asdict(workload), "batches": info, "train": {}}
-    params = None
-    if "train" in parts:
-      for impl in impls:
-        def train_path():
-          if impl != PACKED:
-            return check_train(name, workload, impl, batcher, timed, warmup, mesh, peak)
-          packed = batching.PackedBatcher(*corpus, length=workload.max_length, tokens_per_batch=0, seed=seed,
-                                          real_tokens_per_batch=workload.real_tokens_per_batch,
-                                          open_rows=workload.pack_open_rows)
-          info["packed_rows"] = {"rows": packed.rows, "length": packed.length, "open_rows": packed.open_rows}
-          return check_train(name, workload, impl, packed, list(range(warmup + steps)), warmup, mesh, peak)
-        result = attempt(f"{name}/{impl} train", train_path)
-        if isinstance(result, tuple):
-          result, path_params = result
-          params = path_params if params is None else params  # any path's trained weights serve the decoder
-        entry["train"][impl] = result
+    def progress(result, part=part, part_budget=part_budget):
+      if result:
+        report["parts"][part] = {"status": "running", "budget_s": round(part_budget, 1), **result}
+        if report["environment"] is None and result.get("environment"):
+          report["environment"] = result["environment"]
         save()
-    if "torch" in parts:
-      entry["torch"] = attempt(f"{name}/torch", lambda: check_torch(name, workload, batcher, timed, warmup,
-                                                                    torch_compile, peak))
-      save()
-    if "decode" in parts:
-      def decode():
-        cfg = model_config(workload, "xla")
-        init = lambda rng: Transformer(cfg).init(rng, *[np.ones((1, 2), np.int32)] * 3)["params"]
-        weights = params if params is not None else jax.jit(init)(jax.random.PRNGKey(seed))
-        return bench.bench_decode(name, workload.decode, cfg, weights, mesh, seed)
-      entry["decode"] = attempt(f"{name}/decode", decode)
-      save()
-    params = None  # frees the weights before the next workload
-  if "attention" in parts:
-    name = "base" if "base" in workloads else workloads[0]
-    check = attention_check(WORKLOADS[name], batchers[name], timed_steps(batchers[name], 1)[0][0])
-    for impl in [impl for impl in impls if impl != PACKED]:
-      report["attention_check"][impl] = attempt(f"attention {impl}", lambda: check(impl))
-      report["attention_check"][impl]["workload"] = name
-      save()
-  report["total_s"] = time.perf_counter() - started
+
+    try:
+      if part == "multi30k":
+        result = multi30k_check.check(FLAGS.multi30k_dir, work_dir, out_dir, time.time() + part_budget,
+                                      multi30k_overrides(), FLAGS.multi30k_reference, log)
+      else:
+        extra = []
+        measured = (report["parts"].get("throughput") or {}).get("measured_matmul_tflops")
+        if part == "torch" and measured:
+          extra.append(f"--measured_matmul_tflops={measured}")
+        result = run_child(part, part_budget, work_dir, log, progress, extra)
+    except Exception as error:  # pylint: disable=broad-except
+      log(f"part {part} failed: {type(error).__name__}: {error}")
+      result = {"status": "error", "error": f"{type(error).__name__}: {str(error)[:2000]}",
+                "traceback": traceback.format_exc()[-3000:]}
+    result["budget_s"] = round(part_budget, 1)
+    result["seconds"] = round(time.time() - part_started, 1)
+    report["parts"][part] = result
+    if report["environment"] is None and result.get("environment"):
+      report["environment"] = result["environment"]
+    save()
+    log(f"part {part}: {result.get('status')} in {result['seconds']} s")
+  report["total_s"] = round(time.time() - started, 1)
   save()
-  print(table(report), file=sys.stderr, flush=True)
-  log(f"done in {report['total_s']:.0f} s: {output}")
+  log.line(table(report))
+  log(f"done in {report['total_s']} s: {os.path.abspath(path)}")
   return report
 
 
 def main(argv):
   del argv
-  f = flags.FLAGS
-  run(f.workloads, f.impls, f.parts, f.steps, f.warmup, f.torch_compile, f.peak_tflops, f.time_budget_s, f.output,
-      f.seed)
+  if FLAGS.child:
+    child_main()
+  elif FLAGS.write_multi30k_reference:
+    work_dir = FLAGS.work_dir or tempfile.mkdtemp(prefix="device_check_reference_")
+    multi30k_check.write_reference(FLAGS.multi30k_dir, work_dir, multi30k_overrides(), FLAGS.write_multi30k_reference)
+  else:
+    run_check()
 
 
 if __name__ == "__main__":

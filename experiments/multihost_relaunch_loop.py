@@ -23,7 +23,7 @@ import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-STEPS = 300
+STEPS = 1500
 SETTINGS = dict(embedded_num_train=2000, vocab_size=400, num_layers=1, d_model=32, d_ff=64, num_heads=2,
                 num_train_steps=STEPS, log_every_steps=1, eval_every_steps=0, checkpoint_every_steps=5,
                 max_checkpoints_to_keep=3, dropout_rate=0.1, num_test_sentences=-1, peer_timeout_seconds=5)

@@ -38,6 +38,7 @@ def test_wrong_type_is_refused_naming_the_key():
     ("beam_size", 0, "beam_size"),
     ("num_heads", 3, "not divisible by num_heads"),
     ("positional_encoding", "rotary", "positional_encoding"),
+    ("norm_position", "sandwich", "norm_position='sandwich': must be one of"),
     ("max_source_length", 4096, "longest bucket"),
 ])
 def test_validate_names_each_bad_value(key, value, message):
@@ -76,7 +77,9 @@ def test_en_fr_configs_differ_from_en_de_only_where_the_paper_says():
                  (wmt14_enfr_big.get_config(), wmt14_ende_big.get_config())):
     assert (fr.dataset, fr.source_lang, fr.target_lang, fr.vocab_size) == ("wmt14_translate/fr-en", "en", "fr", 32000)
     different = {k for k in de.keys() if fr[k] != de[k]}
-    assert different <= {"dataset", "target_lang", "vocab_size", "sentencepiece_model_type", "dropout_rate"}
+    assert different <= {"dataset", "target_lang", "vocab_size", "sentencepiece_model_type", "dropout_rate",
+                         "published_bleu", "published_in"}
+    assert (fr.published_bleu, de.published_bleu) in ((38.1, 27.3), (41.8, 28.4))  # Table 2 of the paper
   assert wmt14_enfr_big.get_config().dropout_rate == 0.1 and wmt14_enfr_base.get_config().dropout_rate == 0.1
 
 

@@ -1,5 +1,6 @@
 """Beam search against exhaustive search, greedy against beam 1, and decoding of padded batches."""
 
+import dataclasses
 import functools
 import itertools
 
@@ -217,6 +218,7 @@ def test_rows_that_finish_early_leave_the_batch_without_changing_any_result():
 
 CFG = ModelConfig(vocab_size=30, num_layers=2, d_model=16, d_ff=32, num_heads=2, d_k=8, d_v=8, max_position=64)
 MODEL = Transformer(CFG)
+PRE_NORM_MODEL = Transformer(dataclasses.replace(CFG, norm_position="pre"))
 SOURCES = [[5, 6, 7, 8, 9, 10, 1], [11, 12, 1], [13, 14, 15, 16, 1]]
 
 
@@ -227,12 +229,21 @@ def padded(sources, length):
   return out
 
 
-@pytest.fixture(scope="module")
-def params():
+def scaled_params(model):
   source = padded(SOURCES, 8)
   # Scale the weights up so the random model is confident and its outputs vary by source.
-  params = MODEL.init(jax.random.PRNGKey(3), source, source, source)["params"]
+  params = model.init(jax.random.PRNGKey(3), source, source, source)["params"]
   return jax.tree_util.tree_map(lambda p: p * 3.0, params)
+
+
+@pytest.fixture(scope="module")
+def params():
+  return scaled_params(MODEL)
+
+
+@pytest.fixture(scope="module")
+def pre_norm_params():
+  return scaled_params(PRE_NORM_MODEL)
 
 
 def test_beam_one_equals_greedy(params):
@@ -280,11 +291,13 @@ def test_each_device_searching_its_own_rows_gives_every_sentence_its_own_result(
     np.testing.assert_allclose(np.asarray(batch_scores[row]), np.asarray(scores[0]), rtol=1e-4, atol=1e-4)
 
 
-@pytest.mark.parametrize("form", ["gnmt", "length"])
-def test_scores_are_sorted_and_match_rescoring(params, form):
-  """n-best scores are in order, and each equals the model's own log-probability / length penalty."""
+@pytest.mark.parametrize("form,norm_position", [("gnmt", "post"), ("length", "post"), ("gnmt", "pre")])
+def test_scores_are_sorted_and_match_rescoring(params, pre_norm_params, form, norm_position):
+  """n-best scores are in order, and each equals the model's own log-probability / length penalty: the cached
+  decoding steps score as the full forward pass, under either norm_position."""
+  model, params = (MODEL, params) if norm_position == "post" else (PRE_NORM_MODEL, pre_norm_params)
   source = padded(SOURCES[:1], 8)
-  tokens, scores = decode.translate_beam(MODEL, params, source, beam_size=4, alpha=0.6, extra_length=4,
+  tokens, scores = decode.translate_beam(model, params, source, beam_size=4, alpha=0.6, extra_length=4,
                                          length_penalty_form=form)
   tokens, scores = np.asarray(tokens[0]), np.asarray(scores[0])
   assert np.all(np.diff(scores) <= 1e-6)
@@ -292,7 +305,7 @@ def test_scores_are_sorted_and_match_rescoring(params, form):
     length = list(hypothesis).index(EOS) + 1
     target = hypothesis[:length][None]
     inputs = np.concatenate([[[EOS]], target[:, :-1]], axis=1)
-    logits = MODEL.apply({"params": params}, source, inputs, target)
+    logits = model.apply({"params": params}, source, inputs, target)
     logprobs = np.asarray(jax.nn.log_softmax(logits[0]))
     total = sum(logprobs[i, t] for i, t in enumerate(target[0]))
     assert score == pytest.approx(total / penalty(length, 0.6, form), rel=1e-4, abs=1e-4)

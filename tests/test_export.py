@@ -12,7 +12,7 @@ import pytest
 
 import tiny_sweep
 from helpers import run
-from transformer_jax import bleu, export, inference, sharding, workdir as workdir_lib
+from transformer_jax import bleu, config_base, export, inference, sharding, workdir as workdir_lib
 from transformer_jax.data import input_pipeline
 from transformer_jax.errors import ConfigError, WorkdirError
 from transformer_jax.export import ctranslate2_translator
@@ -165,13 +165,19 @@ def _random_params(cfg: ModelConfig, seed: int = 1, scale: float = 2.0):
 
 
 @pytest.mark.parametrize("variant", [dict(d_k=24, d_v=24), dict(positional_encoding="learned"),
-                                     dict(attention_bias=False)])
+                                     dict(attention_bias=False), dict(norm_position="pre"),
+                                     dict(norm_position="pre", positional_encoding="learned", attention_bias=False)])
 def test_ctranslate2_takes_other_head_sizes_learned_positions_and_no_biases(variant, tmp_path):
-  """Shapes the Hugging Face export refuses: CTranslate2 computes them as our model does."""
+  """Shapes the Hugging Face export refuses (pre-norm too): CTranslate2 computes them as our model does."""
   from transformer_jax.export import to_ctranslate2
   cfg = ModelConfig(**dict(dict(vocab_size=40, num_layers=2, d_model=32, d_ff=48, num_heads=2, d_k=16, d_v=16,
                                 max_position=32), **variant))
   params = _random_params(cfg, scale=1.0)
+  if cfg.norm_position == "pre":  # LayerNorm gains and biases off 1 and 0, so each must land in its place
+    rng = np.random.default_rng(3)
+    params = jax.tree_util.tree_map_with_path(
+        lambda path, p: p + rng.normal(0, 0.3, p.shape).astype(np.float32) if "norm" in jax.tree_util.keystr(path)
+        else p, params)
   pieces = ["<pad>", "</s>", "<unk>"] + [f"p{i}" for i in range(cfg.vocab_size - 3)]
   to_ctranslate2.write(str(tmp_path), params, cfg, pieces, "float32")
   rng = np.random.default_rng(0)
@@ -185,12 +191,14 @@ def test_ctranslate2_takes_other_head_sizes_learned_positions_and_no_biases(vari
     np.testing.assert_allclose(theirs.log_probs, want, rtol=0, atol=1e-4)
 
 
-def test_ctranslate2_greedy_finds_our_translations_of_a_random_model(tmp_path):
+@pytest.mark.parametrize("norm_position", ["post", "pre"])
+def test_ctranslate2_greedy_finds_our_translations_of_a_random_model(tmp_path, norm_position):
   """Greedy search on a random model whose outputs vary with the input (the tiny trained run's mostly do not yet),
   each source with our length limit: the same token sequences."""
   from transformer_jax import decode
   from transformer_jax.export import to_ctranslate2
-  cfg = ModelConfig(vocab_size=40, num_layers=2, d_model=32, d_ff=48, num_heads=2, d_k=16, d_v=16, max_position=64)
+  cfg = ModelConfig(vocab_size=40, num_layers=2, d_model=32, d_ff=48, num_heads=2, d_k=16, d_v=16, max_position=64,
+                    norm_position=norm_position)
   params = _random_params(cfg, seed=2, scale=1.0)
   pieces = ["<pad>", "</s>", "<unk>"] + [f"p{i}" for i in range(cfg.vocab_size - 3)]
   to_ctranslate2.write(str(tmp_path), params, cfg, pieces, "float32")
@@ -254,6 +262,25 @@ def test_refusals_on_the_command_line_exit_with_one_message(trained, tmp_path):
   assert (occupied / "keep.txt").read_text() == "mine"
   with pytest.raises(WorkdirError):
     export.export_run(trained[0], "ctranslate2", str(occupied))
+
+
+def test_huggingface_refuses_pre_norm_on_the_command_line(tmp_path):
+  """Refused from the run's config.json alone, before any checkpoint is read: one Error line naming the key."""
+  workdir = tmp_path / "run"
+  workdir.mkdir()
+  config = config_base.base_config()
+  config.norm_position = "pre"
+  json.dump(config.to_dict(), open(workdir / workdir_lib.CONFIG, "w"))
+  result = run(["transformer_jax.export", f"--workdir={workdir}", "--format=huggingface",
+                f"--output={tmp_path / 'out'}"])
+  assert result.returncode == 2, result.stderr[-2000:]
+  errors = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
+  assert len(errors) == 1 and "norm_position='pre': MarianMTModel is post-norm only (export with " \
+      "--format=ctranslate2)" in errors[0], result.stderr[-2000:]
+  assert "Traceback" not in result.stderr and not os.path.exists(tmp_path / "out")
+  # A config.json written before the key existed is post-norm, which both formats take.
+  del config.norm_position
+  assert not export.unsupported(config, "huggingface")
 
 
 def test_translate_command_with_the_ctranslate2_engine(trained, exported, tmp_path):

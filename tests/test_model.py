@@ -1,5 +1,6 @@
-"""The Transformer against the paper: parameter counts, positional encodings, post-norm, shared embeddings,
-padding invariance, and cached incremental decoding equal to the full forward pass."""
+"""The Transformer against the paper: parameter counts, positional encodings, post-norm (and pre-norm) against an
+independent numpy forward pass, shared embeddings, padding invariance, and cached incremental decoding equal to the
+full forward pass."""
 
 import dataclasses
 import math
@@ -41,7 +42,7 @@ def test_paper_parameter_counts(config_module, paper_millions):
 
 
 @pytest.mark.parametrize("changes", [{}, {"positional_encoding": "learned"}, {"attention_bias": False},
-                                     {"d_k": 4, "d_v": 12, "num_heads": 3}])
+                                     {"d_k": 4, "d_v": 12, "num_heads": 3}, {"norm_position": "pre"}])
 def test_parameter_count_formula_on_variants(changes):
   cfg = dataclasses.replace(TINY, **changes)
   assert abstract_count(cfg) == closed_form_parameter_count(cfg)
@@ -78,6 +79,90 @@ def test_layers_end_in_layer_norm_post_norm():
   np.testing.assert_allclose(encoded.var(-1), 1.0, atol=1e-3)
 
 
+def numpy_logits(params, cfg: ModelConfig, source, decoder_inputs):
+  """The model's logits [batch, target length, vocab] computed in float64 numpy from the paper's equations, sharing
+  nothing with the model's code but the parameter tree. Padding (id 0) is never attended to; outputs at padded
+  positions are meaningless."""
+  p = jax.tree_util.tree_map(lambda a: np.asarray(a, np.float64), params)
+  embedding = p["embedder"]["token_embedding"]["embedding"]
+  d = cfg.d_model
+
+  def embed(tokens):
+    position = np.arange(tokens.shape[1])[:, None]
+    if cfg.positional_encoding == "learned":
+      table = p["embedder"]["position_embedding"][:tokens.shape[1]]
+    else:
+      table = np.zeros((tokens.shape[1], d))
+      for i in range(0, d, 2):
+        table[:, i:i + 1] = np.sin(position / 10000 ** (i / d))
+        table[:, i + 1:i + 2] = np.cos(position / 10000 ** (i / d))
+    return embedding[tokens] * math.sqrt(d) + table
+
+  def layer_norm(x, norm):
+    mean, var = x.mean(-1, keepdims=True), x.var(-1, keepdims=True)
+    return (x - mean) / np.sqrt(var + 1e-6) * norm["scale"] + norm["bias"]
+
+  def attention(w, queries, keys_values, allowed):  # allowed [batch, q, k]
+    bias = lambda name: w[name]["bias"] if "bias" in w[name] else 0.0
+    q = np.einsum("bqd,dhk->bqhk", queries, w["query"]["kernel"]) + bias("query")
+    k = np.einsum("bkd,dhc->bkhc", keys_values, w["key"]["kernel"])
+    v = np.einsum("bkd,dhc->bkhc", keys_values, w["value"]["kernel"]) + bias("value")
+    scores = np.einsum("bqhc,bkhc->bhqk", q, k) / math.sqrt(q.shape[-1])
+    scores = np.where(allowed[:, None], scores, -1e30)
+    weights = np.exp(scores - scores.max(-1, keepdims=True))
+    weights /= weights.sum(-1, keepdims=True)
+    return np.einsum("bhqk,bkhc,hcd->bqd", weights, v, w["out"]["kernel"]) + bias("out")
+
+  def ffn(w, x):
+    return np.maximum(x @ w["wi"]["kernel"] + w["wi"]["bias"], 0) @ w["wo"]["kernel"] + w["wo"]["bias"]
+
+  def block(x, sublayer, norm):
+    if cfg.norm_position == "pre":  # x + F(LN(x))
+      return x + sublayer(layer_norm(x, norm["norm"]))
+    return layer_norm(x + sublayer(x), norm["norm"])  # the paper: LN(x + F(x))
+
+  source_valid, target_length = source > 0, decoder_inputs.shape[1]
+  x = embed(source)
+  self_allowed = np.broadcast_to(source_valid[:, None, :], (len(source), source.shape[1], source.shape[1]))
+  for i in range(cfg.num_layers):
+    w = p[f"encoder_{i}"]
+    x = block(x, lambda h: attention(w["self_attention"], h, h, self_allowed), w["self_attention_norm"])
+    x = block(x, lambda h: ffn(w["ffn"], h), w["ffn_norm"])
+  if cfg.norm_position == "pre":
+    x = layer_norm(x, p["encoder_norm"])
+  y = embed(decoder_inputs)
+  causal = np.broadcast_to(np.tril(np.ones((target_length, target_length), bool)),
+                           (len(source), target_length, target_length))
+  cross_allowed = np.broadcast_to(source_valid[:, None, :], (len(source), target_length, source.shape[1]))
+  for i in range(cfg.num_layers):
+    w = p[f"decoder_{i}"]
+    y = block(y, lambda h: attention(w["self_attention"], h, h, causal), w["self_attention_norm"])
+    y = block(y, lambda h: attention(w["cross_attention"], h, x, cross_allowed), w["cross_attention_norm"])
+    y = block(y, lambda h: ffn(w["ffn"], h), w["ffn_norm"])
+  if cfg.norm_position == "pre":
+    y = layer_norm(y, p["decoder_norm"])
+  return y @ embedding.T
+
+
+@pytest.mark.parametrize("changes", [{}, {"norm_position": "pre"},
+                                     {"norm_position": "pre", "positional_encoding": "learned",
+                                      "attention_bias": False}])
+def test_logits_equal_an_independent_numpy_forward_pass(changes):
+  cfg = dataclasses.replace(TINY, **changes)
+  # Every parameter moved off its initial value: LayerNorm gains 1 and biases 0 would hide a norm applied twice,
+  # in the wrong place or not at all.
+  params = init(cfg)
+  leaves, tree = jax.tree_util.tree_flatten(params)
+  keys = jax.random.split(jax.random.PRNGKey(7), len(leaves))
+  params = jax.tree_util.tree_unflatten(
+      tree, [p + 0.3 * jax.random.normal(k, p.shape) for p, k in zip(leaves, keys)])
+  ours = np.asarray(Transformer(cfg).apply({"params": params}, SOURCE, DECODER_INPUTS, TARGETS))
+  reference = numpy_logits(params, cfg, SOURCE, DECODER_INPUTS)
+  valid = TARGETS > 0
+  np.testing.assert_allclose(ours[valid], reference[valid], rtol=1e-4, atol=1e-4)
+  assert np.abs(reference[valid]).max() > 1.0  # logits large enough that a wrong block would show
+
+
 def test_padding_never_changes_valid_outputs():
   params = init(TINY)
   model = Transformer(TINY)
@@ -100,9 +185,10 @@ def test_dropout_only_in_training():
   assert not np.allclose(run(False, 0), run(False, 1))
 
 
-@pytest.mark.parametrize("positional_encoding", ["sinusoidal", "learned"])
-def test_cached_decoding_equals_full_forward(positional_encoding):
-  cfg = dataclasses.replace(TINY, positional_encoding=positional_encoding)
+@pytest.mark.parametrize("positional_encoding,norm_position", [("sinusoidal", "post"), ("learned", "post"),
+                                                                ("sinusoidal", "pre"), ("learned", "pre")])
+def test_cached_decoding_equals_full_forward(positional_encoding, norm_position):
+  cfg = dataclasses.replace(TINY, positional_encoding=positional_encoding, norm_position=norm_position)
   params = init(cfg)
   model = Transformer(cfg)
   variables = {"params": params}

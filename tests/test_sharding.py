@@ -33,9 +33,10 @@ def test_make_mesh_keeps_device_order():
   assert sharding.batch_shards(mesh) == 4
 
 
-@pytest.mark.parametrize("positional_encoding", ["sinusoidal", "learned"])
-def test_every_parameter_has_one_logical_name_per_dimension(positional_encoding):
-  cfg = dataclasses.replace(CFG, positional_encoding=positional_encoding)
+@pytest.mark.parametrize("positional_encoding,norm_position", [("sinusoidal", "post"), ("learned", "post"),
+                                                                ("sinusoidal", "pre")])
+def test_every_parameter_has_one_logical_name_per_dimension(positional_encoding, norm_position):
+  cfg = dataclasses.replace(CFG, positional_encoding=positional_encoding, norm_position=norm_position)
   ones = np.ones((1, 2), np.int32)
   boxed = jax.eval_shape(lambda: Transformer(cfg).init(jax.random.PRNGKey(0), ones, ones, ones)["params"])
   leaves = jax.tree_util.tree_leaves(boxed, is_leaf=lambda x: isinstance(x, nn.LogicallyPartitioned))
@@ -48,3 +49,5 @@ def test_every_parameter_has_one_logical_name_per_dimension(positional_encoding)
   assert specs["decoder_0"]["cross_attention"]["query"]["kernel"] == P("fsdp", "tensor", None)
   assert specs["decoder_0"]["cross_attention"]["out"]["kernel"] == P("tensor", None, "fsdp")
   assert specs["decoder_0"]["ffn_norm"]["norm"]["scale"] == P("fsdp")
+  if norm_position == "pre":
+    assert specs["encoder_norm"]["scale"] == specs["decoder_norm"]["bias"] == P("fsdp")

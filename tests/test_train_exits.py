@@ -6,7 +6,6 @@ import signal
 import threading
 
 import pytest
-from clu import metric_writers
 
 from configs import default
 from helpers import TINY_RUN
@@ -26,7 +25,7 @@ def test_resources_are_closed_when_the_loop_raises(tmp_path, monkeypatch):
     writer.close = lambda: (closed.append("writer"), close())[1]
     return writer
 
-  create_writer = metric_writers.create_default_writer
+  create_writer = train.metric_writers.create_default_writer
   monkeypatch.setattr(train.metric_writers, "create_default_writer", recording_writer)
   close_checkpointer = checkpoint.Checkpointer.close
   monkeypatch.setattr(checkpoint.Checkpointer, "close",

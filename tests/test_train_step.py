@@ -1,5 +1,6 @@
 """The sharded train step: data-parallel, fully-sharded and tensor-parallel layouts of 8 devices equal 1 device for
-the same global batch; mixed precision; loss against a numpy reference; checkpoint round trip."""
+the same global batch (post-norm and pre-norm); mixed precision; loss against a numpy reference; checkpoint round
+trip, and training resumed from a checkpoint equal to training straight through."""
 
 import dataclasses
 import functools
@@ -49,20 +50,23 @@ def run_steps(mesh_shape, batches, cfg=CFG):
 
 
 @functools.cache
-def two_steps_on(mesh_shape):
+def two_steps_on(mesh_shape, norm_position="post"):
   """run_steps on two fixed batches, computed once per layout (compiles dominate the test time)."""
-  return run_steps(mesh_shape, [global_batch(seed=s) for s in range(2)])
+  return run_steps(mesh_shape, [global_batch(seed=s) for s in range(2)],
+                   dataclasses.replace(CFG, norm_position=norm_position))
 
 
-@pytest.mark.parametrize("mesh_shape,sharded", [
-    ((8, 1, 1), None),  # data parallel: everything replicated
-    ((2, 4, 1), ("embedder", "token_embedding", "embedding")),  # fully sharded data parallel (d_model over fsdp)
-    ((2, 1, 4), ("decoder_0", "ffn", "wi", "kernel")),  # tensor parallel (d_ff over tensor)
+@pytest.mark.parametrize("mesh_shape,sharded,norm_position", [
+    ((8, 1, 1), None, "post"),  # data parallel: everything replicated
+    ((2, 4, 1), ("embedder", "token_embedding", "embedding"), "post"),  # fully sharded (d_model over fsdp)
+    ((2, 1, 4), ("decoder_0", "ffn", "wi", "kernel"), "post"),  # tensor parallel (d_ff over tensor)
+    ((2, 4, 1), ("encoder_norm", "scale"), "pre"),  # pre-norm's final norms split over fsdp like the others
+    ((2, 1, 4), ("decoder_0", "ffn", "wi", "kernel"), "pre"),
 ])
-def test_every_mesh_layout_equals_one_device(mesh_shape, sharded):
+def test_every_mesh_layout_equals_one_device(mesh_shape, sharded, norm_position):
   assert jax.device_count() >= 8, "conftest forces 8 CPU devices"
-  params1, metrics1, _ = two_steps_on(1)
-  params8, metrics8, state8 = two_steps_on(mesh_shape)
+  params1, metrics1, _ = two_steps_on(1, norm_position)
+  params8, metrics8, state8 = two_steps_on(mesh_shape, norm_position)
   if sharded:  # the layout really splits parameters and their Adam moments
     for tree in (state8.params, state8.opt_state[0].mu):
       leaf = functools.reduce(lambda node, key: node[key], sharded, tree)
@@ -127,6 +131,40 @@ def test_checkpoint_round_trip_restores_identical_state(tmp_path):
                   jax.tree_util.tree_leaves(sharding.shardings_of((restored.params, restored.opt_state)))):
     assert a == b
   saver.close()
+
+
+@pytest.mark.parametrize("norm_position", ["post", "pre"])
+def test_training_resumed_from_a_checkpoint_equals_training_straight_through(tmp_path, norm_position):
+  """Four steps straight through against two, a checkpoint restored into a state initialised differently, and two
+  more: the same losses and parameters, bit for bit."""
+  cfg = dataclasses.replace(CFG, norm_position=norm_position)
+  mesh = sharding.make_mesh(1)
+  model = Transformer(cfg)
+  optimizer, schedule = optim.make_optimizer(config())
+  step = train_step.jit_train_step(model, mesh, 0.1, schedule)
+  batches = [train_step.put_batch(global_batch(seed=s), mesh) for s in range(4)]
+  rng = jax.random.PRNGKey(1)
+
+  def train(state, steps):
+    losses = []
+    for batch in steps:
+      state, metrics = step(state, batch, rng)
+      losses.append(float(metrics["loss_sum"]))
+    return state, losses
+
+  straight, want = train(train_step.create_train_state(model, optimizer, jax.random.PRNGKey(0), mesh), batches)
+  first, got = train(train_step.create_train_state(model, optimizer, jax.random.PRNGKey(0), mesh), batches[:2])
+  saver = checkpoint.Checkpointer(str(tmp_path / "ckpt"), max_to_keep=1, asynchronous=False)
+  saver.save(first)
+  fresh = train_step.create_train_state(model, optimizer, jax.random.PRNGKey(9), mesh)
+  resumed, more = train(saver.restore(fresh), batches[2:])
+  saver.close()
+  assert int(resumed.step) == 4 and got + more == want
+  for a, b in zip(jax.tree_util.tree_leaves(jax.device_get((straight.params, straight.opt_state))),
+                  jax.tree_util.tree_leaves(jax.device_get((resumed.params, resumed.opt_state)))):
+    np.testing.assert_array_equal(a, b)
+  if norm_position == "pre":
+    assert "encoder_norm" in resumed.params and "decoder_norm" in resumed.params
 
 
 def test_non_finite_step_applies_no_update_but_advances_the_step():

@@ -29,6 +29,11 @@ def test_unknown_config_key(tmp_path):
 def test_config_value_of_the_wrong_type(tmp_path):
   result = run([*MAIN, f"--workdir={tmp_path}", "--config.d_model=wide"])
   assert_user_error(result, "d_model", "wide")
+  for flag, fragment in [("--config.num_layers=four", "--config.num_layers=four"), ("--bogus_flag=1", "bogus_flag")]:
+    result = run([*MAIN, f"--workdir={tmp_path}", flag])
+    assert result.returncode == 2
+    errors = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1 and fragment in errors[0] and "FATAL" not in result.stderr, result.stderr[-2000:]
 
 
 def test_impossible_config_value_and_no_backend_probe_noise(tmp_path):

@@ -57,9 +57,9 @@ def _parse_flags(argv: list[str]) -> list[str]:
   """absl's parser, plus: ml_collections refusing an override (unknown key, wrong type) is a user error."""
   try:
     return flags.FLAGS(argv)
-  except flags.Error as error:
-    sys.stderr.write(f"FATAL Flags parsing error: {error}\nPass --helpshort or --helpfull to see help on flags.\n")
-    sys.exit(1)
+  except flags.Error as error:  # an unknown flag, or a value of the wrong type (--config.num_layers=four)
+    _fail(f"{error}. --helpshort lists this command's flags; the config keys and their types are in "
+          "transformer_jax/config_base.py.")
   except (KeyError, AttributeError, TypeError, ValueError) as error:
     if not _raised_inside(error, "ml_collections"):
       raise  # e.g. a bug in a config file: its traceback says where

@@ -14,6 +14,7 @@ from transformer_jax.errors import ConfigError
 
 
 POSITIONAL_ENCODINGS = ("sinusoidal", "learned")
+NORM_POSITIONS = ("post", "pre")  # where each residual block's LayerNorm goes (model.ResidualNorm)
 # The values `dataset` accepts, one definition each in transformer_jax/data/sources/ (its languages, its checks).
 DATASETS = sources.NAMES
 DTYPES = ("float32", "bfloat16")
@@ -100,6 +101,9 @@ def base_config():
   c.positional_encoding = "sinusoidal"  # "learned" is Table 3 row (E).
   c.max_position = 512  # Longest sequence the positional table (sinusoidal or learned) covers.
   c.attention_bias = True  # Biases in the Q/V/O projections (the paper's equations show none; keys never have one).
+  # "post" (the paper): x = LayerNorm(x + Dropout(Sublayer(x))). "pre" (fairseq's normalize_before, tensor2tensor
+  # v2): x = x + Dropout(Sublayer(LayerNorm(x))), and one more LayerNorm on each stack's output.
+  c.norm_position = "post"
   # Compute dtype of matmuls and activations. "bfloat16" is mixed precision: parameters, optimiser state, attention
   # softmax, layer-norm statistics and the loss stay float32 (transformer_jax/precision.py).
   c.dtype = "float32"
@@ -337,6 +341,8 @@ def validate(config, num_devices: int | None = None) -> None:
       check(config[key] in languages, f"{key}={config[key]!r}: dataset {config.dataset!r} offers {languages}")
   check(config.positional_encoding in POSITIONAL_ENCODINGS,
         f"positional_encoding={config.positional_encoding!r}: must be one of {POSITIONAL_ENCODINGS}")
+  check(config.norm_position in NORM_POSITIONS, f"norm_position={config.norm_position!r}: must be one of "
+        f"{NORM_POSITIONS} ('post' = the paper's LayerNorm after each residual sum, 'pre' = before each sub-layer)")
   check(config.nonfinite_policy in ("stop", "skip"),
         f"nonfinite_policy={config.nonfinite_policy!r}: must be 'stop' or 'skip'")
   check(config.dtype in DTYPES, f"dtype={config.dtype!r}: must be one of {DTYPES}")

@@ -56,6 +56,10 @@ def initialize(mode: str = "auto", coordinator_address: str | None = None, num_p
     return False
   # CPU-only processes need a collectives backend across hosts (accelerators bring their own: NCCL, ICI).
   jax.config.update("jax_cpu_collectives_implementation", "gloo")
+  # JAX's preemption notifier takes SIGTERM for a sync point this code never reaches: a SIGTERM before training
+  # installs its own handler (run_guards.StopSignal) would be swallowed and the run trained on. Without it, such an
+  # early SIGTERM ends the process, which the others report as lost.
+  jax.config.update("jax_enable_preemption_service", False)
   # JAX's own heartbeat timeout ends in a native abort: set it well past ours, so that a lost process is reported
   # by PeerWatch first.
   jax.distributed.initialize(coordinator_address=coordinator_address, num_processes=num_processes,

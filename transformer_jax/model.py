@@ -1,6 +1,7 @@
 """The Transformer encoder-decoder of Vaswani et al. 2017, as the paper describes it.
 
-- Post-norm residual blocks: LayerNorm(x + Dropout(Sublayer(x))).
+- Post-norm residual blocks: LayerNorm(x + Dropout(Sublayer(x))); norm_position="pre" moves the LayerNorm in front of
+  each sub-layer, x + Dropout(Sublayer(LayerNorm(x))), and ends each stack with one more (docs/design.md).
 - Sinusoidal positional encodings (or learned ones, Table 3 row E), added to embeddings scaled by sqrt(d_model),
   followed by dropout, in both stacks.
 - One embedding matrix shared by the encoder input, the decoder input and the pre-softmax projection.
@@ -13,6 +14,7 @@ beam search can reorder it with plain gathers and the encoder output is projecte
 from __future__ import annotations
 
 import dataclasses
+from typing import Callable
 
 import flax.linen as nn
 import jax
@@ -45,6 +47,7 @@ class ModelConfig:
   attention_bias: bool = True
   dtype: str = "float32"
   attention_impl: str = "naive"
+  norm_position: str = "post"  # config_base.NORM_POSITIONS: "post" (the paper) or "pre"
   # Rows may hold several sentences (training with pack_training_rows): the fused attention paths then take the
   # dense segment mask, right for any rows (so the default). False: each row holds one sentence from position 0
   # (bucketed batches, evaluation): they take sequence lengths, the form cuDNN supports (attention.AttentionMask).
@@ -126,17 +129,27 @@ def _attention(cfg: ModelConfig, name: str) -> MultiHeadAttention:
                             dtype=cfg.jnp_dtype, impl=cfg.attention_impl, name=name)
 
 
+def _layer_norm(cfg: ModelConfig, name: str | None = None) -> nn.LayerNorm:
+  # Mean and variance are computed in float32 whatever the compute dtype (flax's force_float32_reductions).
+  return nn.LayerNorm(dtype=cfg.jnp_dtype, force_float32_reductions=True, name=name,
+                      scale_init=param_init(nn.initializers.ones_init(), "embed"),
+                      bias_init=param_init(nn.initializers.zeros_init(), "embed"))
+
+
 class ResidualNorm(nn.Module):
-  """The paper's post-norm residual connection: LayerNorm(x + Dropout(sublayer_output))."""
+  """A sub-layer's residual connection and its LayerNorm, where config.norm_position puts the norm:
+  "post" (the paper) LayerNorm(x + Dropout(sublayer(x))), "pre" x + Dropout(sublayer(LayerNorm(x)))."""
   config: ModelConfig
 
   @nn.compact
-  def __call__(self, x: Array, sublayer_output: Array, deterministic: bool) -> Array:
-    y = Dropout(self.config.dropout_rate)(sublayer_output, deterministic=deterministic)
-    # Mean and variance are computed in float32 whatever the compute dtype (flax's force_float32_reductions).
-    return nn.LayerNorm(dtype=self.config.jnp_dtype, force_float32_reductions=True, name="norm",
-                        scale_init=param_init(nn.initializers.ones_init(), "embed"),
-                        bias_init=param_init(nn.initializers.zeros_init(), "embed"))(x + y)
+  def __call__(self, x: Array, sublayer: Callable[[Array], Array], deterministic: bool) -> Array:
+    # Both positions keep the parameters at "norm" and the dropout at "Dropout_0" (its rng stream folds in that
+    # path): post-norm checkpoints and dropout masks are those of the paper's model either way.
+    dropout = Dropout(self.config.dropout_rate)
+    norm = _layer_norm(self.config, "norm")
+    if self.config.norm_position == "pre":
+      return x + dropout(sublayer(norm(x)), deterministic=deterministic)
+    return norm(x + dropout(sublayer(x), deterministic=deterministic))
 
 
 class EncoderLayer(nn.Module):
@@ -149,8 +162,8 @@ class EncoderLayer(nn.Module):
     self.ffn_norm = ResidualNorm(self.config)
 
   def __call__(self, x: Array, mask: AttentionMask, deterministic: bool) -> Array:
-    x = self.self_attention_norm(x, self.self_attention(x, x, mask, deterministic), deterministic)
-    return self.ffn_norm(x, self.ffn(x, deterministic), deterministic)
+    x = self.self_attention_norm(x, lambda h: self.self_attention(h, h, mask, deterministic), deterministic)
+    return self.ffn_norm(x, lambda h: self.ffn(h, deterministic), deterministic)
 
 
 class DecoderLayer(nn.Module):
@@ -166,9 +179,10 @@ class DecoderLayer(nn.Module):
 
   def __call__(self, y: Array, encoded: Array, self_mask: AttentionMask, cross_mask: AttentionMask,
                deterministic: bool) -> Array:
-    y = self.self_attention_norm(y, self.self_attention(y, y, self_mask, deterministic), deterministic)
-    y = self.cross_attention_norm(y, self.cross_attention(y, encoded, cross_mask, deterministic), deterministic)
-    return self.ffn_norm(y, self.ffn(y, deterministic), deterministic)
+    y = self.self_attention_norm(y, lambda h: self.self_attention(h, h, self_mask, deterministic), deterministic)
+    y = self.cross_attention_norm(y, lambda h: self.cross_attention(h, encoded, cross_mask, deterministic),
+                                  deterministic)
+    return self.ffn_norm(y, lambda h: self.ffn(h, deterministic), deterministic)
 
   def cross_key_value(self, encoded: Array) -> tuple[Array, Array]:
     """The cross-attention keys and values of the encoder output, [batch, heads, length, dim] (attend_cached)."""
@@ -180,18 +194,23 @@ class DecoderLayer(nn.Module):
     """One decoding position for y [batch, beams, d_model]. slots: this layer's self-attention keys/values
     [batch, slots, heads, length, dim], written by slot and never reordered; history_slot [batch, beams, length]:
     which slot holds each beam's history at each position. Returns the output and the updated slots."""
-    new_key, new_value = self.self_attention.project_key_value(y)  # [batch, beams, heads, dim]
-    # Beam j's keys/values of this position land in slot j, in place.
-    keys = jax.lax.dynamic_update_slice_in_dim(slots["key"], new_key[:, :, :, None], position, axis=3)
-    values = jax.lax.dynamic_update_slice_in_dim(slots["value"], new_value[:, :, :, None], position, axis=3)
-    history_valid = (jnp.arange(keys.shape[3]) <= position)[None, None, None, :]
-    y = self.self_attention_norm(
-        y, self.self_attention.attend_slots(y, keys, values, history_slot, history_valid), True)
-    cross = self.cross_attention.attend_cached(y, shared_cache["key"], shared_cache["value"],
-                                               source_valid[:, None, None, :])
-    y = self.cross_attention_norm(y, cross, True)
-    y = self.ffn_norm(y, self.ffn(y, True), True)
-    return y, {"key": keys, "value": values}
+    updated = {}
+
+    def attend_history(h):
+      # This position's keys/values are projected from the sub-layer's input (normalised first under pre-norm),
+      # as the full forward pass projects them.
+      new_key, new_value = self.self_attention.project_key_value(h)  # [batch, beams, heads, dim]
+      # Beam j's keys/values of this position land in slot j, in place.
+      for name, new in (("key", new_key), ("value", new_value)):
+        updated[name] = jax.lax.dynamic_update_slice_in_dim(slots[name], new[:, :, :, None], position, axis=3)
+      history_valid = (jnp.arange(updated["key"].shape[3]) <= position)[None, None, None, :]
+      return self.self_attention.attend_slots(h, updated["key"], updated["value"], history_slot, history_valid)
+
+    y = self.self_attention_norm(y, attend_history, True)
+    y = self.cross_attention_norm(y, lambda h: self.cross_attention.attend_cached(
+        h, shared_cache["key"], shared_cache["value"], source_valid[:, None, None, :]), True)
+    y = self.ffn_norm(y, lambda h: self.ffn(h, True), True)
+    return y, updated
 
 
 def default_positions(segments: Array) -> Array:
@@ -206,6 +225,14 @@ class Transformer(nn.Module):
     self.embedder = Embedder(self.config)
     self.encoder_layers = [EncoderLayer(self.config, name=f"encoder_{i}") for i in range(self.config.num_layers)]
     self.decoder_layers = [DecoderLayer(self.config, name=f"decoder_{i}") for i in range(self.config.num_layers)]
+    if self.config.norm_position == "pre":
+      # Pre-norm leaves each stack's residual sum unnormalised: one LayerNorm on the encoder output and one on the
+      # decoder output before the pre-softmax projection. Post-norm has none (its parameter tree is the paper's).
+      self.encoder_norm = _layer_norm(self.config)
+      self.decoder_norm = _layer_norm(self.config)
+
+  def _final_norm(self, x: Array, stack: str) -> Array:
+    return getattr(self, f"{stack}_norm")(x) if self.config.norm_position == "pre" else x
 
   def encode(self, source: Array, source_segments: Array | None = None, source_positions: Array | None = None,
              deterministic: bool = True) -> Array:
@@ -217,7 +244,7 @@ class Transformer(nn.Module):
     x = self.embedder(source, source_positions, deterministic)
     for layer in self.encoder_layers:
       x = layer(x, mask, deterministic)
-    return x
+    return self._final_norm(x, "encoder")
 
   def decode(self, encoded: Array, source_segments: Array, decoder_inputs: Array, target_segments: Array,
              target_positions: Array | None = None, deterministic: bool = True) -> Array:
@@ -231,7 +258,7 @@ class Transformer(nn.Module):
     y = self.embedder(decoder_inputs, target_positions, deterministic)
     for layer in self.decoder_layers:
       y = layer(y, encoded, self_mask, cross_mask, deterministic)
-    return self.embedder.logits(y)
+    return self.embedder.logits(self._final_norm(y, "decoder"))
 
   def __call__(self, source: Array, decoder_inputs: Array, targets: Array, source_segments: Array | None = None,
                target_segments: Array | None = None, source_positions: Array | None = None,
@@ -278,8 +305,8 @@ class Transformer(nn.Module):
     for layer, layer_slots, shared_cache in zip(self.decoder_layers, cache["slots"], cache["shared"]):
       y, layer_slots = layer.step(y, layer_slots, shared_cache, position, history_slot, source_valid)
       slots.append(layer_slots)
-    return self.embedder.logits(y), {"shared": cache["shared"], "slots": slots,
-                                     "per_beam": {"history_slot": history_slot}}
+    return self.embedder.logits(self._final_norm(y, "decoder")), {"shared": cache["shared"], "slots": slots,
+                                                                  "per_beam": {"history_slot": history_slot}}
 
 
 def extend_decode_cache(cache: dict, length: int) -> dict:
@@ -320,4 +347,5 @@ def closed_form_parameter_count(cfg: ModelConfig) -> int:
   encoder_layer = attention() + ffn + 2 * layer_norm
   decoder_layer = 2 * attention() + ffn + 3 * layer_norm
   positions = cfg.max_position * d if cfg.positional_encoding == "learned" else 0
-  return cfg.vocab_size * d + positions + cfg.num_layers * (encoder_layer + decoder_layer)
+  final_norms = 2 * layer_norm if cfg.norm_position == "pre" else 0  # encoder_norm, decoder_norm
+  return cfg.vocab_size * d + positions + cfg.num_layers * (encoder_layer + decoder_layer) + final_norms

@@ -83,7 +83,8 @@ def train_category(opcode: str, op_name: str) -> str:
     return "dropout (random bits, masks)"
   if "token_losses" in op_name:
     return "output softmax and cross-entropy (losses.token_losses)"
-  if "/norm/" in op_name or "LayerNorm" in op_name:
+  # Each sub-layer's LayerNorm is ".../norm/...", pre-norm's final ones ".../encoder_norm/...", ".../decoder_norm/...".
+  if any(f"/{name}/" in op_name for name in ("norm", "encoder_norm", "decoder_norm")) or "LayerNorm" in op_name:
     return "layer norms"
   if "softmax" in op_name or "attention" in op_name:
     return "attention softmax and masks"

@@ -35,6 +35,8 @@ METRIC_NAMES = {"tokenized_bleu": "tokenized, compound-split BLEU (the paper's g
                 "protocol_bleu": "BLEU4 on the preprocessed (tokenized) text, as fairseq and multi-bleu.perl count",
                 "sacrebleu": "sacreBLEU on detokenized text"}
 DEV_CURVE_PLOT = "dev_curve.png"
+# How each length_penalty_form divides a hypothesis' log-probability, n its tokens with EOS.
+PENALTIES = {"gnmt": "log P / ((5 + n) / 6)^{alpha}", "length": "log P / n^{alpha}"}
 
 
 def reproduce(config, workdir: str, average_last: int | None = None, skip_training: bool = False) -> dict:
@@ -69,8 +71,8 @@ def reproduce(config, workdir: str, average_last: int | None = None, skip_traini
   results = {"dataset": config.dataset, "direction": f"{config.source_lang}-{config.target_lang}",
              "published_bleu": config.published_bleu or None, "published_metric": config.published_metric,
              "published_in": config.published_in, "ours": test.get(config.published_metric),
-             "beam_size": config.beam_size, "length_penalty": f"{config_base.length_penalty_form(config)}, alpha "
-             f"{config.length_penalty_alpha}",
+             "beam_size": config.beam_size, "length_penalty": PENALTIES[config_base.length_penalty_form(config)].format(
+                 alpha=config.length_penalty_alpha),
              "max_length": f"source + {config.decode_extra_length} (at most {config.max_decode_length})",
              "preprocessing": [key for key in ("moses_normalize_punctuation", "lowercase_text", "moses_tokenize")
                                if config.get(key)],
@@ -163,7 +165,7 @@ def _markdown(r: dict, curve: list[dict]) -> str:
           f"Published: {r['published_in'] or 'no published figure set in the config'}.\n\n"
           f"| test ({r['test_sentences']} sentences) | ours | published |\n|---|---|---|\n" + "\n".join(rows) + "\n\n"
           f"Protocol: text preprocessing {', '.join(r['preprocessing']) or 'none'}; the average of the checkpoints of "
-          f"steps {r['averaged_steps']}; beam {r['beam_size']}, length penalty {r['length_penalty']}, maximum "
+          f"steps {r['averaged_steps']}; beam {r['beam_size']}, scores {r['length_penalty']}, maximum "
           f"length {r['max_length']}. {ended}\n")
   if curve:
     has_bleu = any("dev_bleu" in row for row in curve)

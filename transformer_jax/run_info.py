@@ -22,7 +22,7 @@ import jax
 from transformer_jax import workdir as workdir_lib
 
 PACKAGES = ("jax", "jaxlib", "flax", "optax", "orbax-checkpoint", "ml_collections", "clu", "tensorflow-cpu",
-            "tensorflow-datasets", "sentencepiece", "sacrebleu", "numpy")
+            "tensorflow-datasets", "tensorboard", "sentencepiece", "sacrebleu", "numpy")
 _REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 

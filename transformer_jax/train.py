@@ -18,9 +18,9 @@ import jax
 import numpy as np
 from absl import logging
 from jax.experimental import multihost_utils
-from clu import metric_writers
 
 from transformer_jax import average_checkpoints, config_base, distributed, evaluation, optim, profiling, run_info
+from transformer_jax import metric_writers  # clu's where TensorFlow is installed, else one that needs none
 from transformer_jax import sharding
 from transformer_jax import train_step
 from transformer_jax import visualize
@@ -234,7 +234,8 @@ def evaluate_dev(run: TrainingSetup, params, step: int, train_seconds: float) ->
   # Sample translations beside their references in TensorBoard's Text tab, one table per evaluation.
   writer.write_texts(step, {"dev/translations": "| source | hypothesis | reference |\n|---|---|---|\n" + "\n".join(
       "| " + " | ".join(text.replace("|", "\\|") for text in example) + " |" for example in dev_bleu["examples"])})
-  visualize.write_attention_images(writer, step, run.model, params, tokenizer, dev_bleu["examples"])
+  if metric_writers.attention_images_possible():  # matplotlib draws them; TensorFlow or tensorboard stores them
+    visualize.write_attention_images(writer, step, run.model, params, tokenizer, dev_bleu["examples"])
   source, hypothesis, reference = dev_bleu["examples"][0]
   logging.info("dev at step %d (%.0f s of training): loss %.3f, ppl %.2f, sacreBLEU %.2f, tokenized BLEU %.2f\n"
                "  source:     %s\n  hypothesis: %s\n  reference:  %s", step, train_seconds, dev["loss"],

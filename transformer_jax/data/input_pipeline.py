@@ -1,6 +1,7 @@
 """Sentence pairs -> shared SentencePiece vocabulary -> cached token ids -> training batches; dev/test as text.
 
-This package is the only part of the project that imports TensorFlow; it hands out numpy arrays and python lists.
+It hands out numpy arrays and python lists. Of the data package, only the tfds sources import TensorFlow, when they
+read (transformer_jax/lazy_tensorflow.py): files (dataset local, multi30k, huggingface) are read without it.
 Order of work, each step done once per workdir and reused by every resume:
   0. the text as the model reads it: the config's text_preprocessing (none by default) on both sides of every split;
   1. the vocabulary, trained on a seeded sample of the whole training text (by process 0; the others wait, then load);
@@ -16,14 +17,10 @@ import os
 from typing import Callable
 
 import numpy as np
-import tensorflow as tf
 
 from transformer_jax import tokenizer as tokenizer_lib
 from transformer_jax.data import batching, sources, token_cache
 from transformer_jax.text_preprocessing import TextPreprocessing
-
-# TensorFlow only reads files here; keep it off any accelerator so it never takes memory JAX needs.
-tf.config.set_visible_devices([], "GPU")
 
 TOKEN_CACHE_DIRNAME = "token_cache"
 PACKED_EPOCH_ROWS_FILENAME = "packed_epoch_rows.json"  # in the token cache directory, beside the ids it counts

@@ -6,7 +6,8 @@ transformers (`MarianMTModel.from_pretrained`, `generate`, the Hub).
 Both engines implement the same post-norm encoder-decoder with a tied embedding, so the weights map over exactly:
 - CTranslate2 takes our layout as it is, given the paper's interleaved sinusoid table explicitly (its built-in one
   puts the sines and cosines in two halves), LayerNorm epsilon 1e-6 (flax's, CTranslate2's default is 1e-5) and the
-  key projection's missing bias as zeros inside the fused query/key/value bias.
+  key projection's missing bias as zeros inside the fused query/key/value bias. Its pre-norm layout (pre_norm=True:
+  each sub-layer's LayerNorm on its input, a final one per stack) takes norm_position="pre" the same way.
 - MarianMTModel's sinusoid table is fixed: it is ours with the d_model dimensions reordered (sines first, then
   cosines). LayerNorm, the linear maps and the tied output projection commute with reordering the residual stream,
   so every weight that reads or writes it is permuted the same way and the logits are unchanged. Its LayerNorm
@@ -78,6 +79,11 @@ class DecodingSettings:
     return decode_length(source_length, self.decode_extra_length, self.max_decode_length)
 
 
+def norm_position(config) -> str:
+  """The run's norm_position; "post" for a workdir whose config.json predates the key."""
+  return config.get("norm_position", "post")
+
+
 def unsupported(config, fmt: str) -> list[str]:
   """Why this run's model cannot be written in `fmt`, one message per config key (empty: it can)."""
   d_k, d_v = config_base.head_dims(config)
@@ -91,6 +97,9 @@ def unsupported(config, fmt: str) -> list[str]:
     if config.positional_encoding != "sinusoidal":
       problems.append(f"positional_encoding={config.positional_encoding!r}: MarianMTModel's positions are a fixed "
                       "sinusoid table that save_pretrained does not keep (export with --format=ctranslate2)")
+    if norm_position(config) != "post":
+      problems.append(f"norm_position={norm_position(config)!r}: MarianMTModel is post-norm only (export with "
+                      "--format=ctranslate2)")
   return problems
 
 

@@ -1,4 +1,5 @@
-"""Our parameters as a CTranslate2 TransformerSpec: post-norm, ReLU, the run's layers, heads and head size.
+"""Our parameters as a CTranslate2 TransformerSpec: post-norm or pre-norm (norm_position), ReLU, the run's layers,
+heads and head size.
 
 Weights are float32 here; `quantization` (int8, float16, ...) is applied by CTranslate2 when it saves the model.
 """
@@ -47,21 +48,27 @@ def _set_attention(spec, attention: dict, norm: dict, cfg: ModelConfig, self_att
     _set_linear(spec.linear[1], *_fused([key, value]))
   out = attention["out"]
   _set_linear(spec.linear[-1], out["kernel"].reshape(-1, cfg.d_model), out.get("bias"))
-  # Post-norm: this LayerNorm follows the residual addition, as ours does.
-  spec.layer_norm.gamma, spec.layer_norm.beta = norm["norm"]["scale"], norm["norm"]["bias"]
+  # The sub-layer's LayerNorm sits where ours does: after the residual addition (post-norm) or on the sub-layer's
+  # input (pre-norm), as the spec's pre_norm says.
+  _set_norm(spec.layer_norm, norm["norm"])
 
 
 def _set_ffn(spec, ffn: dict, norm: dict) -> None:
   _set_linear(spec.linear_0, ffn["wi"]["kernel"], ffn["wi"]["bias"])
   _set_linear(spec.linear_1, ffn["wo"]["kernel"], ffn["wo"]["bias"])
-  spec.layer_norm.gamma, spec.layer_norm.beta = norm["norm"]["scale"], norm["norm"]["bias"]
+  _set_norm(spec.layer_norm, norm["norm"])
+
+
+def _set_norm(spec, norm: dict) -> None:
+  spec.gamma, spec.beta = norm["scale"], norm["bias"]
 
 
 def build_spec(params: dict, cfg: ModelConfig, pieces: list[str]):
   """The CTranslate2 model of `params` (numpy float32, export.host_params) with the vocabulary `pieces` (id order)."""
   export.require("ctranslate2", "ctranslate2")  # names the pip command when it is missing
   from ctranslate2.specs import common_spec, transformer_spec  # pylint: disable=g-import-not-at-top
-  layers_spec = dict(pre_norm=False, activation=common_spec.Activation.RELU, head_dim=cfg.d_k)
+  # pre_norm=True also gives each stack a final LayerNorm (our encoder_norm and decoder_norm).
+  layers_spec = dict(pre_norm=cfg.norm_position == "pre", activation=common_spec.Activation.RELU, head_dim=cfg.d_k)
   spec = transformer_spec.TransformerSpec(
       transformer_spec.TransformerEncoderSpec(cfg.num_layers, cfg.num_heads, **layers_spec),
       transformer_spec.TransformerDecoderSpec(cfg.num_layers, cfg.num_heads, **layers_spec))
@@ -83,6 +90,9 @@ def build_spec(params: dict, cfg: ModelConfig, pieces: list[str]):
     _set_attention(layer.self_attention, ours["self_attention"], ours["self_attention_norm"], cfg, True)
     _set_attention(layer.attention, ours["cross_attention"], ours["cross_attention_norm"], cfg, False)
     _set_ffn(layer.ffn, ours["ffn"], ours["ffn_norm"])
+  if cfg.norm_position == "pre":
+    _set_norm(spec.encoder.layer_norm, params["encoder_norm"])
+    _set_norm(spec.decoder.layer_norm, params["decoder_norm"])
 
   eos, unk = pieces[1], pieces[2]  # special_ids: 0 padding, 1 EOS (also the decoder's start), 2 unknown
   spec.config.layer_norm_epsilon = 1e-6  # flax's LayerNorm default

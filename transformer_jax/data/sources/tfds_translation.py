@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from transformer_jax import lazy_tensorflow
 from transformer_jax.data.sources.base import Pairs, Source
 from transformer_jax.errors import DataError
 
@@ -32,7 +33,7 @@ class TfdsTranslation(Source):
             "--config.tfds_data_dir=DIR.")
 
   def builder(self, config):
-    import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top  (config checks run without it)
+    tfds = lazy_tensorflow.tensorflow_datasets()  # here, not at the top: config checks and file sources run without it
     return tfds.builder(self.name, data_dir=config.tfds_data_dir or None)
 
   def prepared_builder(self, config):
@@ -61,7 +62,7 @@ class TfdsTranslation(Source):
     return sum(item.stat().length for item in path.iterdir())
 
   def pairs(self, config, split: str) -> Pairs:
-    import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+    tfds = lazy_tensorflow.tensorflow_datasets()
     builder = self.prepared_builder(config)
     # Features are keyed by language, so the direction is exactly (source_lang, target_lang) whatever order tfds'
     # supervised_keys list the pair in (wmt14_translate/de-en lists German first).
