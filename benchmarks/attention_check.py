@@ -34,7 +34,7 @@ from transformer_jax import attention
 THRESHOLDS = {"bfloat16": 2e-2, "float32/highest": 1e-5, "float32/default": 5e-3}
 # (implementation, dtype, matmul precision) in the order they run.
 VARIANTS = (("naive", "bfloat16", "default"), ("xla", "bfloat16", "default"), ("cudnn", "bfloat16", "default"),
-            ("naive", "float32", "highest"), ("xla", "float32", "highest"),
+            ("naive", "float32", "highest"), ("xla", "float32", "highest"), ("cudnn", "float32", "highest"),
             ("naive", "float32", "default"), ("xla", "float32", "default"))
 NOT_APPLICABLE = {("cudnn", "float32"): "cuDNN's fused attention has no float32 kernel"}
 MASKS = ("encoder_self", "decoder_self", "cross")
@@ -102,14 +102,20 @@ def reference(q, k, v, g, query_lengths, key_lengths, causal: bool):
   return back(output), back(d_q), back(d_k), back(d_v)
 
 
-def implementation(impl: str, causal: bool):
-  """jitted (q, k, v, g, query segments, key segments) -> (output, (dq, dk, dv)) through the module under test."""
+def implementation(impl: str, masks: tuple[str, ...]):
+  """jitted (q, k, v, g, {mask: (query segments, key segments)}) -> {mask: (output, (dq, dk, dv))} through the
+  module under test: one compile for the masks together."""
 
-  def run(q, k, v, g, query_segments, key_segments):
-    mask = attention.AttentionMask(query_segments, key_segments, causal=causal, packed=False)
-    output, vjp = jax.vjp(lambda q_, k_, v_: attention.dot_product_attention(q_, k_, v_, mask, impl=impl), q, k, v)
-    real = (query_segments > 0)[:, :, None, None]
-    return output, vjp(jnp.where(real, g, jnp.zeros((), g.dtype)))
+  def run(q, k, v, g, segments_by_mask):
+    out = {}
+    for mask in masks:
+      query_segments, key_segments = segments_by_mask[mask]
+      spec = attention.AttentionMask(query_segments, key_segments, causal=mask == "decoder_self", packed=False)
+      output, vjp = jax.vjp(lambda q_, k_, v_, spec=spec: attention.dot_product_attention(q_, k_, v_, spec,
+                                                                                        impl=impl), q, k, v)
+      real = (query_segments > 0)[:, :, None, None]
+      out[mask] = output, vjp(jnp.where(real, g, jnp.zeros((), g.dtype)))
+    return out
 
   return jax.jit(run)
 
@@ -123,29 +129,58 @@ def scaled_error(got: np.ndarray, want: np.ndarray, where: np.ndarray | None = N
   return float(np.max(np.abs(got - want)) / max(1.0, float(np.max(np.abs(want)))))
 
 
-def check_one(impl: str, dtype: str, precision: str, inputs: dict, mask: str) -> dict:
-  query_lengths, key_lengths, causal = mask_lengths(inputs, mask)
+def check_masks(impl: str, dtype: str, precision: str, inputs: dict, masks: tuple[str, ...],
+                references: dict | None = None) -> dict:
+  """{mask: its verdict} for one bucket length, the masks in one compile. `references` keeps the reference of each
+  (length, mask, input dtype) for the next implementation."""
+  references = {} if references is None else references
   length = inputs["q"].shape[1]
   jdtype = jnp.bfloat16 if dtype == "bfloat16" else jnp.float32
   q, k, v, g = (jnp.asarray(inputs[name]).astype(jdtype) for name in "qkvg")
-  # The reference sees exactly what the implementation sees: the rounded inputs, widened.
-  want = reference(*(np.asarray(x.astype(jnp.float32)) for x in (q, k, v, g)), query_lengths, key_lengths, causal)
-  query_segments, key_segments = segments(query_lengths, length), segments(key_lengths, length)
-  fn = implementation(impl, causal)
+  segments_by_mask = {}
+  for mask in masks:
+    query_lengths, key_lengths, _ = mask_lengths(inputs, mask)
+    segments_by_mask[mask] = segments(query_lengths, length), segments(key_lengths, length)
+  fn = implementation(impl, masks)
   if precision == "highest":
     with jax.default_matmul_precision("highest"):
-      got = fn(q, k, v, g, query_segments, key_segments)
+      got = jax.device_get(fn(q, k, v, g, segments_by_mask))
   else:
-    got = fn(q, k, v, g, query_segments, key_segments)
-  output, grads = jax.device_get(got)
-  real = np.broadcast_to((np.arange(length)[None, :] < query_lengths[:, None])[:, :, None, None], output.shape)
-  finite = all(bool(np.isfinite(np.asarray(x, np.float32)).all()) for x in (output, *grads))
-  output_error = scaled_error(output, want[0], real)
-  grad_error = max(scaled_error(got_grad, want_grad) for got_grad, want_grad in zip(grads, want[1:]))
+    got = jax.device_get(fn(q, k, v, g, segments_by_mask))
+  # The reference sees exactly what the implementation sees: the rounded inputs, widened.
+  widened = [np.asarray(x.astype(jnp.float32)) for x in (q, k, v, g)]
   limit = THRESHOLDS[threshold_key(dtype, precision)]
-  passed = finite and output_error <= limit and grad_error <= limit
-  return {"status": "pass" if passed else "fail", "output_error": output_error, "grad_error": grad_error,
-          "all_finite": finite}
+  verdicts = {}
+  for mask in masks:
+    query_lengths, key_lengths, causal = mask_lengths(inputs, mask)
+    key = (length, mask, dtype)
+    if key not in references:
+      references[key] = reference(*widened, query_lengths, key_lengths, causal)
+    want = references[key]
+    output, grads = got[mask]
+    real = np.broadcast_to((np.arange(length)[None, :] < query_lengths[:, None])[:, :, None, None], output.shape)
+    finite = all(bool(np.isfinite(np.asarray(x, np.float32)).all()) for x in (output, *grads))
+    output_error = scaled_error(output, want[0], real)
+    grad_error = max(scaled_error(got_grad, want_grad) for got_grad, want_grad in zip(grads, want[1:]))
+    passed = finite and output_error <= limit and grad_error <= limit
+    verdicts[mask] = {"status": "pass" if passed else "fail", "output_error": output_error,
+                      "grad_error": grad_error, "all_finite": finite}
+  return verdicts
+
+
+def check_length(impl: str, dtype: str, precision: str, inputs: dict, references: dict | None = None) -> dict:
+  """check_masks over MASKS; where that fails, each mask alone, so that the error names the mask it belongs to."""
+  try:
+    return check_masks(impl, dtype, precision, inputs, MASKS, references)
+  except Exception:  # pylint: disable=broad-except
+    pass
+  verdicts = {}
+  for mask in MASKS:
+    try:
+      verdicts.update(check_masks(impl, dtype, precision, inputs, (mask,), references))
+    except Exception as error:  # pylint: disable=broad-except
+      verdicts[mask] = {"status": "error", "error": f"{type(error).__name__}: {str(error)[:1500]}"}
+  return verdicts
 
 
 def run(lengths: list[int], rows: int, heads: int, head_dim: int, seed: int, deadline: float, record, log) -> dict:
@@ -157,6 +192,7 @@ def run(lengths: list[int], rows: int, heads: int, head_dim: int, seed: int, dea
                       "empty_rows": 2, "full_rows": 1},
             "variants": {}}
   cases = {length: case(length, rows, heads, head_dim, seed) for length in lengths}
+  references = {}
   for length, inputs in cases.items():
     result["shape"][f"source_lengths_{length}"] = inputs["source_lengths"].tolist()
     result["shape"][f"target_lengths_{length}"] = inputs["target_lengths"].tolist()
@@ -169,18 +205,18 @@ def run(lengths: list[int], rows: int, heads: int, head_dim: int, seed: int, dea
       record(result)
       continue
     started = time.perf_counter()
+    entry["status"] = "running"  # left so if the part is killed at its deadline
     errors = []
     for length, inputs in cases.items():
-      for mask in MASKS:
-        if time.time() > deadline:
-          entry["cases"][f"{length}/{mask}"] = {"status": "skipped", "reason": "the part's time is spent"}
-          continue
-        try:
-          entry["cases"][f"{length}/{mask}"] = check_one(impl, dtype, precision, inputs, mask)
-        except Exception as error:  # pylint: disable=broad-except
-          text = f"{type(error).__name__}: {str(error)[:1500]}"
-          entry["cases"][f"{length}/{mask}"] = {"status": "error", "error": text}
-          errors.append(text)
+      if time.time() > deadline:
+        verdicts = {mask: {"status": "skipped", "reason": "the part's time is spent"} for mask in MASKS}
+      else:
+        verdicts = check_length(impl, dtype, precision, inputs, references)
+      for mask, verdict in verdicts.items():
+        entry["cases"][f"{length}/{mask}"] = verdict
+        if "error" in verdict:
+          errors.append(verdict["error"])
+      record(result)  # each length as it is done: a part killed at its deadline keeps them
     statuses = [c["status"] for c in entry["cases"].values()]
     entry["seconds"] = round(time.perf_counter() - started, 2)
     entry["status"] = ("error" if "error" in statuses else "fail" if "fail" in statuses else

@@ -22,7 +22,8 @@ and the next part starts on a fresh process and device. The parent process never
 (c) throughput (benchmarks/throughput_check.py): a bf16 matmul as the measured peak, then Transformer-base and -big
     train steps at the paper's batch (packed rows; then cudnn and xla on bucketed rows), speed, memory, MFU against
     the datasheet peak and against the measured matmul; beam-4 decoding if time is left.
-(d) torch: the same model and step in PyTorch, on the same batches, MFU against both peaks.
+(d) torch: the same model and step in PyTorch, on the same batches (eager, then torch.compile'd where time is left),
+    MFU against both peaks.
 
 Needs jax, flax, optax, numpy, absl (and torch for (d)); part (b) also what the training command imports
 (ml_collections, sentencepiece, sacrebleu, sacremoses, orbax-checkpoint): no TensorFlow, tfds or clu.
@@ -48,7 +49,7 @@ from transformer_jax import cli
 
 PARTS = ("attention", "multi30k", "throughput", "torch")
 # Seconds of the default 540-second budget each part is planned for; a part gets this share of what is left.
-PART_SHARES = {"attention": 75, "multi30k": 240, "throughput": 165, "torch": 60}
+PART_SHARES = {"attention": 90, "multi30k": 210, "throughput": 180, "torch": 60}
 KILL_GRACE_S = 5.0  # a part's process is killed this long after its deadline
 PART_OUTPUT_FILES = ("device_check.json", "device_check.log", "multi30k_train.log", "multi30k_train_log.jsonl",
                      "multi30k_dev_curve.jsonl")
@@ -57,10 +58,12 @@ PART_OUTPUT_FILES = ("device_check.json", "device_check.log", "multi30k_train.lo
 TINY = {
     "attention_lengths": ["8", "16"], "attention_rows": 4, "attention_heads": 2, "attention_head_dim": 8,
     "multi30k_steps": 6, "multi30k_checkpoint_every": 3, "multi30k_log_every": 1, "multi30k_dev_bleu_sentences": 4,
+    "multi30k_compare_after": 0,
     "multi30k_set": ["vocab_size=120", "tokenizer_train_sentences=400", "num_layers=1", "d_model=32", "d_ff=64",
-                     "num_heads=2", "tokens_per_batch=192", "max_decode_length=16", "decode_extra_length=4",
-                     "warmup_steps=10"],
-    "workloads": ["tiny"], "steps": 2, "warmup": 1, "torch_compile": False, "matmul_size": 256, "min_item_s": 0.0,
+                     "num_heads=2", "tokens_per_batch=192", "bucket_lengths=(96,)", "max_decode_length=16",
+                     "decode_extra_length=4", "warmup_steps=10"],
+    "workloads": ["tiny"], "impls": ["xla_packed", "cudnn"], "steps": 2, "warmup": 1, "decode": False,
+    "torch_compile": False, "matmul_size": 256, "min_item_s": 0.0,
 }
 
 FLAGS = flags.FLAGS
@@ -82,14 +85,17 @@ def _define_flags():
   # (b)
   flags.DEFINE_string("multi30k_dir", multi30k_check.DEFAULT_DIR, "Directory with train/val/test_2016_flickr"
                       ".{en,de}.gz.")
-  flags.DEFINE_integer("multi30k_steps", 200, "Train steps of part (b).")
-  flags.DEFINE_integer("multi30k_checkpoint_every", 100, "Checkpoint period; the first invocation is killed once "
-                       "this step's checkpoint is complete.")
-  flags.DEFINE_integer("multi30k_log_every", 10, "Steps per logged train loss.")
-  flags.DEFINE_integer("multi30k_dev_bleu_sentences", 256, "Dev sentences translated for dev BLEU (one batch).")
-  flags.DEFINE_string("multi30k_dtype", "bfloat16", "Compute dtype of part (b) (the reference is float32).")
+  flags.DEFINE_integer("multi30k_steps", multi30k_check.STEPS, "Train steps of part (b).")
+  flags.DEFINE_integer("multi30k_checkpoint_every", multi30k_check.CHECKPOINT_EVERY, "Checkpoint period; the first "
+                       "invocation is killed once this step's checkpoint is complete.")
+  flags.DEFINE_integer("multi30k_log_every", multi30k_check.LOG_EVERY, "Steps per logged train loss.")
+  flags.DEFINE_integer("multi30k_dev_bleu_sentences", multi30k_check.DEV_BLEU_SENTENCES, "Dev sentences translated "
+                       "for dev BLEU (one beam-search batch).")
+  flags.DEFINE_string("multi30k_dtype", multi30k_check.DTYPE, "Compute dtype of part (b) (the reference is float32).")
   flags.DEFINE_list("multi30k_set", [], "More --config.KEY=VALUE overrides of part (b), as KEY=VALUE.")
   flags.DEFINE_string("multi30k_reference", multi30k_check.DEFAULT_REFERENCE, "The CPU float32 reference file.")
+  flags.DEFINE_integer("multi30k_compare_after", multi30k_check.COMPARE_AFTER_STEP, "The loss curve is compared "
+                       "at the logged steps after this one.")
   flags.DEFINE_string("write_multi30k_reference", None, "Instead of the check: run part (b)'s steps uninterrupted "
                       "in float32 on the CPU and write the reference file here (e.g. "
                       f"{multi30k_check.DEFAULT_REFERENCE}).")
@@ -108,6 +114,7 @@ def _define_flags():
   flags.DEFINE_enum("child", None, ["attention", "throughput", "torch"], "Internal: run this part only.")
   flags.DEFINE_string("child_json", None, "Internal: the part's JSON.")
   flags.DEFINE_float("deadline", None, "Internal: the part's end, in seconds since the epoch.")
+  flags.DEFINE_float("datasheet_peak_tflops", 0.0, "Internal: part (c)'s datasheet peak, for part (d).")
   flags.DEFINE_float("measured_matmul_tflops", 0.0, "Internal: part (c)'s measured peak, for part (d).")
 
 
@@ -179,14 +186,11 @@ def child_main() -> None:
                                       value("matmul_size"), value("peak_tflops"), value("decode"), deadline,
                                       value("min_item_s"), record, log)
     record(result)
-  else:
-    from benchmarks import bench, throughput_check  # pylint: disable=g-import-not-at-top
-    import jax  # pylint: disable=g-import-not-at-top
-    kind = jax.devices()[0].device_kind
+  else:  # torch: JAX's backend is never started here (the peaks come from part (c))
+    from benchmarks import throughput_check  # pylint: disable=g-import-not-at-top
     result = throughput_check.run_torch(value("workloads"), value("steps"), value("warmup"), 0, value("torch_compile"),
-                                        bench.peak_tflops_per_device(kind, value("peak_tflops") or None),
-                                        FLAGS.measured_matmul_tflops or None, deadline, value("min_item_s"), record,
-                                        log)
+                                        FLAGS.datasheet_peak_tflops or None, FLAGS.measured_matmul_tflops or None,
+                                        deadline, value("min_item_s"), record, log)
     record(result)
 
 
@@ -277,8 +281,10 @@ def summary(report: dict) -> dict:
                          "measured_bf16_matmul": throughput.get("measured_matmul_tflops")}
   rows = []
   for name, entry in (throughput.get("workloads") or {}).items():
-    torch_rate = ((torch.get("workloads") or {}).get(name) or {}).get("target_tokens_per_s")
-    paths = list(entry.get("train", {}).items()) + [("torch", (torch.get("workloads") or {}).get(name))]
+    eager, compiled = ((torch.get(key) or {}).get(name) or {} for key in ("workloads", "compiled"))
+    rates = [r["target_tokens_per_s"] for r in (eager, compiled) if r.get("target_tokens_per_s")]
+    torch_rate = max(rates) if rates else None  # the faster PyTorch
+    paths = list(entry.get("train", {}).items()) + [("torch", eager), ("torch (compiled)", compiled)]
     for path, result in paths:
       if not result:
         continue
@@ -287,7 +293,7 @@ def summary(report: dict) -> dict:
                   "peak_bytes_in_use"):
         row[key] = result.get(key)
       row["step_ms"] = result["step_time"]["median_s"] * 1e3 if "step_time" in result else None
-      if path != "torch" and torch_rate and result.get("target_tokens_per_s"):
+      if not path.startswith("torch") and torch_rate and result.get("target_tokens_per_s"):
         row["ours_over_torch"] = result["target_tokens_per_s"] / torch_rate
       rows.append(row)
     decode = entry.get("decode") or {}
@@ -301,7 +307,7 @@ def summary(report: dict) -> dict:
 def table(report: dict) -> str:
   s = report.get("summary") or summary(report)
   pct = lambda x: "-" if x is None else f"{x:.1%}"
-  lines = [f"part | status | seconds"]
+  lines = ["part | status | seconds"]
   for part, result in report["parts"].items():
     lines.append(f"{part} | {result.get('status')} | {result.get('seconds', '-')}"
                  + (f" | {result.get('reason') or result.get('error')}"[:300] if result.get("status") != "ok" else ""))
@@ -381,12 +387,14 @@ def run_check() -> dict:
     try:
       if part == "multi30k":
         result = multi30k_check.check(FLAGS.multi30k_dir, work_dir, out_dir, time.time() + part_budget,
-                                      multi30k_overrides(), FLAGS.multi30k_reference, log)
+                                      multi30k_overrides(), FLAGS.multi30k_reference, log,
+                                      value("multi30k_compare_after"))
       else:
         extra = []
-        measured = (report["parts"].get("throughput") or {}).get("measured_matmul_tflops")
-        if part == "torch" and measured:
-          extra.append(f"--measured_matmul_tflops={measured}")
+        throughput = report["parts"].get("throughput") or {}
+        for key in ("datasheet_peak_tflops", "measured_matmul_tflops"):
+          if part == "torch" and throughput.get(key):
+            extra.append(f"--{key}={throughput[key]}")
         result = run_child(part, part_budget, work_dir, log, progress, extra)
     except Exception as error:  # pylint: disable=broad-except
       log(f"part {part} failed: {type(error).__name__}: {error}")

@@ -47,13 +47,17 @@ RELATIVE_TOLERANCE = 0.02  # |accelerator bf16 loss - CPU float32 loss| / CPU lo
 COMPARE_AFTER_STEP = 50
 RESUME_TOLERANCE = 0.01  # the same step logged before the kill and after the resume
 
+# The accelerator command's defaults (device_check's flags): the config's first 200 steps, a loss logged every 10,
+# the kill after the checkpoint of step 100, dev BLEU of 256 sentences in one beam-search batch.
+STEPS, LOG_EVERY, CHECKPOINT_EVERY, DEV_BLEU_SENTENCES, DTYPE = 200, 10, 100, 256, "bfloat16"
+
 UNBOUNDED_STEPS = 1_000_000  # the killed invocation's num_train_steps: it never ends by itself
 # Settings that change neither the batches nor the training arithmetic: the reference may differ in these.
 NOT_COMPARED = ("dtype", "num_dev_bleu_sentences", "decode_batch_size")
 
 
-def settings(steps: int, log_every: int, checkpoint_every: int, dev_bleu_sentences: int, dtype: str,
-             extra: dict | None = None) -> dict:
+def settings(steps: int = STEPS, log_every: int = LOG_EVERY, checkpoint_every: int = CHECKPOINT_EVERY,
+             dev_bleu_sentences: int = DEV_BLEU_SENTENCES, dtype: str = DTYPE, extra: dict | None = None) -> dict:
   """The --config.KEY=VALUE overrides of the check's training command (and of the reference's)."""
   return {"num_train_steps": steps, "learning_rate_cooldown_steps": 0, "log_every_steps": log_every,
           "checkpoint_every_steps": checkpoint_every, "eval_every_steps": steps, "max_train_seconds": 0,
@@ -164,7 +168,7 @@ def compare_resumed(before_kill: dict[int, float], resumed: dict[int, float],
            "relative_difference": abs(before_kill[step] - resumed[step]) / abs(before_kill[step])} for step in steps]
   worst = max((row["relative_difference"] for row in rows), default=None)
   return {"status": "pass" if worst is None or worst <= tolerance else "fail", "tolerance": tolerance,
-          "rows": rows, "max_relative_difference": worst}
+          "compared_steps": len(rows), "rows": rows, "max_relative_difference": worst}
 
 
 def read_reference(path: str, overrides: dict) -> tuple[dict | None, str | None]:
@@ -182,12 +186,13 @@ def read_reference(path: str, overrides: dict) -> tuple[dict | None, str | None]
 
 
 def check(directory: str, work_root: str, out_dir: str, deadline: float, overrides: dict, reference_path: str,
-          log=print) -> dict:
+          log=print, compare_after: int = COMPARE_AFTER_STEP) -> dict:
   """Part (b): the killed and resumed training run, its dev evaluation and the comparison with the reference.
   Writes multi30k_train.log (both invocations' output), multi30k_train_log.jsonl and multi30k_dev_curve.jsonl into
-  out_dir."""
+  out_dir. Both invocations share a JAX compilation cache in work_root (unless JAX_COMPILATION_CACHE_DIR is set):
+  the resumed one loads the train step instead of compiling it again."""
   result = {"status": "running", "command_config": CONFIG, "multi30k_dir": directory, "settings": overrides,
-            "thresholds": {"loss_relative_tolerance": RELATIVE_TOLERANCE, "compare_after_step": COMPARE_AFTER_STEP,
+            "thresholds": {"loss_relative_tolerance": RELATIVE_TOLERANCE, "compare_after_step": compare_after,
                            "resume_relative_tolerance": RESUME_TOLERANCE, "reference": reference_path}}
   problem = multi30k.missing_files_problem(directory, ("en", "de"))
   if problem:
@@ -197,12 +202,14 @@ def check(directory: str, work_root: str, out_dir: str, deadline: float, overrid
   workdir = os.path.join(work_root, "multi30k_workdir")
   shutil.rmtree(workdir, ignore_errors=True)
   log_path = os.path.join(out_dir, "multi30k_train.log")
+  env = dict(os.environ)
+  env.setdefault("JAX_COMPILATION_CACHE_DIR", os.path.join(work_root, "jax_compilation_cache"))
   started = time.time()
 
   # 1: until the checkpoint of step `checkpoint_at` is complete, then SIGKILL. It runs unbounded and never
   # evaluates, so nothing but the kill ends it.
   first = launch(command(directory, workdir, {**overrides, "num_train_steps": UNBOUNDED_STEPS,
-                                               "eval_every_steps": 0}), log_path)
+                                               "eval_every_steps": 0}), log_path, env)
   log(f"multi30k: training until the checkpoint of step {checkpoint_at} is complete, then SIGKILL")
   while first.poll() is None and checkpoint_at not in complete_checkpoints(workdir) and time.time() < deadline:
     time.sleep(0.05)
@@ -229,7 +236,7 @@ def check(directory: str, work_root: str, out_dir: str, deadline: float, overrid
 
   # 2: the same command resumes, trains to `steps` and evaluates on dev.
   resumed_at = time.time()
-  second = launch(command(directory, workdir, overrides), log_path)
+  second = launch(command(directory, workdir, overrides), log_path, env)
   code = finish(second, deadline)
   with open(log_path, errors="replace") as f:
     text = f.read()
@@ -265,7 +272,8 @@ def check(directory: str, work_root: str, out_dir: str, deadline: float, overrid
   if reference is None:
     result["loss_curve"] = {"status": "not_compared", "reason": why_not}
   else:
-    result["loss_curve"] = compare_curves(curve, {int(k): v for k, v in reference["train_loss"].items()})
+    result["loss_curve"] = compare_curves(curve, {int(k): v for k, v in reference["train_loss"].items()},
+                                          compare_after)
     result["loss_curve"]["reference_tokenizer_md5_matches"] = reference.get("tokenizer_md5") == result["tokenizer_md5"]
     if reference.get("dev_loss") is not None and result["dev"]["dev_loss"] is not None:
       difference = abs(result["dev"]["dev_loss"] - reference["dev_loss"]) / reference["dev_loss"]

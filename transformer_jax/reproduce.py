@@ -50,6 +50,10 @@ def reproduce(config, workdir: str, average_last: int | None = None, skip_traini
   # Imported here, not at the top: TensorFlow loads in seconds, and --help or a bad flag should not wait.
   from transformer_jax import train  # pylint: disable=g-import-not-at-top
   final = None if skip_training else train.train_and_evaluate(config, workdir)
+  if final and final.get("stopped_by"):  # a signal stopped training: nothing to score yet
+    logging.info("Training stopped by %s at step %d; rerun the same command to continue and then score.",
+                 final["stopped_by"], final["step"])
+    return final
   averaged_dir = workdir_lib.averaged(workdir, config.test_average_last)
   averaged = average_checkpoints.average_last(workdir, config.test_average_last, output_workdir=averaged_dir,
                                               overwrite=True)
