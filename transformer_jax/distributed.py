@@ -82,7 +82,7 @@ class PeerWatch:
 
   Key-value entries, under _PREFIX: beat/I (a counter process I raises every interval), failed/I (what ended
   process I, and when), done/I (process I ended normally: its silence is expected), stopped/I (process I read a
-  failure and stops: the failing process waits for these before exiting, since process 0 hosts the store)."""
+  failure and stops: process 0, which hosts the store, waits for these before exiting)."""
 
   active: "PeerWatch | None" = None
 
@@ -93,6 +93,7 @@ class PeerWatch:
     self.timeout = float(peer_timeout_seconds)
     self.interval = min(1.0, self.timeout / 10)
     self.finished = threading.Event()
+    self._stopping = threading.Lock()  # the watch thread and the main thread may both decide to stop: one speaks
 
   @classmethod
   def start(cls, peer_timeout_seconds: float) -> None:
@@ -151,6 +152,8 @@ class PeerWatch:
   def stop(self, cause: str, report: bool = True, exit_code: int = 1, lost: tuple[int, ...] = ()) -> None:
     """Ends this process now, with one line: `cause`, reported to the others (unless it came from them); `lost`:
     peers that will never read it."""
+    if not self._stopping.acquire(blocking=False):
+      threading.Event().wait()  # the other caller is ending the process
     self.finished.set()
     logging.flush()
     sys.stdout.flush()
