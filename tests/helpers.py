@@ -1,6 +1,7 @@
 """What several test files share: the tiny-run settings and how to start a command in a subprocess. Not a test
 module."""
 
+import json
 import os
 import subprocess
 import sys
@@ -43,3 +44,13 @@ def run(args: list[str], environment: dict | None = None, **kwargs) -> subproces
   """`python -m ARGS` from the repository root, output captured as text."""
   return subprocess.run([sys.executable, "-m", *args], cwd=ROOT, env=environment or env(), capture_output=True,
                         text=True, timeout=600, **kwargs)
+
+
+def per_step_losses(workdir) -> dict:
+  """{step: (train/loss, train/grad_norm)} from a run's train_log.jsonl; a step a resumed run trained again keeps
+  its last entry."""
+  entries = {}
+  for line in open(os.path.join(workdir, "train_log.jsonl")):
+    entry = json.loads(line)
+    entries[entry["step"]] = (entry["train/loss"], entry["train/grad_norm"])
+  return entries

@@ -1,8 +1,6 @@
 """Kill -9 at three moments (one while a checkpoint is being written), resume each time with the same command:
 the per-step losses and the final parameters equal those of an uninterrupted run, bit for bit (CPU)."""
 
-import json
-import os
 import signal
 import subprocess
 import sys
@@ -10,7 +8,7 @@ import sys
 import jax
 import numpy as np
 
-from helpers import ROOT, TINY_MODEL, config_flags, env
+from helpers import ROOT, TINY_MODEL, config_flags, env, per_step_losses
 
 STEPS = 14
 SETTINGS = config_flags(dict(TINY_MODEL, num_train_steps=STEPS, log_every_steps=1, eval_every_steps=0,
@@ -42,14 +40,6 @@ def run_and_kill(workdir, tfds_dir, trigger):
       break
   process.wait(timeout=600)
   assert process.returncode == -signal.SIGKILL, f"the run ended before '{trigger}'"
-
-
-def per_step_losses(workdir):
-  entries = {}
-  for line in open(os.path.join(workdir, "train_log.jsonl")):
-    entry = json.loads(line)
-    entries[entry["step"]] = (entry["train/loss"], entry["train/grad_norm"])  # a rerun step overwrites
-  return entries
 
 
 def final_params(workdir):

@@ -8,7 +8,6 @@ CPU device each: what each kind of failure looks like, and that rerunning the sa
 - An exception on one process: every process exits non-zero within seconds, each naming the process and its error.
 """
 
-import json
 import os
 import signal
 import subprocess
@@ -19,7 +18,7 @@ import jax
 import numpy as np
 import pytest
 
-from tests.helpers import ROOT, TINY_MODEL, config_flags, env as command_env
+from tests.helpers import ROOT, TINY_MODEL, config_flags, env as command_env, per_step_losses
 from tests.test_distributed import free_port
 
 STEPS = 20
@@ -71,14 +70,6 @@ class TwoProcesses:
     finally:
       for p in self.processes:
         p.kill()
-
-
-def per_step_losses(workdir):
-  entries = {}
-  for line in open(os.path.join(workdir, "train_log.jsonl")):
-    entry = json.loads(line)
-    entries[entry["step"]] = (entry["train/loss"], entry["train/grad_norm"])  # a rerun step overwrites
-  return entries
 
 
 def assert_same_run(workdir, reference):
